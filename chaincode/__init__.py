@@ -1,0 +1,1 @@
+"""The Python chaincode SDK (shim and contract API) and the hospital chaincodes."""

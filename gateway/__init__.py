@@ -1,0 +1,1 @@
+"""The gateway service and the Python client applications use to reach it."""

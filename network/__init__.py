@@ -1,0 +1,1 @@
+"""Composition root: consortium spec, crypto material, local network launcher and CLI."""

@@ -1,0 +1,1 @@
+"""The ordering service: accepts transactions, cuts blocks and replicates them."""

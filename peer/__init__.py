@@ -1,0 +1,1 @@
+"""The peer: endorses proposals, validates and commits blocks, serves Deliver."""
