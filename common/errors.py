@@ -1,0 +1,113 @@
+"""Errors raised by the shared kernel, all under one project root.
+
+    MedledgerError                      root of every error medledger raises on purpose
+    ├── CryptoError                     keys, signatures and certificates as bytes
+    │   ├── InvalidSignature            malformed, high-S or not matching the message
+    │   ├── MalformedKey
+    │   └── MalformedCertificate
+    ├── IdentityError                   who signed, and may they?
+    │   ├── MalformedIdentity           SerializedIdentity bytes that do not parse
+    │   ├── UnknownMsp                  the MSP id is not one of this channel's
+    │   ├── UntrustedCertificate        no chain to a root or intermediate CA of the MSP
+    │   ├── ExpiredCertificate          outside its validity period
+    │   ├── RevokedCertificate          listed in a CRL of the MSP
+    │   └── InvalidNodeOU               NodeOUs are on and the certificate has no role OU
+    ├── PolicyError
+    │   ├── PolicySyntaxError           a policy string that does not parse (with position)
+    │   ├── UnknownPolicy               no policy at that path
+    │   └── PolicyNotSatisfied          the signatures do not satisfy the policy
+    ├── WireError                       bytes from the network or disk that are not what
+    │   │                               the protocol says they must be
+    │   └── TxIdMismatch                tx id differs from SHA-256(nonce ‖ creator)
+    └── ConfigError                     a YAML file a person wrote is wrong (file, key, why)
+
+Codes recorded on the ledger (TxValidationCode) are not exceptions; these are for
+things that could not be processed.
+"""
+
+from __future__ import annotations
+
+
+class MedledgerError(Exception):
+    """Root of every error medledger raises on purpose."""
+
+
+class CryptoError(MedledgerError):
+    """A key, signature or certificate could not be used."""
+
+
+class InvalidSignature(CryptoError):
+    """The signature is malformed, high-S, or does not match the message and key."""
+
+
+class MalformedKey(CryptoError):
+    """Key bytes (PEM or DER) that do not parse or use an unsupported curve."""
+
+
+class MalformedCertificate(CryptoError):
+    """Certificate bytes that do not parse as an X.509 certificate."""
+
+
+class IdentityError(MedledgerError):
+    """An identity could not be deserialised or is not valid for its MSP."""
+
+
+class MalformedIdentity(IdentityError):
+    """SerializedIdentity bytes that do not parse or hold no certificate."""
+
+
+class UnknownMsp(IdentityError):
+    """The identity names an MSP that is not known here."""
+
+    def __init__(self, message: str, *, mspid: str) -> None:
+        super().__init__(message)
+        self.mspid = mspid
+
+
+class UntrustedCertificate(IdentityError):
+    """The certificate does not chain to a root or intermediate CA of its MSP."""
+
+
+class ExpiredCertificate(IdentityError):
+    """The certificate is outside its validity period."""
+
+
+class RevokedCertificate(IdentityError):
+    """The certificate's serial number is in a CRL of its issuing CA."""
+
+
+class InvalidNodeOU(IdentityError):
+    """NodeOUs are enabled and the certificate carries none of the role OUs."""
+
+
+class PolicyError(MedledgerError):
+    """A policy could not be parsed, found or satisfied."""
+
+
+class PolicySyntaxError(PolicyError):
+    """A policy string that does not parse; `position` is the 0-based offset."""
+
+    def __init__(self, message: str, *, text: str, position: int) -> None:
+        super().__init__(f"{message} at position {position} in {text!r}")
+        self.text = text
+        self.position = position
+
+
+class UnknownPolicy(PolicyError):
+    """No policy exists at the requested path."""
+
+
+class PolicyNotSatisfied(PolicyError):
+    """The supplied signatures do not satisfy the policy."""
+
+
+class WireError(MedledgerError):
+    """Bytes that are not what the protocol requires (truncated, wrong type, missing field)."""
+
+
+class TxIdMismatch(WireError):
+    """The transaction id is not hex(SHA-256(nonce ‖ creator))."""
+
+
+class ConfigError(MedledgerError):
+    """A configuration file is wrong; the message names the file, the key and the expectation."""
