@@ -1,0 +1,37 @@
+"""Prerequisites for the interop tests: Node.js and the official Fabric npm packages.
+
+The packages are installed with `npm ci` from the committed lockfile the first time
+they are needed, so a fresh machine with Node.js needs no manual step.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import skip_or_fail
+
+NODE_DIR = Path(__file__).parent / "node"
+NPM_CI_TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="session")
+def node_packages() -> Path:
+    """The folder holding golden.js with its node_modules installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        skip_or_fail("node and npm are needed for the Fabric interop tests (apt install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "@hyperledger" / "fabric-gateway").is_dir():
+        install = subprocess.run(
+            ["npm", "ci", "--no-fund", "--no-audit"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=NPM_CI_TIMEOUT_S,
+            check=False,
+        )
+        if install.returncode != 0:
+            skip_or_fail(f"npm ci failed in {NODE_DIR}: {install.stderr.strip()[-500:]}")
+    return NODE_DIR
