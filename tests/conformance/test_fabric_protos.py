@@ -21,6 +21,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 import protos
+from tests.conftest import skip_or_fail
 
 FileProto = descriptor_pb2.FileDescriptorProto
 FieldProto = descriptor_pb2.FieldDescriptorProto
@@ -80,7 +81,7 @@ class Definition:
 @pytest.fixture(scope="module")
 def official_files(tmp_path_factory: pytest.TempPathFactory) -> list[FileProto]:
     if importlib.util.find_spec("fabric_protos") is None:
-        pytest.skip(
+        skip_or_fail(
             "the official `fabric_protos` package is not installed "
             "(pip install -e '.[test]' installs hyperledger-fabric-protos)"
         )
