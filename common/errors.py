@@ -18,8 +18,14 @@
     │   └── PolicyNotSatisfied          the signatures do not satisfy the policy
     ├── WireError                       bytes from the network or disk that are not what
     │   │                               the protocol says they must be
-    │   └── TxIdMismatch                tx id differs from SHA-256(nonce ‖ creator)
-    └── ConfigError                     a YAML file a person wrote is wrong (file, key, why)
+    │   ├── TxIdMismatch                tx id differs from SHA-256(nonce ‖ creator)
+    │   └── ProposalResponseMismatch    endorsers returned payloads that differ
+    ├── ConfigError                     a YAML file a person wrote is wrong (file, key, why)
+    └── BlockStoreError                 the block store cannot do what was asked
+        ├── CorruptBlockStore           stored bytes fail a check (names the file and offset)
+        ├── BlockRejected               an appended block does not extend the chain
+        ├── BlockNotFound               no stored block with that number or hash
+        └── TxNotFound                  no stored transaction with that id
 
 Codes recorded on the ledger (TxValidationCode) are not exceptions; these are for
 things that could not be processed.
@@ -109,5 +115,46 @@ class TxIdMismatch(WireError):
     """The transaction id is not hex(SHA-256(nonce ‖ creator))."""
 
 
+class ProposalResponseMismatch(WireError):
+    """Proposal responses cannot form one transaction: their payloads are not byte-identical."""
+
+
 class ConfigError(MedledgerError):
     """A configuration file is wrong; the message names the file, the key and the expectation."""
+
+
+class BlockStoreError(MedledgerError):
+    """The block store cannot do what was asked (closed, failed, or see the subclasses)."""
+
+
+class CorruptBlockStore(BlockStoreError):
+    """Stored bytes fail a checksum, hash-chain or index check; `path` and `offset` locate them."""
+
+    def __init__(self, message: str, *, path: str, offset: int) -> None:
+        super().__init__(f"{message} ({path} at offset {offset})")
+        self.path = path
+        self.offset = offset
+
+
+class BlockRejected(BlockStoreError):
+    """An appended block does not extend the chain: wrong number, previous hash or data hash."""
+
+    def __init__(
+        self, message: str, *, block_number: int, expected: object, actual: object
+    ) -> None:
+        super().__init__(f"block {block_number}: {message}")
+        self.block_number = block_number
+        self.expected = expected
+        self.actual = actual
+
+
+class BlockNotFound(BlockStoreError):
+    """No stored block has that number or hash."""
+
+
+class TxNotFound(BlockStoreError):
+    """No stored transaction has that id."""
+
+    def __init__(self, message: str, *, tx_id: str) -> None:
+        super().__init__(message)
+        self.tx_id = tx_id
