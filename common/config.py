@@ -152,14 +152,13 @@ class ConfigNode:
         items: list[tuple[str, ConfigNode]] = []
         seen: set[str] = set()
         for key_node, value_node in self.node.value:
-            key_config = ConfigNode(self.source, self._child_path("<key>"), key_node)
-            key = (
-                key_config._scalar() if isinstance(key_node, yaml.ScalarNode) else None
-            )
+            key_config = ConfigNode(self.source, self.path, key_node)
+            key = key_config._scalar()
             if not isinstance(key, str) or not key:
                 raise key_config.expected("a non-empty text key")
             if key in seen:
-                raise key_config.error(f"duplicate key '{key}'")
+                duplicate = ConfigNode(self.source, self._child_path(key), key_node)
+                raise duplicate.error(f"duplicate key '{key}'")
             seen.add(key)
             items.append(
                 (key, ConfigNode(self.source, self._child_path(key), value_node))
@@ -240,22 +239,22 @@ def optional_list(
 def check_unique(entries: Iterable[tuple[ConfigNode, _K]], *, what: str) -> None:
     """Raise at the second node whose key repeats an earlier one.
 
-    `entries` pairs each node with the value that must be unique; `what` names the
-    value in the message (``"MSP id"``).
+    `entries` pairs each node with the value that must be unique (which may be a
+    normalised form, such as a case-folded name, or a tuple of several values);
+    `what` names the value in the message (``"MSP id"``).
     """
     first_seen: dict[_K, ConfigNode] = {}
     for node, key in entries:
         earlier = first_seen.setdefault(key, node)
         if earlier is not node:
-            raise node.error(
-                f"duplicate {what} {_show(key)} (already used at {earlier.path})"
+            shown = (
+                ":".join(str(part) for part in key)
+                if isinstance(key, tuple)
+                else node.describe()
             )
-
-
-def _show(key: Hashable) -> str:
-    if isinstance(key, tuple):
-        return ":".join(str(part) for part in key)
-    return repr(key)
+            raise node.error(
+                f"duplicate {what} {shown} (already used at {earlier.path})"
+            )
 
 
 def _unknown_key_message(key: str, allowed: Collection[str]) -> str:
