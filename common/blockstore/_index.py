@@ -1,0 +1,171 @@
+"""The block store's SQLite index: where each block lies, and where each transaction is.
+
+The index is a cache of what the block files say; it can always be rebuilt from
+them. It runs in WAL mode with synchronous=NORMAL: a power cut may lose its last
+few commits, which the store notices on open (the index is behind the files) and
+replays.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.blockstore._blocks import BlockFacts
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    number INTEGER PRIMARY KEY,
+    file INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    previous_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blocks_by_hash ON blocks (hash);
+CREATE TABLE IF NOT EXISTS txs (
+    tx_id TEXT PRIMARY KEY,
+    block_number INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    validation_code INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockLocation:
+    """Where a block's record starts (the record header) and how long its payload is."""
+
+    file_number: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexedBlock:
+    """One row of the block index."""
+
+    number: int
+    location: BlockLocation
+    header_hash: bytes
+    previous_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TxLocation:
+    """Where the first transaction with a given id was committed, and its outcome."""
+
+    block_number: int
+    position: int
+    validation_code: int
+
+
+class BlockIndex:
+    """One SQLite connection behind a lock: one writer, any number of readers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA cache_size=-65536")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(
+                f"index schema version {version} is not {SCHEMA_VERSION}"
+            )
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the connection; the index must not be used afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def add_blocks(self, blocks: Iterable[tuple[BlockFacts, BlockLocation]]) -> None:
+        """Index blocks and their transactions in one SQLite transaction.
+
+        A tx id already indexed keeps its first occurrence, as Fabric does.
+        """
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for facts, location in blocks:
+                    self._insert(facts, location)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def last_block(self) -> IndexedBlock | None:
+        """The highest indexed block, or None for an empty index."""
+        return self._block_where("number = (SELECT MAX(number) FROM blocks)", ())
+
+    def block(self, number: int) -> IndexedBlock | None:
+        """The index row of block `number`, if indexed."""
+        return self._block_where("number = ?", (number,))
+
+    def number_by_hash(self, header_hash: bytes) -> int | None:
+        """The number of the block whose header hashes to `header_hash`, if indexed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT number FROM blocks WHERE hash = ?", (header_hash,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tx(self, tx_id: str) -> TxLocation | None:
+        """Where transaction `tx_id` was first committed, if it was."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT block_number, position, validation_code"
+                " FROM txs WHERE tx_id = ?",
+                (tx_id,),
+            ).fetchone()
+        return (
+            None if row is None else TxLocation(int(row[0]), int(row[1]), int(row[2]))
+        )
+
+    def _insert(self, facts: BlockFacts, location: BlockLocation) -> None:
+        self._db.execute(
+            "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                facts.number,
+                location.file_number,
+                location.offset,
+                location.length,
+                facts.header_hash,
+                facts.previous_hash,
+            ),
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO txs VALUES (?, ?, ?, ?)",
+            [
+                (tx.tx_id, facts.number, tx.position, tx.validation_code)
+                for tx in facts.txs
+            ],
+        )
+
+    def _block_where(
+        self, condition: str, parameters: tuple[int, ...]
+    ) -> IndexedBlock | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT number, file, offset, length, hash, previous_hash"
+                " FROM blocks WHERE " + condition,
+                parameters,
+            ).fetchone()
+        if row is None:
+            return None
+        number, file_number, offset, length, header_hash, previous_hash = row
+        return IndexedBlock(
+            number=int(number),
+            location=BlockLocation(int(file_number), int(offset), int(length)),
+            header_hash=bytes(header_hash),
+            previous_hash=bytes(previous_hash),
+        )
