@@ -116,7 +116,7 @@ class TxIdMismatch(WireError):
 
 
 class ProposalResponseMismatch(WireError):
-    """Proposal responses cannot form one transaction: their payloads are not byte-identical."""
+    """Proposal responses whose payloads are not byte-identical cannot form one tx."""
 
 
 class ConfigError(MedledgerError):
