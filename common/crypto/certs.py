@@ -6,8 +6,12 @@ caches the parsed object (and with it the public key) by the exact bytes receive
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,8 +28,17 @@ from common.errors import MalformedCertificate, MalformedKey
 # Fabric CA puts enrollment attributes in this extension as JSON {"attrs": {...}}.
 ATTRIBUTES_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 CERTIFICATE_CACHE_SIZE = 4096
+_WARNINGS_LOCK = threading.Lock()
 
-_PARSE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm)
+# What `cryptography` raises on bad DER; its x509 errors are not ValueErrors.
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 # Spell these attribute types the way Go's pkix package does, as Fabric's IDs do.
 _NAME_OVERRIDES = {
     NameOID.SERIAL_NUMBER: "SERIALNUMBER",
@@ -43,6 +56,8 @@ class Certificate:
     subject_ous: tuple[str, ...]
     subject_org: str | None
     issuer_cn: str
+    subject_rfc4514: str
+    issuer_rfc4514: str
     subject_der: bytes
     issuer_der: bytes
     serial_number: int
@@ -63,11 +78,12 @@ class Certificate:
             MalformedCertificate: not an X.509 certificate with a P-256/P-384 EC key.
         """
         try:
-            if pem.lstrip().startswith(b"-----"):
-                native = x509.load_pem_x509_certificate(pem)
-            else:
-                native = x509.load_der_x509_certificate(pem)
-            return cls._from_native(native)
+            with _quiet_parsing():
+                if pem.lstrip().startswith(b"-----"):
+                    native = x509.load_pem_x509_certificate(pem)
+                else:
+                    native = x509.load_der_x509_certificate(pem)
+                return cls._from_native(native)
         except _PARSE_ERRORS as error:
             raise MalformedCertificate(f"malformed certificate: {error}") from None
         except MalformedKey as error:
@@ -77,7 +93,8 @@ class Certificate:
     def from_native(cls, native: x509.Certificate) -> Certificate:
         """Wrap a `cryptography` certificate (for `common.crypto` modules only)."""
         try:
-            return cls._from_native(native)
+            with _quiet_parsing():
+                return cls._from_native(native)
         except _PARSE_ERRORS as error:
             raise MalformedCertificate(f"malformed certificate: {error}") from None
 
@@ -88,16 +105,18 @@ class Certificate:
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise MalformedKey(f"unsupported key type {type(public_key).__name__}")
         extensions = native.extensions
-        der = native.public_bytes(serialization.Encoding.DER)
+        subject, issuer = native.subject, native.issuer
         return cls(
             pem=native.public_bytes(serialization.Encoding.PEM),
-            der=der,
-            subject_cn=_first(native.subject, NameOID.COMMON_NAME) or "",
-            subject_ous=_all(native.subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
-            subject_org=_first(native.subject, NameOID.ORGANIZATION_NAME),
-            issuer_cn=_first(native.issuer, NameOID.COMMON_NAME) or "",
-            subject_der=native.subject.public_bytes(),
-            issuer_der=native.issuer.public_bytes(),
+            der=native.public_bytes(serialization.Encoding.DER),
+            subject_cn=_first(subject, NameOID.COMMON_NAME) or "",
+            subject_ous=_all(subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
+            subject_org=_first(subject, NameOID.ORGANIZATION_NAME),
+            issuer_cn=_first(issuer, NameOID.COMMON_NAME) or "",
+            subject_rfc4514=subject.rfc4514_string(_NAME_OVERRIDES),
+            issuer_rfc4514=issuer.rfc4514_string(_NAME_OVERRIDES),
+            subject_der=subject.public_bytes(),
+            issuer_der=issuer.public_bytes(),
             serial_number=native.serial_number,
             not_before=native.not_valid_before_utc,
             not_after=native.not_valid_after_utc,
@@ -122,11 +141,11 @@ class Certificate:
 
     def subject_string(self) -> str:
         """The subject as an RFC 4514 string, most specific first ("CN=…,OU=…,O=…")."""
-        return self.native.subject.rfc4514_string(_NAME_OVERRIDES)
+        return self.subject_rfc4514
 
     def issuer_string(self) -> str:
         """The issuer as an RFC 4514 string, most specific first."""
-        return self.native.issuer.rfc4514_string(_NAME_OVERRIDES)
+        return self.issuer_rfc4514
 
     def is_issued_by(self, issuer: Certificate) -> bool:
         """True when the issuer's name matches and its key verifies our signature."""
@@ -190,21 +209,23 @@ class RevocationList:
             MalformedCertificate: the bytes are not an X.509 CRL.
         """
         try:
-            if pem.lstrip().startswith(b"-----"):
-                native = x509.load_pem_x509_crl(pem)
-            else:
-                native = x509.load_der_x509_crl(pem)
-            return cls._from_native(native)
+            with _quiet_parsing():
+                if pem.lstrip().startswith(b"-----"):
+                    native = x509.load_pem_x509_crl(pem)
+                else:
+                    native = x509.load_der_x509_crl(pem)
+                return cls._from_native(native)
         except _PARSE_ERRORS as error:
             raise MalformedCertificate(f"malformed crl: {error}") from None
 
     @classmethod
     def _from_native(cls, native: x509.CertificateRevocationList) -> RevocationList:
+        issuer = native.issuer
         return cls(
             pem=native.public_bytes(serialization.Encoding.PEM),
             der=native.public_bytes(serialization.Encoding.DER),
-            issuer=native.issuer.rfc4514_string(_NAME_OVERRIDES),
-            issuer_der=native.issuer.public_bytes(),
+            issuer=issuer.rfc4514_string(_NAME_OVERRIDES),
+            issuer_der=issuer.public_bytes(),
             authority_key_id=_authority_key_id(native.extensions),
             revoked_serials=frozenset(entry.serial_number for entry in native),
             native=native,
@@ -228,6 +249,18 @@ class RevocationList:
 
     def __hash__(self) -> int:
         return hash(self.der)
+
+
+@contextlib.contextmanager
+def _quiet_parsing() -> Iterator[None]:
+    """Silence `cryptography`'s warnings about odd but parseable DER while we read it.
+
+    Network input must not spam logs (or, under pytest, turn into stray errors). The
+    lock keeps concurrent threads from restoring each other's warning filters.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+# Certificates are valid for a year either side of the real time, so code that checks
+# validity "now" accepts them; the expired and future ones are a day outside.
+NOW = datetime.now(UTC).replace(microsecond=0)
 YEAR = timedelta(days=365)
 DAY = timedelta(days=1)
 
