@@ -5,8 +5,9 @@ This is what the crypto generator (``network/cryptogen.py``) uses to make an
 organisation's material; nodes never issue anything at run time.  All keys are ECDSA
 P-256 and all signatures ECDSA with SHA-256.  Signatures on certificates and CRLs are
 low-S, like every other signature in medledger, so that verifiers that reject high-S
-signatures (ours, and Fabric's MSP) accept them unchanged.  Certificates and CRLs go in
-and out as PEM bytes.
+signatures (ours, and Fabric's MSP) accept them unchanged.  Issuers come in, and
+results go out, as the parsed `Certificate` and `RevocationList` of `common.crypto`;
+their ``.pem`` is what goes on disk.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from enum import StrEnum
 from ipaddress import ip_address
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from common.crypto.certs import ATTRIBUTES_OID, Certificate, RevocationList
 from common.crypto.signing import PrivateKey, PublicKey
-from common.errors import MalformedCertificate
+from common.errors import CryptoError, MalformedCertificate
 
 __all__ = [
-    "FABRIC_ATTRIBUTES_OID",
     "ExtendedKeyUsage",
     "KeyUsage",
     "Subject",
@@ -37,9 +37,6 @@ __all__ = [
     "issue_crl",
     "issue_intermediate",
 ]
-
-FABRIC_ATTRIBUTES_OID = "1.2.3.4.5.6.7.8.1"
-"""Extension where Fabric CA puts enrolment attributes, as ``{"attrs": {...}}`` JSON."""
 
 # DER of AlgorithmIdentifier{ecdsa-with-SHA256}, with absent parameters (RFC 5758).
 _ECDSA_WITH_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
@@ -102,7 +99,7 @@ class Subject:
 
 def issue_ca(
     subject: Subject, *, key: PrivateKey, not_before: datetime, not_after: datetime
-) -> bytes:
+) -> Certificate:
     """A self-signed root CA certificate (CA:true, keyCertSign + cRLSign, SKI)."""
     public_key = key.public_key
     builder = _base_builder(
@@ -122,18 +119,18 @@ def issue_intermediate(
     subject: Subject,
     *,
     public_key: PublicKey,
-    issuer_cert: bytes,
+    issuer_cert: Certificate,
     issuer_key: PrivateKey,
     not_before: datetime,
     not_after: datetime,
     path_length: int | None = 0,
-) -> bytes:
+) -> Certificate:
     """An intermediate CA certificate signed by `issuer_cert` (``path_length=0``: it
     may sign only leaf certificates)."""
-    issuer = _load(issuer_cert)
+    _check_issuer(issuer_cert, issuer_key)
     builder = _base_builder(
         subject.to_name(),
-        issuer.subject,
+        issuer_cert.native.subject,
         public_key,
         not_before=not_before,
         not_after=not_after,
@@ -141,7 +138,7 @@ def issue_intermediate(
     builder = _add_constraints(
         builder, is_ca=True, path_length=path_length, key_usage=CA_KEY_USAGE
     )
-    builder = _add_authority_key_id(builder, issuer)
+    builder = _add_authority_key_id(builder, issuer_cert)
     return _sign(builder, issuer_key)
 
 
@@ -149,7 +146,7 @@ def issue_certificate(
     subject: Subject,
     *,
     public_key: PublicKey,
-    issuer_cert: bytes,
+    issuer_cert: Certificate,
     issuer_key: PrivateKey,
     not_before: datetime,
     not_after: datetime,
@@ -159,17 +156,20 @@ def issue_certificate(
     key_usage: Collection[KeyUsage] = SIGNING_KEY_USAGE,
     ext_key_usage: Collection[ExtendedKeyUsage] = (),
     attributes: Mapping[str, str] | None = None,
-) -> bytes:
+) -> Certificate:
     """A certificate for `public_key`, signed by the CA `issuer_cert`/`issuer_key`.
 
     `san_dns`/`san_ips` become the subjectAltName (TLS server names); `attributes`, when
-    given, go into the Fabric CA attribute extension (`FABRIC_ATTRIBUTES_OID`), where
+    given, go into the Fabric CA attribute extension (`ATTRIBUTES_OID`), where
     chaincode reads them with the client-identity API.
+
+    Raises:
+        CryptoError: `issuer_cert` is not a CA or `issuer_key` is not its key.
     """
-    issuer = _load(issuer_cert)
+    _check_issuer(issuer_cert, issuer_key)
     builder = _base_builder(
         subject.to_name(),
-        issuer.subject,
+        issuer_cert.native.subject,
         public_key,
         not_before=not_before,
         not_after=not_after,
@@ -177,7 +177,7 @@ def issue_certificate(
     builder = _add_constraints(
         builder, is_ca=is_ca, path_length=None, key_usage=key_usage
     )
-    builder = _add_authority_key_id(builder, issuer)
+    builder = _add_authority_key_id(builder, issuer_cert)
     if ext_key_usage:
         usages = [_EXTENDED_KEY_USAGE_OIDS[usage] for usage in sorted(ext_key_usage)]
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
@@ -188,7 +188,7 @@ def issue_certificate(
         )
     if attributes is not None:
         extension = x509.UnrecognizedExtension(
-            ObjectIdentifier(FABRIC_ATTRIBUTES_OID),
+            ATTRIBUTES_OID,
             attributes_extension_value(attributes),
         )
         builder = builder.add_extension(extension, critical=False)
@@ -197,23 +197,23 @@ def issue_certificate(
 
 def issue_crl(
     *,
-    issuer_cert: bytes,
+    issuer_cert: Certificate,
     issuer_key: PrivateKey,
     revoked_serials: Iterable[int],
     this_update: datetime,
     next_update: datetime,
     crl_number: int = 1,
-) -> bytes:
+) -> RevocationList:
     """A CRL of the CA `issuer_cert` listing `revoked_serials` (revoked at
     `this_update`); an empty iterable gives an empty CRL."""
-    issuer = _load(issuer_cert)
+    _check_issuer(issuer_cert, issuer_key)
     builder = (
         x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.subject)
+        .issuer_name(issuer_cert.native.subject)
         .last_update(this_update)
         .next_update(next_update)
         .add_extension(x509.CRLNumber(crl_number), critical=False)
-        .add_extension(_authority_key_id(issuer), critical=False)
+        .add_extension(_authority_key_id(issuer_cert), critical=False)
     )
     for serial in sorted(set(revoked_serials)):
         revoked = (
@@ -224,8 +224,7 @@ def issue_crl(
         )
         builder = builder.add_revoked_certificate(revoked)
     draft = builder.sign(issuer_key.native, hashes.SHA256())
-    der = _signed_der(draft.tbs_certlist_bytes, issuer_key)
-    return x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
+    return RevocationList.from_pem(_signed_der(draft.tbs_certlist_bytes, issuer_key))
 
 
 def attributes_extension_value(attributes: Mapping[str, str]) -> bytes:
@@ -238,6 +237,15 @@ _EXTENDED_KEY_USAGE_OIDS = {
     ExtendedKeyUsage.SERVER_AUTH: ExtendedKeyUsageOID.SERVER_AUTH,
     ExtendedKeyUsage.CLIENT_AUTH: ExtendedKeyUsageOID.CLIENT_AUTH,
 }
+
+
+def _check_issuer(issuer_cert: Certificate, issuer_key: PrivateKey) -> None:
+    if not issuer_cert.is_ca:
+        raise CryptoError(f"issuer '{issuer_cert.subject_cn}' is not a CA certificate")
+    if issuer_key.public_key != issuer_cert.public_key:
+        raise CryptoError(
+            f"the issuer key does not belong to '{issuer_cert.subject_cn}'"
+        )
 
 
 def _base_builder(
@@ -291,25 +299,18 @@ def _add_constraints(
 
 
 def _add_authority_key_id(
-    builder: x509.CertificateBuilder, issuer: x509.Certificate
+    builder: x509.CertificateBuilder, issuer: Certificate
 ) -> x509.CertificateBuilder:
     return builder.add_extension(_authority_key_id(issuer), critical=False)
 
 
-def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    """The issuer's own SKI when it has one, else one computed from its key."""
-    try:
-        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound:
-        issuer_key = issuer.public_key()
-        if not isinstance(issuer_key, ec.EllipticCurvePublicKey):
-            raise MalformedCertificate("issuer certificate has no EC key") from None
-        return x509.AuthorityKeyIdentifier(
-            key_identifier=PublicKey(issuer_key).ski(),
-            authority_cert_issuer=None,
-            authority_cert_serial_number=None,
-        )
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
+def _authority_key_id(issuer: Certificate) -> x509.AuthorityKeyIdentifier:
+    """The issuer's own SKI when it has one, else Fabric's SKI of its public key."""
+    return x509.AuthorityKeyIdentifier(
+        key_identifier=issuer.subject_key_id or issuer.public_key.ski(),
+        authority_cert_issuer=None,
+        authority_cert_serial_number=None,
+    )
 
 
 def _subject_alternative_names(
@@ -322,15 +323,14 @@ def _subject_alternative_names(
     return names
 
 
-def _sign(builder: x509.CertificateBuilder, key: PrivateKey) -> bytes:
-    """Sign with a low-S signature and return PEM.
+def _sign(builder: x509.CertificateBuilder, key: PrivateKey) -> Certificate:
+    """Sign with a low-S signature.
 
     `cryptography` signs with whatever S the ECDSA nonce gives, so the certificate is
     built once to obtain its TBS bytes and then re-assembled around our low-S signature.
     """
     draft = builder.sign(key.native, hashes.SHA256())
-    der = _signed_der(draft.tbs_certificate_bytes, key)
-    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    return Certificate.from_pem(_signed_der(draft.tbs_certificate_bytes, key))
 
 
 def _signed_der(tbs: bytes, key: PrivateKey) -> bytes:
@@ -346,10 +346,3 @@ def _der_length(length: int) -> bytes:
         return bytes([length])
     encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(encoded)]) + encoded
-
-
-def _load(pem: bytes) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError as error:
-        raise MalformedCertificate(f"malformed issuer certificate: {error}") from None
