@@ -76,7 +76,10 @@ class SignatureEnvelopePolicy:
         self, envelope: policies_pb2.SignaturePolicyEnvelope, *, name: str
     ) -> None:
         """Raises `PolicyError` when the envelope is malformed."""
-        self._compiled: CompiledEnvelope = compile_envelope(envelope)
+        try:
+            self._compiled: CompiledEnvelope = compile_envelope(envelope)
+        except PolicyError as error:
+            raise PolicyError(f"{name}: {error}") from error
         self._name = name
 
     @property
