@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from common import protoutil as pu
+from common.crypto import PrivateKey
 from common.errors import WireError
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
@@ -208,8 +209,7 @@ def test_block_signature_messages_need_the_signatures_metadata() -> None:
 
 
 def test_block_signature_with_real_key_verifies() -> None:
-    crypto = pytest.importorskip("common.crypto")
-    key = crypto.PrivateKey.generate()
+    key = PrivateKey.generate()
     block = pu.new_block(2, previous_hash=b"p" * 32, envelopes=[b"e"])
     signed = pu.sign_block(block, signer=key.sign, creator=ORDERER, last_config_index=0)
     (check,) = pu.block_signature_messages(signed)

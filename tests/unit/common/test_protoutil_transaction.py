@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from common import protoutil as pu
+from common.crypto import PrivateKey, verify_signature
 from common.errors import ProposalResponseMismatch, WireError
 from protos.common import common_pb2
 from protos.peer import proposal_response_pb2, transaction_pb2
@@ -261,8 +262,7 @@ def test_envelope_of_another_type_parses_as_an_envelope() -> None:
 
 def test_real_keys_sign_and_verify_proposal_and_envelope() -> None:
     """With common.crypto keys the signatures verify over the exact signed bytes."""
-    crypto = pytest.importorskip("common.crypto")
-    key = crypto.PrivateKey.generate()
+    key = PrivateKey.generate()
     created = pu.create_proposal(
         channel_id="c", chaincode_name="cc", args=[b"f"], creator=CREATOR
     )
@@ -274,11 +274,8 @@ def test_real_keys_sign_and_verify_proposal_and_envelope() -> None:
 
 
 def test_node_client_signature_verifies_with_common_crypto() -> None:
-    crypto = pytest.importorskip("common.crypto")
     vector = load_vector("protoutil_node_client.json")
     parsed = pu.parse_signed_proposal(bytes.fromhex(vector["signed_proposal"]))
     data = pu.proposal_signed_data(parsed)
     identity = pu.parse_serialized_identity(data.identity)
-    crypto.verify_signature(
-        identity.id_bytes, signature=data.signature, message=data.message
-    )
+    verify_signature(identity.id_bytes, signature=data.signature, message=data.message)
