@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from common.errors import (
     InvalidNodeOU,
     InvalidSignature,
     MalformedIdentity,
+    MalformedKey,
     RevokedCertificate,
     UnknownMsp,
     UntrustedCertificate,
@@ -25,6 +27,7 @@ from common.msp import (
     Msp,
     MspManager,
     Role,
+    SigningIdentity,
     load_signing_identity,
 )
 from protos.msp import identities_pb2, msp_config_pb2, msp_principal_pb2
@@ -74,7 +77,9 @@ def msp_config(
     return config
 
 
-def role_principal(mspid: str, role: int) -> msp_principal_pb2.MSPPrincipal:
+def role_principal(
+    mspid: str, role: msp_principal_pb2.MSPRole.MSPRoleType
+) -> msp_principal_pb2.MSPPrincipal:
     return msp_principal_pb2.MSPPrincipal(
         principal_classification=msp_principal_pb2.MSPPrincipal.ROLE,
         principal=msp_principal_pb2.MSPRole(
@@ -551,3 +556,18 @@ def test_arbitrary_serialized_identity_raises_only_identity_errors(
         manager.deserialize_identity(
             serialize(ORG1, b"-----BEGIN CERTIFICATE-----\n" + data)
         )
+
+
+def test_signing_identity_rejects_a_foreign_key(org1: OrgPki) -> None:
+    identity = Identity.from_certificate_pem(mspid=ORG1, pem=org1.peer.pem)
+    with pytest.raises(MalformedKey, match="does not match"):
+        SigningIdentity(identity, PrivateKey.generate())
+
+
+def test_identity_pickles_for_process_pools(msp1: Msp, org1: OrgPki) -> None:
+    """Identities cross process boundaries (parallel signature checks at commit)."""
+    identity = identity_of(msp1, org1.client)
+    again = pickle.loads(pickle.dumps(identity))
+    assert again == identity
+    assert again.serialized == identity.serialized
+    assert again.certificate.public_key == identity.certificate.public_key
