@@ -181,7 +181,7 @@ def valid_identities(
         except IdentityError as error:
             logger.debug("dropping signer position=%d error=%s", position, error)
             continue
-        key = (identity.mspid, identity.serialized)
+        key = _signer_key(identity)
         if key in accepted:
             logger.debug(
                 "dropping duplicate signer position=%d mspid=%s", position, key[0]
@@ -344,3 +344,14 @@ def _describe_principals(compiled: CompiledEnvelope, indices: Sequence[int]) -> 
     if not labels:
         return "none"
     return ", ".join(labels[:5]) + (" …" if len(labels) > 5 else "")
+
+
+def _signer_key(identity: Identity) -> tuple[str, bytes]:
+    """What makes two signers the same: the MSP id and the certificate (DER).
+
+    Fabric compares certificates, not serializations, so one certificate presented
+    in two PEM encodings is still one signer. Identities that expose no
+    `certificate.der` (test fakes) are told apart by their serialized bytes.
+    """
+    der = getattr(getattr(identity, "certificate", None), "der", None)
+    return identity.mspid, der if isinstance(der, bytes) else identity.serialized
