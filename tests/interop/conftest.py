@@ -22,7 +22,9 @@ NPM_CI_TIMEOUT_S = 600
 def node_packages() -> Path:
     """The folder holding golden.js with its node_modules installed."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        skip_or_fail("node and npm are needed for the Fabric interop tests (apt install nodejs npm)")
+        skip_or_fail(
+            "node and npm are needed for the Fabric interop tests (apt nodejs npm)"
+        )
     if not (NODE_DIR / "node_modules" / "@hyperledger" / "fabric-gateway").is_dir():
         install = subprocess.run(
             ["npm", "ci", "--no-fund", "--no-audit"],
@@ -33,5 +35,7 @@ def node_packages() -> Path:
             check=False,
         )
         if install.returncode != 0:
-            skip_or_fail(f"npm ci failed in {NODE_DIR}: {install.stderr.strip()[-500:]}")
+            skip_or_fail(
+                f"npm ci failed in {NODE_DIR}: {install.stderr.strip()[-500:]}"
+            )
     return NODE_DIR
