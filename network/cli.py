@@ -50,13 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
             "wire-compatible with Hyperledger Fabric 2.5."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version()}"
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_crypto_commands(commands)
     return parser
 
 
-def add_crypto_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_crypto_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     crypto = commands.add_parser("crypto", help="X.509 material for a consortium")
     crypto_commands = crypto.add_subparsers(title="crypto commands", metavar="COMMAND")
     crypto.set_defaults(handler=lambda _args: print_help_of(crypto))
@@ -77,7 +81,9 @@ def add_crypto_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         default=DEFAULT_SPEC,
         help="consortium YAML file (default: the hospital example)",
     )
-    generate.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    generate.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder"
+    )
     generate.set_defaults(handler=run_crypto_generate)
 
 
@@ -87,7 +93,9 @@ def run_crypto_generate(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.config)
     layout = generate_crypto(spec, args.output)
-    print(f"crypto material for {len(spec.organizations)} organisations in {args.output}")
+    print(
+        f"crypto material for {len(spec.organizations)} organisations in {args.output}"
+    )
     for line in describe_layout(layout):
         print(f"  {line}")
     return EXIT_OK

@@ -59,7 +59,9 @@ def mypy_grpc_args() -> list[str]:
     if plugin is None:
         plugin = shutil.which("protoc-gen-mypy_grpc")
     if plugin is None:
-        raise SystemExit("gen_protos: protoc-gen-mypy_grpc not found; pip install -e '.[test]'")
+        raise SystemExit(
+            "gen_protos: protoc-gen-mypy_grpc not found; pip install -e '.[test]'"
+        )
     return [f"--plugin=protoc-gen-mypy_grpc={plugin}", "--mypy_grpc_out=."]
 
 
