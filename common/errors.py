@@ -21,6 +21,7 @@
     │   ├── TxIdMismatch                tx id differs from SHA-256(nonce ‖ creator)
     │   └── ProposalResponseMismatch    endorsers returned payloads that differ
     ├── ConfigError                     a YAML file a person wrote is wrong (file, key, why)
+    ├── ChannelConfigError              a channel config tree is malformed (names the path)
     └── BlockStoreError                 the block store cannot do what was asked
         ├── CorruptBlockStore           stored bytes fail a check (names the file and offset)
         ├── BlockRejected               an appended block does not extend the chain
@@ -121,6 +122,14 @@ class ProposalResponseMismatch(WireError):
 
 class ConfigError(MedledgerError):
     """A configuration file is wrong; the message names the file, the key and the expectation."""
+
+
+class ChannelConfigError(MedledgerError):
+    """A channel config is malformed; `path` names the element, e.g. /Channel/Orderer/BatchSize."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
 
 
 class BlockStoreError(MedledgerError):
