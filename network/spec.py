@@ -8,7 +8,8 @@ launcher code, derive everything else.
 Top-level keys known today are ``consortium`` and ``organizations``.  The sections that
 later parts of the network add (`RESERVED_SECTIONS`) are accepted now and kept unparsed
 in `ConsortiumSpec.reserved`, so a file written for a newer medledger still loads here;
-any other unknown key, at any level, is an error.
+any other unknown key, at any level, is an error.  The ``channels`` section is read on
+demand by `ConsortiumSpec.channels` (see `network.spec_channels`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from common.config import ConfigNode, check_unique, load_yaml, optional_list, parse_yaml
+from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from network.spec_channels import ChannelSpec
 
 __all__ = [
     "RESERVED_SECTIONS",
@@ -162,6 +168,31 @@ class ConsortiumSpec:
             if organization.mspid == mspid:
                 return organization
         raise KeyError(mspid)
+
+    @property
+    def channels(self) -> tuple[ChannelSpec, ...]:
+        """The ``channels`` section, read and checked against the organisations.
+
+        Raises:
+            ConfigError: the section is wrong; the message names file, line and key.
+        """
+        from network.spec_channels import read_channels
+
+        return read_channels(self)
+
+    def channel(self, name: str) -> ChannelSpec:
+        """The channel with this name.
+
+        Raises:
+            ConfigError: the channels section is wrong, or has no such channel.
+        """
+        channels = self.channels
+        for channel in channels:
+            if channel.name == name:
+                return channel
+        known = ", ".join(channel.name for channel in channels) or "none"
+        where = self.source if self.source is not None else "the consortium spec"
+        raise ConfigError(f"{where}: no channel named {name!r} (channels: {known})")
 
 
 def load_spec(path: Path) -> ConsortiumSpec:
