@@ -1,0 +1,422 @@
+"""The world state: versioned values per (namespace, key), in the channel database.
+
+Each key holds a value, the version (block number, tx number) of the transaction
+that last wrote it, and optional key metadata (name → bytes; Fabric keeps the
+key-level endorsement policy under `VALIDATION_PARAMETER`). Keys sort by their
+UTF-8 bytes, which is code-point order, the order Fabric's LevelDB state uses.
+
+Writes arrive as an `UpdateBatch` (pure data, built by the committer from the
+valid transactions of a block) and are applied with `apply_updates`, which also
+records the savepoint, all in one SQLite transaction. Reads are plain functions
+over a connection: point reads, bulk versions for MVCC, and key-range scans with
+Fabric's rules (start inclusive, end exclusive, "" start = from the first key,
+"" end = unbounded) and Fabric's pagination (the bookmark is the key to start
+the next page from; "" once the range is exhausted).
+
+Values that are JSON objects are stored as SQLite TEXT, everything else as BLOB;
+only the former take part in rich queries (`peer.ledger.mango`). Readers always
+get the exact bytes that were written.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from peer.errors import LedgerError
+from peer.ledger.schema import transaction
+
+__all__ = [
+    "KV",
+    "Page",
+    "StateWrite",
+    "UpdateBatch",
+    "Version",
+    "VersionedValue",
+    "WriteKind",
+    "apply_updates",
+    "get_state",
+    "get_state_metadata",
+    "get_state_range",
+    "get_state_range_page",
+    "get_versions",
+    "savepoint",
+    "savepoint_height",
+    "write_savepoint",
+    "write_updates",
+]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    """The height of the transaction that last wrote a key."""
+
+    block_num: int
+    tx_num: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedValue:
+    """A committed value with its version and key metadata (empty when none)."""
+
+    value: bytes
+    version: Version
+    metadata: Mapping[str, bytes] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KV:
+    """One result of a range or rich query."""
+
+    key: str
+    value: bytes
+    version: Version
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a paginated query; `bookmark` is "" when nothing follows."""
+
+    records: tuple[KV, ...]
+    bookmark: str
+
+    @property
+    def fetched_records_count(self) -> int:
+        return len(self.records)
+
+
+class WriteKind(enum.Enum):
+    PUT = "put"
+    DELETE = "delete"
+    METADATA = "metadata"  # metadata only: the value stays, the version moves
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """The net effect of a block's valid transactions on one key.
+
+    For PUT, `metadata` None means "keep the committed metadata" (a transaction
+    that writes only the value does not touch the key's metadata).
+    """
+
+    kind: WriteKind
+    version: Version
+    value: bytes | None = None
+    metadata: Mapping[str, bytes] | None = None
+
+
+class UpdateBatch:
+    """The pending writes of one block, per (namespace, key); later calls win.
+
+    Call the methods in transaction order. A metadata-only write after a delete
+    in the same block is dropped, as in Fabric: the key no longer exists.
+    """
+
+    def __init__(self) -> None:
+        self._writes: dict[tuple[str, str], StateWrite] = {}
+
+    def put(
+        self,
+        ns: str,
+        key: str,
+        value: bytes,
+        version: Version,
+        *,
+        metadata: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Write a value; `metadata` None keeps whatever metadata the key has."""
+        if metadata is None:
+            metadata = _carried_metadata(self._writes.get((ns, key)))
+        self._writes[(ns, key)] = StateWrite(
+            WriteKind.PUT, version, bytes(value), metadata
+        )
+
+    def delete(self, ns: str, key: str, version: Version) -> None:
+        """Delete the key together with its metadata."""
+        self._writes[(ns, key)] = StateWrite(WriteKind.DELETE, version)
+
+    def put_metadata(
+        self, ns: str, key: str, metadata: Mapping[str, bytes], version: Version
+    ) -> None:
+        """Replace the key's metadata, keeping its value; ignored if the key is absent."""
+        earlier = self._writes.get((ns, key))
+        if earlier is not None and earlier.kind is WriteKind.DELETE:
+            return
+        if earlier is not None and earlier.kind is WriteKind.PUT:
+            write = StateWrite(WriteKind.PUT, version, earlier.value, dict(metadata))
+        else:
+            write = StateWrite(WriteKind.METADATA, version, None, dict(metadata))
+        self._writes[(ns, key)] = write
+
+    def get(self, ns: str, key: str) -> StateWrite | None:
+        return self._writes.get((ns, key))
+
+    def items(self) -> Iterable[tuple[tuple[str, str], StateWrite]]:
+        return self._writes.items()
+
+    def __contains__(self, ns_key: object) -> bool:
+        return ns_key in self._writes
+
+    def __len__(self) -> int:
+        return len(self._writes)
+
+
+def _carried_metadata(earlier: StateWrite | None) -> Mapping[str, bytes] | None:
+    """Metadata a value-only put inherits from an earlier write in the same block."""
+    if earlier is None:
+        return None
+    if earlier.kind is WriteKind.DELETE:
+        return {}
+    return earlier.metadata
+
+
+# ---------------------------------------------------------------- writing
+
+_UPSERT_KEEP_METADATA = (
+    "INSERT INTO state (ns, key, block_num, tx_num, val) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (ns, key) DO UPDATE SET block_num = excluded.block_num, "
+    "tx_num = excluded.tx_num, val = excluded.val"
+)
+_UPSERT_WITH_METADATA = (
+    "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (ns, key) DO UPDATE SET block_num = excluded.block_num, "
+    "tx_num = excluded.tx_num, val = excluded.val, metadata = excluded.metadata"
+)
+_DELETE = "DELETE FROM state WHERE ns = ? AND key = ?"
+_UPDATE_METADATA = (
+    "UPDATE state SET block_num = ?, tx_num = ?, metadata = ? WHERE ns = ? AND key = ?"
+)
+
+
+def apply_updates(
+    conn: sqlite3.Connection, batch: UpdateBatch, *, savepoint: Version | int
+) -> None:
+    """Apply a block's updates and record the savepoint, in one transaction.
+
+    Nested inside an enclosing `transaction(conn)`, this becomes part of it.
+    """
+    with transaction(conn):
+        write_updates(conn, batch)
+        write_savepoint(conn, savepoint)
+
+
+def write_updates(conn: sqlite3.Connection, batch: UpdateBatch) -> None:
+    """Write the batch's puts, deletes and metadata changes atomically.
+
+    Rows go in key order: B-tree updates with locality are several times faster.
+    """
+    keep: list[tuple[str, str, int, int, bytes | str]] = []
+    replace: list[tuple[str, str, int, int, bytes | str, bytes | None]] = []
+    deletes: list[tuple[str, str]] = []
+    metadata: list[tuple[int, int, bytes | None, str, str]] = []
+    for (ns, key), write in sorted(batch.items(), key=_by_key):
+        block_num, tx_num = write.version.block_num, write.version.tx_num
+        if write.kind is WriteKind.DELETE:
+            deletes.append((ns, key))
+        elif write.kind is WriteKind.METADATA:
+            assert write.metadata is not None
+            metadata.append(
+                (block_num, tx_num, encode_metadata(write.metadata), ns, key)
+            )
+        else:
+            assert write.value is not None
+            stored = stored_value(write.value)
+            if write.metadata is None:
+                keep.append((ns, key, block_num, tx_num, stored))
+            else:
+                encoded = encode_metadata(write.metadata)
+                replace.append((ns, key, block_num, tx_num, stored, encoded))
+    with transaction(conn):
+        conn.executemany(_UPSERT_KEEP_METADATA, keep)
+        conn.executemany(_UPSERT_WITH_METADATA, replace)
+        conn.executemany(_DELETE, deletes)
+        conn.executemany(_UPDATE_METADATA, metadata)
+
+
+def _by_key(item: tuple[tuple[str, str], StateWrite]) -> tuple[str, str]:
+    return item[0]
+
+
+def write_savepoint(conn: sqlite3.Connection, height: Version | int) -> None:
+    """Record the last committed block (never moving backwards)."""
+    if isinstance(height, int):
+        height = Version(height, 0)
+    current = savepoint_height(conn)
+    if current is not None and height.block_num < current.block_num:
+        raise LedgerError(
+            f"savepoint would move backwards from block {current.block_num} "
+            f"to block {height.block_num}"
+        )
+    conn.execute(
+        "INSERT OR REPLACE INTO savepoint VALUES (0, ?, ?)",
+        (height.block_num, height.tx_num),
+    )
+
+
+def stored_value(value: bytes) -> bytes | str:
+    """The form a value is stored in: TEXT for a JSON object, BLOB for anything else."""
+    if value[:1] != b"{" and value.lstrip(b" \t\r\n")[:1] != b"{":
+        return value
+    try:
+        text = value.decode("utf-8")
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return value
+    return text if isinstance(document, dict) else value
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def encode_metadata(metadata: Mapping[str, bytes]) -> bytes | None:
+    """A deterministic encoding of key metadata: sorted (name, value) length-prefixed pairs."""
+    if not metadata:
+        return None
+    parts: list[bytes] = []
+    for name in sorted(metadata):
+        encoded_name = name.encode("utf-8")
+        entry = metadata[name]
+        parts += [struct.pack(">I", len(encoded_name)), encoded_name]
+        parts += [struct.pack(">I", len(entry)), bytes(entry)]
+    return b"".join(parts)
+
+
+def decode_metadata(encoded: bytes | None) -> dict[str, bytes]:
+    """Invert `encode_metadata`; raises LedgerError on bytes it did not write."""
+    metadata: dict[str, bytes] = {}
+    offset = 0
+    data = encoded or b""
+    try:
+        while offset < len(data):
+            name, offset = _read_prefixed(data, offset)
+            entry, offset = _read_prefixed(data, offset)
+            metadata[name.decode("utf-8")] = entry
+    except (struct.error, ValueError) as error:
+        raise LedgerError(
+            f"corrupt key metadata in the state database: {error}"
+        ) from error
+    return metadata
+
+
+def _read_prefixed(data: bytes, offset: int) -> tuple[bytes, int]:
+    (length,) = struct.unpack_from(">I", data, offset)
+    start = offset + 4
+    if start + length > len(data):
+        raise ValueError("length prefix runs past the end")
+    return data[start : start + length], start + length
+
+
+# ---------------------------------------------------------------- reading
+
+_GET = "SELECT CAST(val AS BLOB), block_num, tx_num, metadata FROM state WHERE ns = ? AND key = ?"
+_RANGE_FROM = (
+    "SELECT key, CAST(val AS BLOB), block_num, tx_num FROM state "
+    "WHERE ns = ? AND key >= ? ORDER BY key"
+)
+_RANGE_BETWEEN = (
+    "SELECT key, CAST(val AS BLOB), block_num, tx_num FROM state "
+    "WHERE ns = ? AND key >= ? AND key < ? ORDER BY key"
+)
+_VERSIONS_CHUNK = 250
+
+
+def get_state(conn: sqlite3.Connection, ns: str, key: str) -> VersionedValue | None:
+    """The committed value of a key, or None when it does not exist."""
+    row = conn.execute(_GET, (ns, key)).fetchone()
+    if row is None:
+        return None
+    value, block_num, tx_num, metadata = row
+    return VersionedValue(value, Version(block_num, tx_num), decode_metadata(metadata))
+
+
+def get_state_metadata(
+    conn: sqlite3.Connection, ns: str, key: str
+) -> dict[str, bytes] | None:
+    """The key's metadata ({} when it has none), or None when the key does not exist."""
+    row = conn.execute(
+        "SELECT metadata FROM state WHERE ns = ? AND key = ?", (ns, key)
+    ).fetchone()
+    return None if row is None else decode_metadata(row[0])
+
+
+def get_versions(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Version]:
+    """Committed versions of many (namespace, key) pairs; absent keys are left out."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, key in keys:
+        by_ns.setdefault(ns, []).append(key)
+    versions: dict[tuple[str, str], Version] = {}
+    for ns, ns_keys in by_ns.items():
+        unique = list(dict.fromkeys(ns_keys))
+        for start in range(0, len(unique), _VERSIONS_CHUNK):
+            chunk = unique[start : start + _VERSIONS_CHUNK]
+            sql = (
+                "SELECT key, block_num, tx_num FROM state WHERE ns = ? AND key IN "
+                f"({', '.join('?' * len(chunk))})"
+            )
+            for key, block_num, tx_num in conn.execute(sql, (ns, *chunk)):
+                versions[(ns, key)] = Version(block_num, tx_num)
+    return versions
+
+
+def get_state_range(
+    conn: sqlite3.Connection, ns: str, start_key: str, end_key: str
+) -> Iterator[KV]:
+    """Stream the keys in [start_key, end_key) in key order ("" end = unbounded)."""
+    for key, value, block_num, tx_num in _range_cursor(
+        conn, ns, start_key, end_key, None
+    ):
+        yield KV(key, value, Version(block_num, tx_num))
+
+
+def get_state_range_page(
+    conn: sqlite3.Connection,
+    ns: str,
+    start_key: str,
+    end_key: str,
+    *,
+    page_size: int,
+    bookmark: str = "",
+) -> Page:
+    """One page of a range query; a non-empty bookmark replaces the start key."""
+    if page_size <= 0:
+        raise ValueError(f"page_size must be positive, got {page_size}")
+    start = bookmark or start_key
+    rows = _range_cursor(conn, ns, start, end_key, page_size + 1).fetchall()
+    records = tuple(
+        KV(key, value, Version(b, t)) for key, value, b, t in rows[:page_size]
+    )
+    next_bookmark = rows[page_size][0] if len(rows) > page_size else ""
+    return Page(records, next_bookmark)
+
+
+def _range_cursor(
+    conn: sqlite3.Connection, ns: str, start_key: str, end_key: str, limit: int | None
+) -> sqlite3.Cursor:
+    sql = _RANGE_BETWEEN if end_key else _RANGE_FROM
+    params: tuple[str | int, ...] = (
+        (ns, start_key, end_key) if end_key else (ns, start_key)
+    )
+    if limit is not None:
+        return conn.execute(f"{sql} LIMIT ?", (*params, limit))
+    return conn.execute(sql, params)
+
+
+def savepoint(conn: sqlite3.Connection) -> int | None:
+    """The number of the last block whose updates were applied, or None."""
+    height = savepoint_height(conn)
+    return None if height is None else height.block_num
+
+
+def savepoint_height(conn: sqlite3.Connection) -> Version | None:
+    """The full savepoint (block number, tx number), or None before the first block."""
+    row = conn.execute(
+        "SELECT block_num, tx_num FROM savepoint WHERE id = 0"
+    ).fetchone()
+    return None if row is None else Version(row[0], row[1])
