@@ -127,30 +127,32 @@ class Capabilities:
     application: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApplicationOrg:
-    """A member organisation: its group name, MSP and anchor peers."""
+    """A member organisation: its group name, MSP and anchor peers.
+
+    `msp_config` is the serialized FabricMSPConfig; `msp` the MSP built from it.
+    """
 
     name: str
-    msp: Msp
+    mspid: str
+    msp_config: bytes = field(repr=False)
+    msp: Msp = field(compare=False, repr=False)
     anchor_peers: tuple[HostPort, ...]
 
-    @property
-    def mspid(self) -> str:
-        return self.msp.mspid
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrdererOrg:
-    """An ordering organisation: its group name, MSP and orderer endpoints (host:port)."""
+    """An ordering organisation: its group name, MSP and orderer endpoints (host:port).
+
+    `msp_config` is the serialized FabricMSPConfig; `msp` the MSP built from it.
+    """
 
     name: str
-    msp: Msp
+    mspid: str
+    msp_config: bytes = field(repr=False)
+    msp: Msp = field(compare=False, repr=False)
     endpoints: tuple[str, ...]
-
-    @property
-    def mspid(self) -> str:
-        return self.msp.mspid
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -475,9 +477,12 @@ def _application_orgs(
         group = application.groups[name]
         path = f"{_APPLICATION}/{name}"
         _check_org_group(group, _APPLICATION_ORG_VALUES, path=path)
+        config, msp = _msp(group, path=path)
         org = ApplicationOrg(
             name=name,
-            msp=_msp(group, path=path),
+            mspid=msp.mspid,
+            msp_config=config,
+            msp=msp,
             anchor_peers=_anchor_peers(group, path),
         )
         _add_org(orgs, org.mspid, org, path=path)
@@ -494,9 +499,12 @@ def _orderer_orgs(orderer: configtx_pb2.ConfigGroup) -> dict[str, OrdererOrg]:
         endpoints = _optional_value(
             group, keys.ENDPOINTS, configuration_pb2.OrdererAddresses, path=path
         )
+        config, msp = _msp(group, path=path)
         org = OrdererOrg(
             name=name,
-            msp=_msp(group, path=path),
+            mspid=msp.mspid,
+            msp_config=config,
+            msp=msp,
             endpoints=tuple(endpoints.addresses) if endpoints is not None else (),
         )
         _add_org(orgs, org.mspid, org, path=path)
@@ -523,7 +531,8 @@ def _check_org_group(
     _check_keys(group.values, allowed_values, what="value", path=path)
 
 
-def _msp(group: configtx_pb2.ConfigGroup, *, path: str) -> Msp:
+def _msp(group: configtx_pb2.ConfigGroup, *, path: str) -> tuple[bytes, Msp]:
+    """The org's FabricMSPConfig bytes and the MSP built from them."""
     value = _required_value(group, keys.MSP, msp_config_pb2.MSPConfig, path=path)
     where = f"{path}/{keys.MSP}"
     if value.type != keys.MSP_TYPE_FABRIC:
@@ -533,7 +542,7 @@ def _msp(group: configtx_pb2.ConfigGroup, *, path: str) -> Msp:
         )
     config = _decode(msp_config_pb2.FabricMSPConfig, value.config, path=where)
     try:
-        return Msp(config)
+        return value.config, Msp(config)
     except ConfigError as error:
         raise ChannelConfigError(str(error), path=where) from error
 
@@ -559,7 +568,7 @@ def _msp_manager(orgs: Iterable[tuple[str, ApplicationOrg | OrdererOrg]]) -> Msp
     msps: dict[str, Msp] = {}
     for path, org in orgs:
         earlier = msps.setdefault(org.mspid, org.msp)
-        if earlier is not org.msp and earlier.to_config() != org.msp.to_config():
+        if earlier.to_config() != org.msp.to_config():
             raise ChannelConfigError(
                 f"msp {org.mspid!r} is defined again with a different config",
                 path=f"{path}/{keys.MSP}",
