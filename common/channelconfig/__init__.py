@@ -15,15 +15,15 @@ from common.channelconfig.duration import (
     parse_go_duration,
     parse_go_duration_ns,
 )
-from common.channelconfig.view import (
+from common.channelconfig.elements import (
     ApplicationOrg,
     BatchSize,
     Capabilities,
-    ChannelConfig,
     Consenter,
     HostPort,
     OrdererOrg,
 )
+from common.channelconfig.view import ChannelConfig
 
 __all__ = [
     "ApplicationOrg",
