@@ -108,7 +108,8 @@ def get_query_result_page(
     offset = plan.query.skip if after is None else 0
     rows = _execute(conn, plan, after, limit=wanted + 1, offset=offset).fetchall()
     records = tuple(_record(plan.query, row) for row in rows[:wanted])
-    more = len(rows) > wanted
+    within_limit = plan.query.limit is None or returned + wanted < plan.query.limit
+    more = len(rows) > wanted and within_limit
     next_bookmark = (
         _encode_bookmark(plan, returned + wanted, rows[wanted - 1]) if more else ""
     )
