@@ -1,25 +1,21 @@
 """What the block store needs to know about a block: hashes, links and tx ids.
 
-Hashing follows Fabric: the data hash is SHA-256 over the concatenated envelope
-bytes, the header hash is SHA-256 over DER SEQUENCE{INTEGER number, OCTET STRING
-previous_hash, OCTET STRING data_hash}. Transaction ids come from each envelope's
-ChannelHeader; validation codes from the block's TRANSACTIONS_FILTER metadata (one
-byte per transaction).
+Hashes come from common.protoutil (Fabric's data hash and DER header hash). Tx ids
+come from each envelope's ChannelHeader, read with three plain decodes because this
+runs for every transaction of every appended block; validation codes come from the
+block's TRANSACTIONS_FILTER metadata (one byte per transaction).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from common.errors import WireError
+from common.protoutil import block_data_hash, block_header_hash, transaction_filter
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
 
-_TRANSACTIONS_FILTER = common_pb2.BlockMetadataIndex.TRANSACTIONS_FILTER
 _VALID = transaction_pb2.TxValidationCode.VALID
 
 
@@ -62,53 +58,22 @@ def inspect_block(block: common_pb2.Block) -> BlockFacts:
         number=header.number,
         previous_hash=header.previous_hash,
         data_hash=header.data_hash,
-        header_hash=header_hash(header),
-        computed_data_hash=data_hash(envelopes),
+        header_hash=block_header_hash(header),
+        computed_data_hash=block_data_hash(envelopes),
         txs=txs,
     )
-
-
-def header_hash(header: common_pb2.BlockHeader) -> bytes:
-    """SHA-256 of the DER encoding of a block header."""
-    encoded = header_bytes(
-        header.number, previous_hash=header.previous_hash, data_hash=header.data_hash
-    )
-    return hashlib.sha256(encoded).digest()
-
-
-def header_bytes(number: int, *, previous_hash: bytes, data_hash: bytes) -> bytes:
-    """DER SEQUENCE{INTEGER number, OCTET STRING prev_hash, OCTET STRING data_hash}."""
-    integer = number.to_bytes(number.bit_length() // 8 + 1, "big")
-    body = _der(0x02, integer) + _der(0x04, previous_hash) + _der(0x04, data_hash)
-    return _der(0x30, body)
-
-
-def data_hash(envelopes: Sequence[bytes]) -> bytes:
-    """SHA-256 over the envelope bytes, concatenated in block order."""
-    digest = hashlib.sha256()
-    for envelope in envelopes:
-        digest.update(envelope)
-    return digest.digest()
 
 
 def validation_codes(block: common_pb2.Block) -> bytes:
     """One code per transaction; an absent filter means every transaction is VALID.
 
     Orderers write blocks before any validation, so their filter is empty.
+
+    Raises:
+        WireError: the filter is present but not one byte per transaction.
     """
-    count = len(block.data.data)
-    metadata = block.metadata.metadata
-    stored = (
-        metadata[_TRANSACTIONS_FILTER] if len(metadata) > _TRANSACTIONS_FILTER else b""
-    )
-    if not stored:
-        return bytes([_VALID]) * count
-    if len(stored) != count:
-        raise WireError(
-            f"block {block.header.number}: transactions filter has {len(stored)} "
-            f"entries for {count} transactions"
-        )
-    return stored
+    codes = transaction_filter(block)
+    return bytes(codes) if codes else bytes([_VALID]) * len(block.data.data)
 
 
 def tx_id_of(envelope: bytes) -> str:
@@ -123,12 +88,3 @@ def tx_id_of(envelope: bytes) -> str:
     except DecodeError:
         return ""
     return channel_header.tx_id
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    """One DER tag-length-value."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + content

@@ -13,8 +13,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common.blockstore._blocks import BlockFacts
+from common.errors import BlockStoreError
 
 SCHEMA_VERSION = 1
 
@@ -71,21 +73,18 @@ class BlockIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._closed = False
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA cache_size=-65536")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise sqlite3.DatabaseError(
-                f"index schema version {version} is not {SCHEMA_VERSION}"
-            )
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            _prepare(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
-        """Close the connection; the index must not be used afterwards."""
+        """Close the connection; later calls raise BlockStoreError."""
         with self._lock:
+            self._closed = True
             self._db.close()
 
     def add_blocks(self, blocks: Iterable[tuple[BlockFacts, BlockLocation]]) -> None:
@@ -94,6 +93,7 @@ class BlockIndex:
         A tx id already indexed keeps its first occurrence, as Fabric does.
         """
         with self._lock:
+            self._check_open()
             self._db.execute("BEGIN")
             try:
                 for facts, location in blocks:
@@ -113,20 +113,17 @@ class BlockIndex:
 
     def number_by_hash(self, header_hash: bytes) -> int | None:
         """The number of the block whose header hashes to `header_hash`, if indexed."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT number FROM blocks WHERE hash = ?", (header_hash,)
-            ).fetchone()
+        row = self._fetch_one(
+            "SELECT number FROM blocks WHERE hash = ?", (header_hash,)
+        )
         return None if row is None else int(row[0])
 
     def tx(self, tx_id: str) -> TxLocation | None:
         """Where transaction `tx_id` was first committed, if it was."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT block_number, position, validation_code"
-                " FROM txs WHERE tx_id = ?",
-                (tx_id,),
-            ).fetchone()
+        row = self._fetch_one(
+            "SELECT block_number, position, validation_code FROM txs WHERE tx_id = ?",
+            (tx_id,),
+        )
         return (
             None if row is None else TxLocation(int(row[0]), int(row[1]), int(row[2]))
         )
@@ -154,12 +151,11 @@ class BlockIndex:
     def _block_where(
         self, condition: str, parameters: tuple[int, ...]
     ) -> IndexedBlock | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT number, file, offset, length, hash, previous_hash"
-                " FROM blocks WHERE " + condition,
-                parameters,
-            ).fetchone()
+        row = self._fetch_one(
+            "SELECT number, file, offset, length, hash, previous_hash"
+            " FROM blocks WHERE " + condition,
+            parameters,
+        )
         if row is None:
             return None
         number, file_number, offset, length, header_hash, previous_hash = row
@@ -169,3 +165,29 @@ class BlockIndex:
             header_hash=bytes(header_hash),
             previous_hash=bytes(previous_hash),
         )
+
+    def _fetch_one(
+        self, sql: str, parameters: tuple[object, ...]
+    ) -> tuple[Any, ...] | None:
+        with self._lock:
+            self._check_open()
+            row: tuple[Any, ...] | None = self._db.execute(sql, parameters).fetchone()
+        return row
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BlockStoreError("block store is closed")
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    """WAL, relaxed sync, a 64 MiB page cache, and the schema (created if new)."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-65536")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise sqlite3.DatabaseError(
+            f"index schema version {version} is not {SCHEMA_VERSION}"
+        )
+    db.executescript(_SCHEMA)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

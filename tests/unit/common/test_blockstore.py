@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from common.blockstore import INDEX_FILE, BlockStore, OpenCheck
-from common.blockstore._blocks import header_bytes, header_hash
 from common.blockstore._records import HEADER_SIZE, encode_record
 from common.errors import (
     BlockNotFound,
@@ -29,6 +28,7 @@ from common.errors import (
     CorruptBlockStore,
     TxNotFound,
 )
+from common.protoutil import block_header_hash
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
 
@@ -81,7 +81,7 @@ def make_chain(
     for number in range(start, start + count):
         tx_ids = [f"tx-{number}-{position}" for position in range(txs_per_block)]
         block = make_block(number, previous_hash, tx_ids)
-        previous_hash = header_hash(block.header)
+        previous_hash = block_header_hash(block.header)
         blocks.append(block)
     return blocks
 
@@ -122,7 +122,7 @@ def test_append_then_read_by_number_hash_and_tx_id(tmp_path: Path) -> None:
         assert store.height == 3
         assert store.block_by_number(1) == blocks[1]
         assert store.block_bytes(2) == blocks[2].SerializeToString()
-        assert store.block_by_hash(header_hash(blocks[2].header)) == blocks[2]
+        assert store.block_by_hash(block_header_hash(blocks[2].header)) == blocks[2]
         assert store.block_by_tx_id("tx-1-2") == blocks[1]
 
 
@@ -164,7 +164,7 @@ def test_envelopes_without_tx_id_are_not_indexed(tmp_path: Path) -> None:
 def test_duplicate_tx_id_keeps_first_occurrence(tmp_path: Path) -> None:
     """A tx id repeated in the same or a later block stays at its first place."""
     first = make_block(0, b"", ["dup", "dup"], codes=[VALID, MVCC])
-    second = make_block(1, header_hash(first.header), ["dup"], codes=[MVCC])
+    second = make_block(1, block_header_hash(first.header), ["dup"], codes=[MVCC])
     with BlockStore.open(tmp_path) as store:
         store.append(first)
         store.append(second)
@@ -185,8 +185,8 @@ def test_blockchain_info_tracks_the_last_two_headers(tmp_path: Path) -> None:
             store.append(block)
         info = store.blockchain_info()
     assert info.height == 2
-    assert info.currentBlockHash == header_hash(blocks[1].header)
-    assert info.previousBlockHash == header_hash(blocks[0].header)
+    assert info.currentBlockHash == block_header_hash(blocks[1].header)
+    assert info.previousBlockHash == block_header_hash(blocks[0].header)
 
 
 def test_missing_block_and_tx_raise_not_found(tmp_path: Path) -> None:
@@ -266,11 +266,16 @@ def test_genesis_block_must_have_empty_previous_hash(tmp_path: Path) -> None:
         store.append(make_block(0, b"\x03" * 32, ["a"]))
 
 
-def test_closed_store_refuses_appends(tmp_path: Path) -> None:
+def test_closed_store_refuses_appends_and_reads(tmp_path: Path) -> None:
     store = BlockStore.open(tmp_path)
+    store.append(make_chain(1)[0])
     store.close()
     with pytest.raises(BlockStoreError, match="closed"):
-        store.append(make_chain(1)[0])
+        store.append(make_chain(2)[1])
+    with pytest.raises(BlockStoreError, match="closed"):
+        store.block_by_number(0)
+    with pytest.raises(BlockStoreError, match="closed"):
+        store.has_tx("tx-0-0")
 
 
 # Reopening and recovery
@@ -286,7 +291,9 @@ def test_reopen_keeps_blocks_index_and_chain(tmp_path: Path) -> None:
         assert store.recovery.records_checked == 3
         assert store.height == 3
         assert store.tx_by_id("tx-2-1").block_number == 2
-        assert store.blockchain_info().currentBlockHash == header_hash(blocks[2].header)
+        assert store.blockchain_info().currentBlockHash == block_header_hash(
+            blocks[2].header
+        )
         store.append(blocks[3])
         assert store.verify_all() == 4
 
@@ -430,7 +437,7 @@ def test_lost_index_is_rebuilt_from_the_files(tmp_path: Path, damage: str) -> No
     with BlockStore.open(tmp_path) as store:
         assert store.recovery.index_rebuilt
         assert store.recovery.blocks_indexed == 3
-        assert store.block_by_hash(header_hash(blocks[1].header)) == blocks[1]
+        assert store.block_by_hash(block_header_hash(blocks[1].header)) == blocks[1]
         assert store.tx_by_id("tx-2-2").position == 2
 
 
@@ -511,23 +518,6 @@ def test_wait_for_height_wakes_when_another_thread_appends(tmp_path: Path) -> No
     assert seen == [0, 1]
 
 
-# Encodings
-
-
-def test_header_bytes_are_der_of_number_and_hashes() -> None:
-    """SEQUENCE{INTEGER, OCTET STRING, OCTET STRING}; 128 needs a leading zero byte."""
-    assert header_bytes(0, previous_hash=b"", data_hash=b"\xaa") == bytes.fromhex(
-        "300802010004000401aa"
-    )
-    assert header_bytes(128, previous_hash=b"\x01", data_hash=b"").startswith(
-        bytes.fromhex("3009020200800401010400")
-    )
-    long_hash = b"\x05" * 200
-    encoded = header_bytes(1, previous_hash=long_hash, data_hash=b"")
-    assert encoded[:4] == bytes.fromhex("3081d002")
-    assert encoded[6:9] == bytes.fromhex("0481c8")
-
-
 # Seeded model test and a small crash test
 
 
@@ -544,7 +534,7 @@ def test_random_appends_reopens_and_torn_writes_match_a_model(
         }
         with BlockStore.open(tmp_path, **options) as store:  # type: ignore[arg-type]
             assert store.height == len(model)
-            previous = header_hash(model[-1].header) if model else b""
+            previous = block_header_hash(model[-1].header) if model else b""
             for block in make_chain(
                 rng.randrange(4),
                 start=len(model),
@@ -569,39 +559,51 @@ def _write_torn_tail(directory: Path, rng: random.Random) -> None:
 WRITER = """
 import sys
 from common.blockstore import BlockStore
-from common.blockstore._blocks import header_hash
+from common.protoutil import block_header_hash
 from tests.unit.common.test_blockstore import make_chain
 
-with BlockStore.open(sys.argv[1], file_size_max=int(sys.argv[2])) as store:
+directory, file_size_max, txs_per_block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with BlockStore.open(directory, file_size_max=file_size_max) as store:
     info = store.blockchain_info()
     previous, number = info.currentBlockHash, info.height
     while True:
-        block = make_chain(1, start=number, previous_hash=previous, txs_per_block=20)[0]
+        block = make_chain(
+            1, start=number, previous_hash=previous, txs_per_block=txs_per_block
+        )[0]
         store.append(block)
         print(number, flush=True)
-        previous, number = header_hash(block.header), number + 1
+        previous, number = block_header_hash(block.header), number + 1
 """
 
 
 def kill_writer_after(
-    directory: Path, acknowledgements: int, *, file_size_max: int
+    directory: Path,
+    acknowledgements: int,
+    *,
+    file_size_max: int,
+    txs_per_block: int = 20,
 ) -> int:
-    """Run a writer subprocess, SIGKILL it after that many appends; the last acked."""
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(directory), str(file_size_max)],
+    """Run a writer subprocess, SIGKILL it after that many appends; the last acked.
+
+    Returns -1 when it was killed before acknowledging anything.
+    """
+    arguments = [str(directory), str(file_size_max), str(txs_per_block)]
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, *arguments],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[3],
-    )
-    assert writer.stdout is not None
-    acknowledged = -1
-    for _ in range(acknowledgements):
-        line = writer.stdout.readline()
-        assert line, "writer exited early"
-        acknowledged = int(line)
-    writer.kill()
-    writer.wait()
-    writer.stdout.close()
+    ) as writer:
+        assert writer.stdout is not None
+        assert writer.stderr is not None
+        acknowledged = -1
+        for _ in range(acknowledgements):
+            line = writer.stdout.readline()
+            if not line:
+                pytest.fail(f"writer exited early: {writer.stderr.read()}")
+            acknowledged = int(line)
+        writer.kill()
     return acknowledged
 
 
