@@ -1,9 +1,12 @@
 """The peer's ledger storage: one SQLite database per channel.
 
 - `schema`: opening the channel database, its tables and `transaction`.
-- `statedb`: versioned world state, range queries, update batches, savepoint.
+- `statedb`: versioned world state, range queries, update batches, savepoint
+  (`values`: how values and key metadata are stored).
 - `keys`: Fabric composite keys and key rules.
-- `mango`: rich (CouchDB Mango) queries over JSON values, and chaincode indexes.
+- `mango`: rich (CouchDB Mango) queries over JSON values, and chaincode indexes
+  (`mango_parse` checks queries, `mango_sql` compiles selectors, `mango_order`
+  orders results and pages).
 - `history`: `GetHistoryForKey`.
 - `bench`: a micro-benchmark of the state database.
 

@@ -30,8 +30,8 @@ from peer.ledger.statedb import (
     apply_updates,
     get_state,
     get_state_range,
-    stored_value,
 )
+from peer.ledger.values import stored_value
 
 __all__ = ["run_ledger_bench"]
 
@@ -41,7 +41,7 @@ _NS = "bench"
 def run_ledger_bench(
     *,
     key_counts: Sequence[int] = (10_000, 1_000_000),
-    blocks: int = 20,
+    blocks: int = 100,
     txs_per_block: int = 500,
     writes_per_tx: int = 2,
     value_bytes: int = 200,

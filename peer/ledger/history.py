@@ -11,7 +11,7 @@ long history is never loaded at once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 from peer.ledger.schema import transaction
@@ -132,16 +132,19 @@ def write_history(conn: sqlite3.Connection, batch: HistoryBatch) -> None:
 
 def get_history_for_key(
     conn: sqlite3.Connection, ns: str, key: str
-) -> Iterator[KeyModification]:
-    """Stream the key's committed writes, newest first."""
-    for tx_id, value, seconds, nanos, is_delete, block_num, tx_num in conn.execute(
-        _SELECT, (ns, key)
-    ):
-        yield KeyModification(
-            tx_id=tx_id,
-            value=value,
-            timestamp=Timestamp(seconds, nanos),
-            is_delete=bool(is_delete),
-            block_num=block_num,
-            tx_num=tx_num,
-        )
+) -> Generator[KeyModification, None, None]:
+    """Stream the key's committed writes, newest first (the query starts at the call)."""
+    cursor = conn.execute(_SELECT, (ns, key))
+    return (_modification(row) for row in cursor)
+
+
+def _modification(row: tuple[str, bytes, int, int, int, int, int]) -> KeyModification:
+    tx_id, value, seconds, nanos, is_delete, block_num, tx_num = row
+    return KeyModification(
+        tx_id=tx_id,
+        value=value,
+        timestamp=Timestamp(seconds, nanos),
+        is_delete=bool(is_delete),
+        block_num=block_num,
+        tx_num=tx_num,
+    )

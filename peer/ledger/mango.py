@@ -27,11 +27,12 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 from peer.errors import InvalidBookmark
+from peer.ledger.mango_order import index_columns, seek_after, sort_columns
 from peer.ledger.mango_parse import (
     FieldPath,
     IndexDefinition,
@@ -39,13 +40,7 @@ from peer.ledger.mango_parse import (
     parse_index_definition,
     parse_query,
 )
-from peer.ledger.mango_sql import (
-    compile_selector,
-    index_columns,
-    seek_after,
-    sort_columns,
-    state_filter,
-)
+from peer.ledger.mango_sql import compile_selector, state_filter
 from peer.ledger.schema import transaction
 from peer.ledger.statedb import KV, Page, Version
 
@@ -66,7 +61,6 @@ class _Plan:
 
     query: MangoQuery
     select: str
-    where: str
     params: tuple[Any, ...]
     order: list[tuple[str, bool]]
     scope: str  # fingerprint of query + namespace, carried in bookmarks
@@ -74,13 +68,16 @@ class _Plan:
 
 def get_query_result(
     conn: sqlite3.Connection, ns: str, query: str | bytes | MangoQuery
-) -> Iterator[KV]:
-    """Stream every match of the query (honouring its sort, skip and limit)."""
+) -> Generator[KV, None, None]:
+    """Stream every match of the query (honouring its sort, skip and limit).
+
+    The query is checked and started at the call (a bad query raises here);
+    the generator then holds its read snapshot until exhausted or closed.
+    """
     plan = _plan(conn, ns, query)
     limit = -1 if plan.query.limit is None else plan.query.limit
     cursor = _execute(conn, plan, None, limit=limit, offset=plan.query.skip)
-    for row in cursor:
-        yield _record(plan.query, row)
+    return (_record(plan.query, row) for row in cursor)
 
 
 def get_query_result_page(
@@ -219,13 +216,14 @@ def _sqlite_index_name(ns: str, ddoc: str, name: str) -> str:
     return f"mango_{digest}"
 
 
+def _field_name(path: FieldPath) -> str:
+    """Invert `parse_field`: join with dots, escaping dots inside a part."""
+    return ".".join(part.replace(".", "\\.") for part in path)
+
+
 def _definition_json(definition: IndexDefinition) -> str:
     fields = [
-        {
-            "\\.".join(p.replace(".", "\\.") for p in f.path): "desc"
-            if f.descending
-            else "asc"
-        }
+        {_field_name(f.path): "desc" if f.descending else "asc"}
         for f in definition.fields
     ]
     return json.dumps(
@@ -250,7 +248,7 @@ def _plan(conn: sqlite3.Connection, ns: str, query: str | bytes | MangoQuery) ->
         f"WHERE {state_filter(ns)} AND {compiled.where}"
     )
     scope = hashlib.sha256(f"{ns}\x00{query.fingerprint}".encode()).hexdigest()[:16]
-    return _Plan(query, select, compiled.where, compiled.params, order, scope)
+    return _Plan(query, select, compiled.params, order, scope)
 
 
 def _index_hint(

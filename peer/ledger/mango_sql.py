@@ -39,9 +39,7 @@ from peer.ledger.mango_parse import (
     Condition,
     ElementMatch,
     FieldPath,
-    IndexDefinition,
     JsonValue,
-    MangoQuery,
     Negation,
     Selector,
 )
@@ -49,11 +47,10 @@ from peer.ledger.mango_parse import (
 __all__ = [
     "KEY_COLUMN",
     "CompiledSelector",
+    "Operand",
     "compile_selector",
-    "index_columns",
     "json_rank",
-    "seek_after",
-    "sort_columns",
+    "root_operand",
     "sql_literal",
     "state_filter",
 ]
@@ -120,79 +117,6 @@ def state_filter(ns: str) -> str:
     return f"ns = {sql_literal(ns)} AND typeof(val) = 'text'"
 
 
-def sort_columns(
-    query: MangoQuery, compiled: CompiledSelector
-) -> list[tuple[str, bool]]:
-    """ORDER BY columns (expression, descending), ending with the key as tie-breaker.
-
-    Columns the selector holds constant are left out: ordering by them is a
-    no-op, and SQLite cannot match such terms to an index's order.
-    """
-    columns: list[tuple[str, bool]] = []
-    for field in query.sort:
-        if field.path == ("_id",):
-            return [*columns, (KEY_COLUMN, field.descending)]
-        operand = _root_operand(field.path)
-        if field.path not in compiled.ranked:
-            columns.append((operand.rank, field.descending))
-        if field.path not in compiled.valued:
-            columns.append((operand.value, field.descending))
-    last_descending = query.sort[-1].descending if query.sort else False
-    return [*columns, (KEY_COLUMN, last_descending)]
-
-
-def seek_after(
-    columns: list[tuple[str, bool]], values: list[Any], first_param: int
-) -> tuple[str, list[Any]]:
-    """A condition for rows strictly after `values` in the order of `columns`."""
-    if len(values) != len(columns):
-        raise ValueError("bookmark does not fit the query's sort")
-    params: list[Any] = []
-    placeholders: list[str | None] = []
-    for value in values:
-        if value is None:
-            placeholders.append(None)
-        else:
-            params.append(value)
-            placeholders.append(f"?{first_param + len(params) - 1}")
-    alternatives = []
-    for i, (column, descending) in enumerate(columns):
-        equal = [
-            f"{c} IS {p or 'NULL'}"
-            for (c, _), p in zip(columns[:i], placeholders, strict=False)
-        ]
-        alternatives.append(
-            " AND ".join([*equal, _after(column, descending, placeholders[i])])
-        )
-    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", params
-
-
-def _after(column: str, descending: bool, placeholder: str | None) -> str:
-    if not descending:
-        return (
-            f"{column} IS NOT NULL"
-            if placeholder is None
-            else f"{column} > {placeholder}"
-        )
-    if placeholder is None:
-        return "0"
-    return f"({column} < {placeholder} OR {column} IS NULL)"
-
-
-def index_columns(definition: IndexDefinition) -> list[str]:
-    """Indexed expressions for a CouchDB index, matching what queries compile to."""
-    columns: list[str] = []
-    for field in definition.fields:
-        direction = " DESC" if field.descending else ""
-        if field.path == ("_id",):
-            columns.append(f"key{direction}")
-            return columns
-        operand = _root_operand(field.path)
-        columns += [f"{operand.rank}{direction}", f"{operand.value}{direction}"]
-    last = definition.fields[-1]
-    return [*columns, "key DESC" if last.descending else "key"]
-
-
 def json_rank(value: JsonValue) -> int:
     """CouchDB collation rank of a JSON value."""
     if value is None:
@@ -214,7 +138,7 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _root_operand(path: FieldPath) -> Operand:
+def root_operand(path: FieldPath) -> Operand:
     if path == ("_id",):
         return KEY_OPERAND
     return _field_operand(sql_literal("$" + _path_suffix(path)))
@@ -272,7 +196,7 @@ class _Compiler:
 
     def _operand(self, path: FieldPath, element: str | None) -> Operand:
         if element is None:
-            return _root_operand(path)
+            return root_operand(path)
         base = f"{element}.fullkey"
         if path:
             base = f"({base} || {sql_literal(_path_suffix(path))})"

@@ -13,6 +13,10 @@ Fabric's rules (start inclusive, end exclusive, "" start = from the first key,
 "" end = unbounded) and Fabric's pagination (the bookmark is the key to start
 the next page from; "" once the range is exhausted).
 
+Streaming reads (`get_state_range`) hold a read snapshot until exhausted or
+closed (`close()` on the generator); run them on a reader connection, not the
+committer's.
+
 Values that are JSON objects are stored as SQLite TEXT, everything else as BLOB;
 only the former take part in rich queries (`peer.ledger.mango`). Readers always
 get the exact bytes that were written.
@@ -21,14 +25,13 @@ get the exact bytes that were written.
 from __future__ import annotations
 
 import enum
-import json
 import sqlite3
-import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from peer.errors import LedgerError
 from peer.ledger.schema import transaction
+from peer.ledger.values import decode_metadata, encode_metadata, stored_value
 
 __all__ = [
     "KV",
@@ -257,60 +260,6 @@ def write_savepoint(conn: sqlite3.Connection, height: Version | int) -> None:
     )
 
 
-def stored_value(value: bytes) -> bytes | str:
-    """The form a value is stored in: TEXT for a JSON object, BLOB for anything else."""
-    if value[:1] != b"{" and value.lstrip(b" \t\r\n")[:1] != b"{":
-        return value
-    try:
-        text = value.decode("utf-8")
-        document = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return value
-    return text if isinstance(document, dict) else value
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def encode_metadata(metadata: Mapping[str, bytes]) -> bytes | None:
-    """A deterministic encoding of key metadata: sorted (name, value) length-prefixed pairs."""
-    if not metadata:
-        return None
-    parts: list[bytes] = []
-    for name in sorted(metadata):
-        encoded_name = name.encode("utf-8")
-        entry = metadata[name]
-        parts += [struct.pack(">I", len(encoded_name)), encoded_name]
-        parts += [struct.pack(">I", len(entry)), bytes(entry)]
-    return b"".join(parts)
-
-
-def decode_metadata(encoded: bytes | None) -> dict[str, bytes]:
-    """Invert `encode_metadata`; raises LedgerError on bytes it did not write."""
-    metadata: dict[str, bytes] = {}
-    offset = 0
-    data = encoded or b""
-    try:
-        while offset < len(data):
-            name, offset = _read_prefixed(data, offset)
-            entry, offset = _read_prefixed(data, offset)
-            metadata[name.decode("utf-8")] = entry
-    except (struct.error, ValueError) as error:
-        raise LedgerError(
-            f"corrupt key metadata in the state database: {error}"
-        ) from error
-    return metadata
-
-
-def _read_prefixed(data: bytes, offset: int) -> tuple[bytes, int]:
-    (length,) = struct.unpack_from(">I", data, offset)
-    start = offset + 4
-    if start + length > len(data):
-        raise ValueError("length prefix runs past the end")
-    return data[start : start + length], start + length
-
-
 # ---------------------------------------------------------------- reading
 
 _GET = "SELECT CAST(val AS BLOB), block_num, tx_num, metadata FROM state WHERE ns = ? AND key = ?"
@@ -367,12 +316,10 @@ def get_versions(
 
 def get_state_range(
     conn: sqlite3.Connection, ns: str, start_key: str, end_key: str
-) -> Iterator[KV]:
+) -> Generator[KV, None, None]:
     """Stream the keys in [start_key, end_key) in key order ("" end = unbounded)."""
-    for key, value, block_num, tx_num in _range_cursor(
-        conn, ns, start_key, end_key, None
-    ):
-        yield KV(key, value, Version(block_num, tx_num))
+    cursor = _range_cursor(conn, ns, start_key, end_key, None)
+    return (KV(key, value, Version(b, t)) for key, value, b, t in cursor)
 
 
 def get_state_range_page(

@@ -176,3 +176,15 @@ def test_index_on_id_uses_the_key(db: sqlite3.Connection) -> None:
     columns = [row[2] for row in db.execute(f'PRAGMA index_info("{name}")')]
 
     assert columns[0] == "key"
+
+
+def test_listing_keeps_nested_and_dotted_field_names(db: sqlite3.Connection) -> None:
+    definition = {"index": {"fields": ["address.city", {"a\\.b": "desc"}]}, "name": "n"}
+    create_index(db, "cc", json.dumps(definition))
+
+    (listed,) = [d for d in list_indexes(db, "cc") if d.name == "n"]
+
+    assert [(f.path, f.descending) for f in listed.fields] == [
+        (("address", "city"), False),
+        (("a.b",), True),
+    ]

@@ -25,8 +25,8 @@ from peer.ledger.statedb import (
     get_versions,
     savepoint,
     savepoint_height,
-    stored_value,
 )
+from peer.ledger.values import stored_value
 
 V1 = Version(1, 0)
 V2 = Version(2, 0)
