@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from common.blockstore._files import BlockFileReader
-from common.blockstore._index import BlockLocation
+from common.blockstore._index import BlockLocation, IndexedBlock
 from common.blockstore._records import HEADER_SIZE, Damage, read_record
 from common.errors import CorruptBlockStore
+from common.protoutil import block_header_hash
+from protos.common import common_pb2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +22,37 @@ class StoredTx:
     validation_code: int
     block_number: int
     position: int
+
+
+def read_block(reader: BlockFileReader, row: IndexedBlock) -> common_pb2.Block:
+    """The block an index row points at, checked to be the block that was appended.
+
+    The pair of the checks `append` made: same number, same previous hash, and a
+    header that hashes to the hash the index recorded.
+
+    Raises:
+        CorruptBlockStore: the record is damaged or holds a different header.
+    """
+    data = read_block_bytes(reader, row.location, row.number)
+    path = str(reader.path(row.location.file_number))
+    try:
+        block = common_pb2.Block.FromString(data)
+    except DecodeError as error:
+        raise CorruptBlockStore(
+            f"block {row.number} does not parse: {error}",
+            path=path,
+            offset=row.location.offset,
+        ) from error
+    header = block.header
+    if (header.number, header.previous_hash) != (row.number, row.previous_hash) or (
+        block_header_hash(header) != row.header_hash
+    ):
+        raise CorruptBlockStore(
+            f"block {row.number} header differs from the one appended",
+            path=path,
+            offset=row.location.offset,
+        )
+    return block
 
 
 def read_block_bytes(

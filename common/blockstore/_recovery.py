@@ -207,18 +207,18 @@ class _Walk:
         if record.block_number < indexed_number and self.check is not OpenCheck.FULL:
             return
         facts = _parse(contents, record, path)
-        location = BlockLocation(file_number, record.offset, record.length)
-        self._check_chain(facts, record, path)
-        if record.block_number <= indexed_number:
-            self._check_indexed(facts, location, path)
-        else:
-            self._add(facts, location)
-        self.last = IndexedBlock(
+        stored = IndexedBlock(
             number=facts.number,
-            location=location,
+            location=BlockLocation(file_number, record.offset, record.length),
             header_hash=facts.header_hash,
             previous_hash=facts.previous_hash,
         )
+        self._check_chain(facts, record, path)
+        if record.block_number <= indexed_number:
+            self._check_indexed(stored, path)
+        else:
+            self._add(facts, stored.location)
+        self.last = stored
 
     def _check_chain(self, facts: BlockFacts, record: Record, path: Path) -> None:
         """Number, data hash, and (when the previous block is known) the link to it."""
@@ -241,20 +241,13 @@ class _Walk:
             return self.last.header_hash
         return None
 
-    def _check_indexed(
-        self, facts: BlockFacts, location: BlockLocation, path: Path
-    ) -> None:
+    def _check_indexed(self, stored: IndexedBlock, path: Path) -> None:
         """An indexed block must sit where its index row says and hash as it says."""
-        row = self.index.block(facts.number)
-        if (
-            row is None
-            or row.location != location
-            or row.header_hash != facts.header_hash
-        ):
+        if self.index.block(stored.number) != stored:
             raise CorruptBlockStore(
-                f"block {facts.number} disagrees with its index row",
+                f"block {stored.number} disagrees with its index row",
                 path=str(path),
-                offset=location.offset,
+                offset=stored.location.offset,
             )
 
     def _add(self, facts: BlockFacts, location: BlockLocation) -> None:

@@ -24,7 +24,7 @@ from common.blockstore import _recovery
 from common.blockstore._blocks import BlockFacts, inspect_block
 from common.blockstore._files import BlockFileReader, BlockFileWriter, list_block_files
 from common.blockstore._index import BlockIndex, BlockLocation, IndexedBlock, TxLocation
-from common.blockstore._reading import StoredTx, read_block_bytes
+from common.blockstore._reading import StoredTx, read_block, read_block_bytes
 from common.blockstore._records import encode_record
 from common.blockstore._recovery import OpenCheck, RecoveryReport
 from common.errors import (
@@ -158,16 +158,18 @@ class BlockStore:
             BlockNotFound: no such block.
             CorruptBlockStore: the stored record fails its checksum.
         """
-        row = self._index.block(number) if 0 <= number < self.height else None
-        if row is None:
-            raise BlockNotFound(f"no block {number}; height is {self.height}")
+        row = self._row(number)
         return read_block_bytes(self._reader, row.location, number)
 
     def block_by_number(self, number: int) -> common_pb2.Block:
-        """Block `number`, decoded from its stored bytes (raises BlockNotFound)."""
-        block = common_pb2.Block.FromString(self.block_bytes(number))
-        assert block.header.number == number, "stored block number changed after append"
-        return block
+        """Block `number`, decoded from its stored bytes and checked against its index row.
+
+        Raises:
+            BlockNotFound: no such block.
+            CorruptBlockStore: the record fails its checksum, or its header is not the
+                one appended (number, previous hash and header hash are re-checked).
+        """
+        return read_block(self._reader, self._row(number))
 
     def block_by_hash(self, header_hash: bytes) -> common_pb2.Block:
         """The block whose header hashes to `header_hash` (raises BlockNotFound)."""
@@ -310,6 +312,12 @@ class BlockStore:
         with self._tip_changed:
             self._last = last
             self._tip_changed.notify_all()
+
+    def _row(self, number: int) -> IndexedBlock:
+        row = self._index.block(number) if 0 <= number < self.height else None
+        if row is None:
+            raise BlockNotFound(f"no block {number}; height is {self.height}")
+        return row
 
     def _tx_location(self, tx_id: str) -> TxLocation:
         location = self._index.tx(tx_id)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from common.blockstore import INDEX_FILE, BlockStore, OpenCheck
+from common.blockstore._index import BlockIndex
 from common.blockstore._records import HEADER_SIZE, encode_record
 from common.errors import (
     BlockNotFound,
@@ -418,6 +419,68 @@ def test_record_with_valid_checksum_but_broken_chain_is_corruption(
         file.write(encode_record(1, rogue.SerializeToString()))
     with pytest.raises(CorruptBlockStore, match="previous hash"):
         BlockStore.open(tmp_path)
+
+
+# Failures while appending
+
+
+def test_failed_write_is_cut_back_and_the_store_stays_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails halfway (disk full) leaves no partial record behind."""
+    blocks = make_chain(2)
+    real_write = os.write
+
+    def write_half_then_fail(descriptor: int, data: bytes) -> int:
+        real_write(descriptor, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    with BlockStore.open(tmp_path) as store:
+        store.append(blocks[0])
+        size = (tmp_path / FIRST_FILE).stat().st_size
+        monkeypatch.setattr(os, "write", write_half_then_fail)
+        with pytest.raises(BlockStoreError, match="could not write block 1"):
+            store.append(blocks[1])
+        monkeypatch.undo()
+        assert (tmp_path / FIRST_FILE).stat().st_size == size
+        store.append(blocks[1])
+        assert store.verify_all() == 2
+
+
+def test_failed_index_update_needs_a_reopen_which_indexes_the_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block is durable once written; the index catches up when the store reopens."""
+    blocks = make_chain(3)
+    store = BlockStore.open(tmp_path)
+    store.append(blocks[0])
+    with monkeypatch.context() as patch:
+        patch.setattr(BlockIndex, "add_blocks", _raise_disk_io_error)
+        with pytest.raises(sqlite3.OperationalError):
+            store.append(blocks[1])
+    with pytest.raises(BlockStoreError, match="reopened"):
+        store.append(blocks[2])
+    store.close()
+    with BlockStore.open(tmp_path) as store:
+        assert store.recovery.blocks_indexed == 1
+        store.append(blocks[2])
+        assert store.tx_by_id("tx-1-0").block_number == 1
+
+
+def _raise_disk_io_error(*_: object) -> None:
+    raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_read_back_checks_the_header_against_the_index(tmp_path: Path) -> None:
+    """A block whose index row no longer matches it is reported, not returned."""
+    store_with(tmp_path, make_chain(3))
+    with sqlite3.connect(tmp_path / INDEX_FILE) as db:
+        db.execute("UPDATE blocks SET previous_hash = x'00' WHERE number = 1")
+    with BlockStore.open(tmp_path) as store:
+        with pytest.raises(CorruptBlockStore, match="header differs"):
+            store.block_by_number(1)
+        with pytest.raises(CorruptBlockStore, match="index row"):
+            store.verify_all()
 
 
 # The index
