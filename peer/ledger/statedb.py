@@ -307,7 +307,7 @@ def get_versions(
             chunk = unique[start : start + _VERSIONS_CHUNK]
             sql = (
                 "SELECT key, block_num, tx_num FROM state WHERE ns = ? AND key IN "
-                f"({', '.join('?' * len(chunk))})"
+                f"({', '.join(['?'] * len(chunk))})"
             )
             for key, block_num, tx_num in conn.execute(sql, (ns, *chunk)):
                 versions[(ns, key)] = Version(block_num, tx_num)

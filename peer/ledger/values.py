@@ -24,7 +24,7 @@ def stored_value(value: bytes) -> bytes | str:
         return value
     try:
         text = value.decode("utf-8")
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return value
     return text if isinstance(document, dict) else value
@@ -32,6 +32,11 @@ def stored_value(value: bytes) -> bytes | str:
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for all calls: json.loads with options would build one per call.
+# NaN and Infinity are Python extensions that SQLite's JSON parser rejects.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def encode_metadata(metadata: Mapping[str, bytes]) -> bytes | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -278,25 +279,24 @@ def test_page_bookmark_is_empty_when_the_result_is_exhausted(
 
 
 def test_bookmark_survives_writes_between_pages() -> None:
-    conn = open_channel_db(":memory:")
-    batch = UpdateBatch()
-    for i in range(6):
-        batch.put("cc", f"k{i}", json.dumps({"n": i}).encode(), Version(1, i))
-    apply_updates(conn, batch, savepoint=1)
     query = '{"selector": {"n": {"$gte": 0}}, "sort": ["n"]}'
-    first = get_query_result_page(conn, "cc", query, page_size=3)
-    batch = UpdateBatch()
-    batch.delete("cc", "k1", Version(2, 0))
-    batch.put("cc", "k9", b'{"n": -1}', Version(2, 1))
-    apply_updates(conn, batch, savepoint=2)
+    with closing(open_channel_db(":memory:")) as conn:
+        batch = UpdateBatch()
+        for i in range(6):
+            batch.put("cc", f"k{i}", json.dumps({"n": i}).encode(), Version(1, i))
+        apply_updates(conn, batch, savepoint=1)
+        first = get_query_result_page(conn, "cc", query, page_size=3)
+        batch = UpdateBatch()
+        batch.delete("cc", "k1", Version(2, 0))
+        batch.put("cc", "k9", b'{"n": -1}', Version(2, 1))
+        apply_updates(conn, batch, savepoint=2)
 
-    second = get_query_result_page(
-        conn, "cc", query, page_size=3, bookmark=first.bookmark
-    )
+        second = get_query_result_page(
+            conn, "cc", query, page_size=3, bookmark=first.bookmark
+        )
 
     assert [kv.key for kv in first.records] == ["k0", "k1", "k2"]
     assert [kv.key for kv in second.records] == ["k3", "k4", "k5"]
-    conn.close()
 
 
 @pytest.mark.parametrize("bookmark", ["garbage", "eyJ4IjogMX0=", "!!!"])

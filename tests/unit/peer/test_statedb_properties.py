@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -54,9 +56,17 @@ BLOCKS = st.lists(st.lists(OPS, max_size=8), max_size=5)
 Model = dict[tuple[str, str], tuple[bytes, Version]]
 
 
-def commit_blocks(blocks: list[list[Op]]) -> tuple[sqlite3.Connection, Model]:
-    """Apply the blocks to a fresh database and to the dict model."""
+@contextmanager
+def committed(blocks: list[list[Op]]) -> Iterator[tuple[sqlite3.Connection, Model]]:
+    """A fresh database and the dict model, both with the blocks applied."""
     conn = open_channel_db(":memory:")
+    try:
+        yield conn, commit_blocks(conn, blocks)
+    finally:
+        conn.close()
+
+
+def commit_blocks(conn: sqlite3.Connection, blocks: list[list[Op]]) -> Model:
     model: Model = {}
     for block_num, ops in enumerate(blocks, start=1):
         batch = UpdateBatch()
@@ -69,7 +79,7 @@ def commit_blocks(blocks: list[list[Op]]) -> tuple[sqlite3.Connection, Model]:
                 batch.put(op.ns, op.key, op.value, version)
                 model[(op.ns, op.key)] = (op.value, version)
         apply_updates(conn, batch, savepoint=block_num)
-    return conn, model
+    return model
 
 
 def model_range(
@@ -86,19 +96,18 @@ def model_range(
 @settings(max_examples=60, deadline=None)
 @given(blocks=BLOCKS)
 def test_point_reads_and_versions_match_the_model(blocks: list[list[Op]]) -> None:
-    conn, model = commit_blocks(blocks)
-
-    for (ns, key), (value, version) in model.items():
-        found = get_state(conn, ns, key)
-        assert found is not None
-        assert (found.value, found.version) == (value, version)
-    probes = [(op.ns, op.key) for ops in blocks for op in ops]
-    expected = {k: v[1] for k, v in model.items()}
-    assert get_versions(conn, probes) == expected
-    for ns, key in probes:
-        if (ns, key) not in model:
-            assert get_state(conn, ns, key) is None
-    assert savepoint(conn) == (len(blocks) or None)
+    with committed(blocks) as (conn, model):
+        for (ns, key), (value, version) in model.items():
+            found = get_state(conn, ns, key)
+            assert found is not None
+            assert (found.value, found.version) == (value, version)
+        probes = [(op.ns, op.key) for ops in blocks for op in ops]
+        expected = {k: v[1] for k, v in model.items()}
+        assert get_versions(conn, probes) == expected
+        for ns, key in probes:
+            if (ns, key) not in model:
+                assert get_state(conn, ns, key) is None
+        assert savepoint(conn) == (len(blocks) or None)
 
 
 @settings(max_examples=60, deadline=None)
@@ -106,11 +115,11 @@ def test_point_reads_and_versions_match_the_model(blocks: list[list[Op]]) -> Non
 def test_ranges_match_the_model(
     blocks: list[list[Op]], ns: str, start: str, end: str
 ) -> None:
-    conn, model = commit_blocks(blocks)
-
-    got = [
-        (kv.key, kv.value, kv.version) for kv in get_state_range(conn, ns, start, end)
-    ]
+    with committed(blocks) as (conn, model):
+        got = [
+            (kv.key, kv.value, kv.version)
+            for kv in get_state_range(conn, ns, start, end)
+        ]
 
     assert got == model_range(model, ns, start, end)
 
@@ -122,17 +131,17 @@ def test_ranges_match_the_model(
 def test_pages_concatenate_to_the_full_range(
     blocks: list[list[Op]], ns: str, start: str, end: str, page_size: int
 ) -> None:
-    conn, model = commit_blocks(blocks)
     pages, bookmark = [], ""
-    while True:
-        page = get_state_range_page(
-            conn, ns, start, end, page_size=page_size, bookmark=bookmark
-        )
-        assert page.fetched_records_count <= page_size
-        pages.append(page)
-        bookmark = page.bookmark
-        if not bookmark:
-            break
+    with committed(blocks) as (conn, model):
+        while True:
+            page = get_state_range_page(
+                conn, ns, start, end, page_size=page_size, bookmark=bookmark
+            )
+            assert page.fetched_records_count <= page_size
+            pages.append(page)
+            bookmark = page.bookmark
+            if not bookmark:
+                break
 
     got = [(kv.key, kv.value, kv.version) for page in pages for kv in page.records]
     assert got == model_range(model, ns, start, end)
@@ -163,15 +172,12 @@ def test_partial_composite_queries_return_exactly_the_matching_keys(
     query_attributes: list[str],
     simple: list[str],
 ) -> None:
-    conn = open_channel_db(":memory:")
-    batch = UpdateBatch()
     keys = {create_composite_key(t, a): (t, tuple(a)) for t, a in stored}
-    for key in [*keys, *simple]:
-        batch.put("cc", key, b"v", Version(1, 0))
-    apply_updates(conn, batch, savepoint=1)
-
+    ops = [Op("cc", key, b"v") for key in [*keys, *simple]]
     start, end = partial_composite_key_range(query_type, query_attributes)
-    got = [kv.key for kv in get_state_range(conn, "cc", start, end)]
+
+    with committed([ops]) as (conn, _):
+        got = [kv.key for kv in get_state_range(conn, "cc", start, end)]
 
     n = len(query_attributes)
     expected = [
