@@ -110,11 +110,15 @@ class BlockFileWriter:
         self.file_number += 1
         self._descriptor = self._open(self.file_number)
         self.size = 0
-        fsync_directory(self.directory)
 
     def _open(self, file_number: int) -> int:
+        """Open a block file for appending; a new file's name is made durable first."""
         path = self.directory / file_name(file_number)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        created = not path.exists()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if created:
+            fsync_directory(self.directory)
+        return descriptor
 
 
 class BlockFileReader:
