@@ -22,6 +22,10 @@
     │   └── ProposalResponseMismatch    endorsers returned payloads that differ
     ├── ConfigError                     a YAML file a person wrote is wrong (file, key, why)
     ├── ChannelConfigError              a channel config tree is malformed (names the path)
+    ├── ConfigUpdateError               a config update cannot be applied (names the element)
+    │   ├── ReadSetMismatch             the read set names an element or version not current
+    │   ├── ConfigVersionMismatch       a written element's version is not current + 1 (0: new)
+    │   └── ModPolicyNotSatisfied       the signatures do not satisfy an element's mod_policy
     └── BlockStoreError                 the block store cannot do what was asked
         ├── CorruptBlockStore           stored bytes fail a check (names the file and offset)
         ├── BlockRejected               an appended block does not extend the chain
@@ -130,6 +134,29 @@ class ChannelConfigError(MedledgerError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
+
+
+class ConfigUpdateError(MedledgerError):
+    """A config update cannot be applied; `path` names the element, e.g. /Channel/Orderer.
+
+    `path` is empty when the fault is not one element's (wrong channel, no signatures).
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class ReadSetMismatch(ConfigUpdateError):
+    """The read set names an element the config lacks, or at a version it is not at."""
+
+
+class ConfigVersionMismatch(ConfigUpdateError):
+    """A written element's version is not its current version + 1 (or 0 when it is new)."""
+
+
+class ModPolicyNotSatisfied(ConfigUpdateError):
+    """The update's signatures do not satisfy the mod_policy of an element it modifies."""
 
 
 class BlockStoreError(MedledgerError):
