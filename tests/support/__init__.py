@@ -1,0 +1,1 @@
+"""Test helpers that start and fault real external processes (etcd, ...)."""
