@@ -5,7 +5,15 @@
     │   │                       chaincode or client sent something wrong)
     │   ├── InvalidKey          a key or composite-key part breaks Fabric's key rules
     │   ├── InvalidBookmark     a pagination bookmark this peer did not hand out
-    │   └── MangoQueryError     a rich (Mango) query or index definition is malformed
+    │   ├── MangoQueryError     a rich (Mango) query or index definition is malformed
+    │   ├── CollectionError     a collection the chaincode did not define, or one the
+    │   │                       proposal's creator may not read or write
+    │   └── UnsupportedTransaction  a mix Fabric's simulator refuses (writes after a
+    │                           paginated or private-data query, use after done)
+    ├── ChaincodeError          a chaincode could not run the transaction
+    │   ├── ChaincodeUnavailable  not registered, failed to start, or its stream ended
+    │   ├── ChaincodeTimeout    no COMPLETED within the execution timeout
+    │   └── ChaincodeFailed     the chaincode answered ERROR instead of COMPLETED
     └── LedgerError             local storage is unusable; the process must stop
 
 A `QueryError` is returned to the caller (the chaincode sees an error); a
@@ -35,6 +43,30 @@ class InvalidBookmark(QueryError):
 
 class MangoQueryError(QueryError):
     """A malformed Mango query, selector or index definition; the message says what is wrong."""
+
+
+class CollectionError(QueryError):
+    """A collection the chaincode did not define, or one the creator may not read or write."""
+
+
+class UnsupportedTransaction(QueryError):
+    """A request Fabric's simulator refuses in this transaction (see the message)."""
+
+
+class ChaincodeError(PeerError):
+    """A chaincode could not run the transaction; the message says why."""
+
+
+class ChaincodeUnavailable(ChaincodeError):
+    """No registered chaincode for the package: not started, failed, or its stream ended."""
+
+
+class ChaincodeTimeout(ChaincodeError):
+    """The chaincode sent no COMPLETED within the execution timeout."""
+
+
+class ChaincodeFailed(ChaincodeError):
+    """The chaincode answered ERROR (the message carries its text)."""
 
 
 class LedgerError(PeerError):
