@@ -160,7 +160,9 @@ def create_signed_tx(
             header_type=header_type,
             channel_id=channel_id,
             tx_id=compute_tx_id(nonce=nonce, creator=creator),
-            timestamp=timestamp or Timestamp(Timestamp.now().seconds),
+            timestamp=Timestamp(Timestamp.now().seconds)
+            if timestamp is None
+            else timestamp,
         ),
         signature_header=signature_header_bytes(creator=creator, nonce=nonce),
     )
