@@ -1,0 +1,153 @@
+"""Dial mode (Fabric's classic launch): the chaincode dials the peer and registers.
+
+`serve_peer` opens `protos.ChaincodeSupport/Register` on the peer, sends REGISTER and
+serves invocations until the peer ends the stream. Like Fabric's shims it never
+reconnects: the process that launched it decides what a lost stream means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+
+from chaincode.errors import StreamClosedError
+from chaincode.shim.execute import Chaincode
+from chaincode.shim.session import REQUEST_TIMEOUT_S, ShimSession
+from protos.peer import chaincode_shim_pb2, chaincode_shim_pb2_grpc
+
+_log = logging.getLogger(__name__)
+
+MESSAGE_BYTES_MAX = 100 * 1024 * 1024
+"""Largest message either side accepts (Fabric's default of 100 MiB)."""
+REGISTER_TIMEOUT_S = 10.0
+"""How long the handshake (REGISTER → REGISTERED → READY) may take."""
+
+EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
+"""What grpc.aio's `read()` returns at the end of a stream."""
+
+GRPC_OPTIONS: list[tuple[str, int | str]] = [
+    ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
+    ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """TLS towards the peer: its CA (PEM), and our key pair for mutual TLS (PEM)."""
+
+    root_certificate: bytes
+    client_key: bytes | None = None
+    client_certificate: bytes | None = None
+    server_name_override: str = ""
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.root_certificate,
+            private_key=self.client_key,
+            certificate_chain=self.client_certificate,
+        )
+
+
+async def serve_peer(
+    chaincode: Chaincode,
+    *,
+    peer_address: str,
+    chaincode_id: str,
+    tls: ClientTls | None = None,
+    on_ready: Callable[[], None] | None = None,
+    register_timeout_s: float = REGISTER_TIMEOUT_S,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
+) -> None:
+    """Register `chaincode` as `chaincode_id` with the peer and serve until the stream ends.
+
+    `on_ready` is called once the peer has answered REGISTERED and READY.
+
+    Raises:
+        StreamClosedError: the peer could not be reached or did not complete the
+            handshake in time.
+    """
+    async with _open_channel(peer_address, tls) as channel:
+        # Without a request iterator grpc.aio gives a call we write to ourselves.
+        stub = chaincode_shim_pb2_grpc.ChaincodeSupportStub(channel)
+        call = stub.Register()  # type: ignore[call-arg]
+        stream = CallStream(call)
+        session = ShimSession(
+            chaincode, chaincode_id=chaincode_id, request_timeout_s=request_timeout_s
+        )
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(
+                _watch_handshake(session, stream, on_ready, register_timeout_s)
+            )
+            await session.run(stream)
+            watcher.cancel()
+    if not session.ready.is_set():
+        reason = stream.error or "the peer ended the stream during the handshake"
+        raise StreamClosedError(
+            f"could not register with the peer at {peer_address}: {reason}"
+        )
+    _log.info("chaincode stream to %s ended", peer_address)
+
+
+class CallStream:
+    """A client-side bidi call as a `MessageStream`."""
+
+    def __init__(
+        self,
+        call: grpc.aio.StreamStreamCall[
+            chaincode_shim_pb2.ChaincodeMessage, chaincode_shim_pb2.ChaincodeMessage
+        ],
+    ) -> None:
+        self._call = call
+        self.error = ""
+
+    async def read(self) -> chaincode_shim_pb2.ChaincodeMessage | None:
+        try:
+            message = await self._call.read()
+        except grpc.aio.AioRpcError as error:
+            self.error = self.error or f"{error.code().name}: {error.details()}"
+            return None
+        if message is EOF:
+            return None
+        assert isinstance(message, chaincode_shim_pb2.ChaincodeMessage)
+        return message
+
+    def cancel(self, reason: str) -> None:
+        """Abort the call; the pending read returns None and `error` says why."""
+        self.error = reason
+        self._call.cancel()
+
+    async def write(self, message: chaincode_shim_pb2.ChaincodeMessage) -> None:
+        try:
+            await self._call.write(message)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
+            raise StreamClosedError(f"cannot write to the peer: {error}") from None
+
+
+def _open_channel(address: str, tls: ClientTls | None) -> grpc.aio.Channel:
+    options = list(GRPC_OPTIONS)
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    if tls.server_name_override:
+        options.append(("grpc.ssl_target_name_override", tls.server_name_override))
+    return grpc.aio.secure_channel(address, tls.credentials(), options=options)
+
+
+async def _watch_handshake(
+    session: ShimSession,
+    stream: CallStream,
+    on_ready: Callable[[], None] | None,
+    timeout_s: float,
+) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await session.ready.wait()
+    except TimeoutError:
+        stream.cancel(f"the handshake did not complete within {timeout_s} s")
+        return
+    if on_ready is not None:
+        on_ready()

@@ -1,0 +1,181 @@
+"""One chaincode stream, driven: the asyncio shell around `ShimHandler`.
+
+`ShimSession.run(stream)` registers, then reads the peer's messages until the stream
+ends. Each TRANSACTION/INIT runs as its own task, so transactions proceed concurrently;
+their state requests go through the handler, which keeps one request per transaction on
+the wire. A single writer task owns the stream's write side. Dial mode and server mode
+differ only in the `MessageStream` they pass in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Protocol
+
+from chaincode.errors import PeerRequestError, StreamClosedError
+from chaincode.shim import messages
+from chaincode.shim.execute import Chaincode, execute
+from chaincode.shim.handler import (
+    Action,
+    BecomeReady,
+    FailRequest,
+    ResolveRequest,
+    SendMessage,
+    ShimHandler,
+    StartTransaction,
+)
+from chaincode.shim.messages import TxKey
+from protos.peer import chaincode_shim_pb2
+
+_log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_S = 30.0
+"""How long a stub call waits for the peer's answer."""
+OUTGOING_QUEUE_MAX = 1024
+"""Messages waiting for the writer before senders have to wait."""
+
+
+class MessageStream(Protocol):
+    """Both directions of a chaincode stream (a gRPC call or a servicer context)."""
+
+    async def read(self) -> chaincode_shim_pb2.ChaincodeMessage | None:
+        """The next message from the peer; None when the stream has ended."""
+        ...
+
+    async def write(self, message: chaincode_shim_pb2.ChaincodeMessage) -> None:
+        """Send one message.
+
+        Raises:
+            StreamClosedError: the stream can no longer be written.
+        """
+        ...
+
+
+class _StreamEnded(Exception):
+    """Internal: stops the session's task group when either direction ends."""
+
+
+class ShimSession:
+    """Serves one chaincode over one stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        chaincode: Chaincode,
+        *,
+        chaincode_id: str,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        self._chaincode = chaincode
+        self.handler = ShimHandler(chaincode_id)
+        self.ready = asyncio.Event()
+        self._request_timeout_s = request_timeout_s
+        self._request_ids = itertools.count(1)
+        self._pending: dict[
+            int, asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]
+        ] = {}
+        self._outgoing: asyncio.Queue[chaincode_shim_pb2.ChaincodeMessage] = (
+            asyncio.Queue(maxsize=OUTGOING_QUEUE_MAX)
+        )
+        self._group: asyncio.TaskGroup | None = None
+
+    async def run(self, stream: MessageStream) -> None:
+        """Register and serve until the stream ends; running transactions are cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                group.create_task(self._write_loop(stream))
+                await self._apply(self.handler.start())
+                while (message := await stream.read()) is not None:
+                    await self._apply(self.handler.receive(message))
+                raise _StreamEnded
+        except* _StreamEnded:
+            pass
+        finally:
+            self._group = None
+            self._abandon_requests()
+
+    async def request(self, key: TxKey, message_type: int, payload: bytes) -> bytes:
+        """Send a state request of transaction `key`; the RESPONSE payload.
+
+        Raises:
+            PeerRequestError: the peer answered ERROR, or not within the timeout.
+            StreamClosedError: the request cannot be answered any more.
+        """
+        request_id = next(self._request_ids)
+        future: asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        name = messages.type_name(message_type)
+        try:
+            message = messages.request_message(message_type, payload, key=key)
+            await self._apply(self.handler.send_request(request_id, message))
+            async with asyncio.timeout(self._request_timeout_s):
+                answer = await future
+        except TimeoutError:
+            text = f"no answer to {name} within {self._request_timeout_s} s"
+            raise PeerRequestError(text, request=name) from None
+        finally:
+            self._pending.pop(request_id, None)
+        if answer.type == messages.ERROR:
+            raise PeerRequestError(
+                answer.payload.decode(errors="replace"), request=name
+            )
+        return answer.payload
+
+    async def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case SendMessage(message=message):
+                    await self._outgoing.put(message)
+                case BecomeReady():
+                    self.ready.set()
+                case StartTransaction(message=message):
+                    assert self._group is not None
+                    self._group.create_task(self._run_transaction(message))
+                case ResolveRequest(request_id=request_id, message=message):
+                    future = self._pending.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                case FailRequest(request_id=request_id, reason=reason):
+                    future = self._pending.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_exception(StreamClosedError(reason))
+
+    async def _run_transaction(
+        self, message: chaincode_shim_pb2.ChaincodeMessage
+    ) -> None:
+        requester = _TransactionRequester(self, messages.tx_key(message))
+        reply = await execute(self._chaincode, message, requester)
+        await self._apply(self.handler.finish_transaction(reply))
+
+    async def _write_loop(self, stream: MessageStream) -> None:
+        while True:
+            message = await self._outgoing.get()
+            try:
+                await stream.write(message)
+            except StreamClosedError as error:
+                _log.info("chaincode stream closed while writing: %s", error)
+                raise _StreamEnded from error
+
+    def _abandon_requests(self) -> None:
+        """After the stream ended: nobody waits any more, so cancel what is left."""
+        for action in self.handler.close():
+            if isinstance(action, FailRequest):
+                future = self._pending.get(action.request_id)
+                if future is not None:
+                    future.cancel()
+        for future in self._pending.values():
+            future.cancel()
+
+
+class _TransactionRequester:
+    """The `PeerRequester` of one transaction on a session."""
+
+    def __init__(self, session: ShimSession, key: TxKey) -> None:
+        self._session = session
+        self._key = key
+
+    async def request(self, message_type: int, payload: bytes) -> bytes:
+        return await self._session.request(self._key, message_type, payload)
