@@ -27,7 +27,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +60,18 @@ def require_etcd() -> None:
             "etcd and etcdctl are not installed "
             "(Debian: apt-get install etcd-server etcd-client)"
         )
+
+
+@contextlib.contextmanager
+def running_cluster(
+    folder: Path, *, size: int = 1, tls: EtcdTls | None = None
+) -> Iterator[EtcdCluster]:
+    """A started cluster for a synchronous (e.g. module-scoped) fixture; stopped after."""
+    cluster = asyncio.run(EtcdCluster.start(folder, size=size, tls=tls))
+    try:
+        yield cluster
+    finally:
+        asyncio.run(cluster.stop())
 
 
 def free_ports(count: int) -> list[int]:

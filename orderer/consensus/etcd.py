@@ -1,0 +1,385 @@
+"""The etcd ordering backend: crash-fault-tolerant ordering for a cluster of orderers.
+
+etcd (a Raft-replicated, fsyncing key-value store) is the totally ordered log; the
+orderers are its clients. Per channel one orderer wins an etcd election (etcd_election)
+and cuts blocks (etcd_cutter); the others forward their clients' envelopes to it over
+gRPC (etcd_forward). The cutter writes block n with a compare-and-swap that cannot fork
+the chain (etcd_log); every orderer, cutter included, watches the channel's blocks and
+appends each, in order and exactly once, to its own block store. `order()` resolves when
+the envelope is in a block stored *here*, so an acknowledged envelope is in the chain,
+and a cutter drops envelopes already in a recent block, so a retried forward does not
+put one in twice (etcd_pending).
+
+Each orderer records its height in etcd; the cutter prunes blocks every orderer has
+stored (minus a retention window) and compacts etcd's history. An orderer that needs
+blocks etcd no longer has gets them from `block_puller` (another orderer's Deliver
+service) or fails with BlocksPruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from common.channelconfig import ChannelConfig
+from orderer.consensus.etcd_client import EtcdClient
+from orderer.consensus.etcd_cutter import BlockCutter, CutterTerm
+from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term
+from orderer.consensus.etcd_follow import Backoff, BlockFollower, BlockPuller
+from orderer.consensus.etcd_forward import (
+    ForwardClient,
+    Forwarder,
+    ForwardOutcome,
+    ForwardServicer,
+    ForwardStatus,
+    ForwardTls,
+    answer_forwarded,
+)
+from orderer.consensus.etcd_log import BlockLog, ChannelKeys
+from orderer.consensus.etcd_pending import EnvelopeTable, envelope_digest
+from orderer.consensus.etcd_types import (
+    BackendUnavailable,
+    EtcdRevisionCompacted,
+    EtcdTlsConfig,
+    EtcdUnavailable,
+)
+from protos.common import common_pb2
+
+_LOG = logging.getLogger(__name__)
+
+_RESIGN_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtcdSettings:
+    """How an orderer reaches etcd and the other orderers, and its limits."""
+
+    endpoints: tuple[str, ...]
+    orderer_name: str
+    forward_address: str
+    """host:port where this orderer serves ForwardService (advertised when cutter)."""
+    tls: EtcdTlsConfig | None = None
+    forward_tls: ForwardTls | None = None
+    lease_ttl_s: int = 2
+    request_timeout_s: float = 5.0
+    order_timeout_s: float = 30.0
+    forward_timeout_s: float = 10.0
+    forward_attempts_max: int = 20
+    forward_in_flight_max: int = 4
+    pending_max: int = 100_000
+    recent_blocks: int = 1000
+    retention_blocks: int = 1000
+    report_interval_s: float = 1.0
+    prune_interval_s: float = 30.0
+
+
+class ChainSupport(Protocol):
+    """What the chain needs from the registrar, one per channel."""
+
+    channel_id: str
+
+    def height(self) -> int: ...
+
+    def last_block_header_hash(self) -> bytes: ...
+
+    def channel_config(self) -> ChannelConfig: ...
+
+    def new_block_cutter(self) -> BlockCutter: ...
+
+    def create_next_block(self, envelopes: Sequence[bytes]) -> common_pb2.Block: ...
+
+    def sign_block(self, block: common_pb2.Block) -> common_pb2.Block: ...
+
+    def append_block(self, block: common_pb2.Block) -> None: ...
+
+    def is_config(self, envelope: bytes) -> bool: ...
+
+
+class EtcdBackend:
+    """The `etcd` OrderingBackend: one etcd client and Forward client for all channels."""
+
+    name = "etcd"
+
+    def __init__(
+        self, settings: EtcdSettings, *, block_puller: BlockPuller | None = None
+    ):
+        self.settings = settings
+        self.block_puller = block_puller
+        self._client: EtcdClient | None = None
+        self._forward: ForwardClient | None = None
+        self._chains: dict[str, EtcdChain] = {}
+
+    def new_chain(self, support: ChainSupport) -> EtcdChain:
+        chain = EtcdChain(support, backend=self)
+        self._chains[support.channel_id] = chain
+        return chain
+
+    def forward_servicer(self) -> ForwardServicer:
+        """The servicer to add to this orderer's cluster gRPC server."""
+        return ForwardServicer(self._chains.get)
+
+    def client(self) -> EtcdClient:
+        """The shared etcd client, opened on first use (inside the event loop)."""
+        if self._client is None:
+            self._client = EtcdClient(
+                self.settings.endpoints,
+                tls=self.settings.tls,
+                request_timeout_s=self.settings.request_timeout_s,
+            )
+        return self._client
+
+    def forward_client(self) -> ForwardClient:
+        if self._forward is None:
+            self._forward = ForwardClient(
+                sender=self.settings.orderer_name, tls=self.settings.forward_tls
+            )
+        return self._forward
+
+    def forget(self, chain: EtcdChain) -> None:
+        if self._chains.get(chain.channel_id) is chain:
+            del self._chains[chain.channel_id]
+
+    async def close(self) -> None:
+        """Close the connections (after every chain has stopped)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._forward is not None:
+            await self._forward.close()
+            self._forward = None
+
+
+class Role(enum.Enum):
+    UNKNOWN = "unknown"
+    CUTTER = "cutter"
+    FOLLOWER = "follower"
+
+
+class EtcdChain:
+    """One channel ordered through etcd, on this orderer."""
+
+    def __init__(self, support: ChainSupport, *, backend: EtcdBackend) -> None:
+        settings = backend.settings
+        self.support = support
+        self.channel_id = support.channel_id
+        self.settings = settings
+        self.keys = ChannelKeys(support.channel_id)
+        self.table = EnvelopeTable(
+            capacity=settings.pending_max, recent_blocks=settings.recent_blocks
+        )
+        self.me = CutterInfo(
+            orderer_name=settings.orderer_name, forward_address=settings.forward_address
+        )
+        self._backend = backend
+        self._role = Role.UNKNOWN
+        self._cutter: CutterInfo | None = None
+        self._term: Term | None = None
+        self._role_changed = asyncio.Event()
+        self._error: BaseException | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._parts: _Parts | None = None
+
+    @property
+    def is_cutter(self) -> bool:
+        return self._role is Role.CUTTER
+
+    @property
+    def cutter_name(self) -> str | None:
+        """The orderer this one believes is cutter (None while it does not know)."""
+        return None if self._cutter is None else self._cutter.orderer_name
+
+    # The Chain interface
+
+    async def start(self) -> None:
+        client = self._backend.client()
+        log = BlockLog(client, self.keys)
+        self._parts = _Parts(
+            log=log,
+            election=Election(
+                client, self.keys, self.me, ttl_s=self.settings.lease_ttl_s
+            ),
+            follower=BlockFollower(
+                support=self.support,
+                log=log,
+                table=self.table,
+                puller=self._backend.block_puller,
+            ),
+            forwarder=Forwarder(
+                channel_id=self.channel_id,
+                table=self.table,
+                client=self._backend.forward_client,
+                timeout_s=self.settings.forward_timeout_s,
+                attempts_max=self.settings.forward_attempts_max,
+                in_flight_max=self.settings.forward_in_flight_max,
+            ),
+        )
+        self._supervisor = asyncio.create_task(
+            self._run(self._parts), name=f"etcd-chain-{self.channel_id}"
+        )
+
+    async def order(self, envelope: bytes) -> int:
+        """Order `envelope`; returns the number of the block, stored here, that holds it.
+
+        An envelope already in one of the last `recent_blocks` blocks is not ordered
+        again: its block number is returned.
+
+        Raises:
+            BackendUnavailable: not in a stored block within `order_timeout_s`, too many
+                envelopes waiting, or the chain has failed or stopped.
+            EnvelopeTooLarge: no block small enough for etcd can hold the envelope.
+        """
+        self._check_running()
+        digest = envelope_digest(envelope)
+        known = self.table.block_of(digest)
+        if known is not None:
+            return known
+        entry = self.table.admit(envelope, local=True, digest=digest)
+        try:
+            async with asyncio.timeout(self.settings.order_timeout_s):
+                return await asyncio.shield(entry.future)
+        except TimeoutError:
+            error = BackendUnavailable(
+                f"envelope not in a block within {self.settings.order_timeout_s} s "
+                f"(channel {self.channel_id})"
+            )
+            self.table.fail(entry, error)
+            raise error from None
+
+    async def stop(self, *, resign: bool = True) -> None:
+        """Stop; with `resign` hand the cutter role over at once (else the lease expires)."""
+        self._backend.forget(self)
+        term = self._term
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if resign and term is not None and self._parts is not None:
+            await self._parts.election.resign(term, timeout_s=_RESIGN_TIMEOUT_S)
+        if self._error is None:
+            self._error = BackendUnavailable(f"etcd chain {self.channel_id} is stopped")
+        self.table.fail_all(self._error)
+
+    async def order_forwarded(self, envelopes: Sequence[bytes]) -> list[ForwardOutcome]:
+        """Order envelopes a follower forwarded; one outcome each, in order."""
+        term = self._term
+        if self._role is not Role.CUTTER or term is None or not term.is_valid():
+            outcome = ForwardOutcome(ForwardStatus.NOT_CUTTER, message="not the cutter")
+            return [outcome] * len(envelopes)
+        return await answer_forwarded(
+            self.table,
+            envelopes,
+            term_ended=term.ended,
+            timeout_s=self.settings.forward_timeout_s,
+        )
+
+    # Background jobs
+
+    async def _run(self, parts: _Parts) -> None:
+        settings = self.settings
+        try:
+            async with asyncio.TaskGroup() as jobs:
+                jobs.create_task(parts.follower.follow())
+                jobs.create_task(self._elect(parts))
+                jobs.create_task(
+                    parts.forwarder.run(
+                        self._wait_for_cutter_address, self._is_follower
+                    )
+                )
+                jobs.create_task(
+                    parts.follower.report(
+                        orderer_name=settings.orderer_name,
+                        interval_s=settings.report_interval_s,
+                        is_cutter=lambda: self.is_cutter,
+                        prune_interval_s=settings.prune_interval_s,
+                        retention_blocks=settings.retention_blocks,
+                    )
+                )
+        except* Exception as group:
+            error = group.exceptions[0]
+            _LOG.error("etcd chain failed channel=%s: %r", self.channel_id, error)
+            self._error = error
+            self.table.fail_all(
+                BackendUnavailable(f"etcd chain {self.channel_id} failed: {error}")
+            )
+
+    async def _elect(self, parts: _Parts) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                outcome = await parts.election.campaign()
+                if isinstance(outcome, Follower):
+                    self._set_role(Role.FOLLOWER, cutter=outcome.cutter)
+                    await parts.election.wait_for_change(outcome.revision)
+                else:
+                    await self._serve_term(parts, outcome)
+                backoff.reset()
+            except (EtcdUnavailable, EtcdRevisionCompacted) as error:
+                _LOG.info("election interrupted channel=%s: %s", self.channel_id, error)
+                self._set_role(Role.UNKNOWN, cutter=None)
+                await backoff.sleep()
+
+    async def _serve_term(self, parts: _Parts, term: Term) -> None:
+        self._term = term
+        self._set_role(Role.CUTTER, cutter=self.me)
+        cutter = CutterTerm(
+            term=term,
+            host=parts.follower,
+            support=self.support,
+            log=parts.log,
+            table=self.table,
+        )
+        try:
+            async with asyncio.TaskGroup() as jobs:
+                jobs.create_task(parts.election.keep_alive(term))
+                await cutter.run()
+                term.end()
+        finally:
+            term.end()
+            self._term = None
+            self._set_role(Role.UNKNOWN, cutter=None)
+        if time.monotonic() < term.valid_until:
+            # The term ended for another reason than an unreachable etcd: let go now.
+            await parts.election.resign(term, timeout_s=_RESIGN_TIMEOUT_S)
+
+    # Helpers
+
+    def _set_role(self, role: Role, *, cutter: CutterInfo | None) -> None:
+        self._role = role
+        self._cutter = cutter
+        self._role_changed.set()
+
+    def _is_follower(self) -> bool:
+        return self._role is Role.FOLLOWER
+
+    async def _wait_for_cutter_address(self) -> str:
+        """The current cutter's Forward address, once this orderer is a follower."""
+        while True:
+            self._role_changed.clear()
+            cutter = self._cutter
+            if self._is_follower() and cutter is not None and cutter.forward_address:
+                return cutter.forward_address
+            await self._role_changed.wait()
+
+    def _check_running(self) -> None:
+        if self._error is not None:
+            raise BackendUnavailable(
+                f"etcd chain {self.channel_id} is not running: {self._error}"
+            )
+        if self._supervisor is None:
+            raise BackendUnavailable(f"etcd chain {self.channel_id} is not started")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Parts:
+    """The chain's collaborators, made in start() inside the event loop."""
+
+    log: BlockLog
+    election: Election
+    follower: BlockFollower
+    forwarder: Forwarder

@@ -1,0 +1,242 @@
+"""Which orderer cuts a channel's blocks: an etcd key bound to the cutter's lease.
+
+The key `/medledger/<channel>/cutter` holds a CutterRecord (orderer name, the address of
+its Forward service, a per-process incarnation) and is attached to a lease with a short
+TTL (2 s by default). Whoever creates the key is cutter until its lease ends; the other
+orderers watch the key and campaign when it is deleted. The key's create revision
+identifies the term and fences every block write (see etcd_log), because a lock or lease
+alone cannot guarantee one writer when processes pause.
+
+A cutter keeps its lease alive every TTL/3 and counts its term as valid only until
+`send time + TTL - margin` of the last answered keep-alive, by its own monotonic clock.
+After a restart an orderer finds its previous incarnation's record and revokes that
+lease instead of waiting for it to expire; if etcd was unreachable for a while but the
+lease survived (etcd extends leases when its own leader changes), the same process
+resumes its term.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from orderer.consensus.etcd_client import EtcdClient
+from orderer.consensus.etcd_log import ChannelKeys
+from orderer.consensus.etcd_types import (
+    EtcdError,
+    EtcdUnavailable,
+    Get,
+    KeyMissing,
+    KeyValue,
+    Put,
+)
+from protos.medledger.orderer import forward_pb2
+
+_LOG = logging.getLogger(__name__)
+VALIDITY_MARGIN_S = 0.5
+"""How much sooner than etcd a cutter considers its lease gone (clock rate, scheduling)."""
+_KEEP_ALIVE_RETRY_S = 0.1
+_CAMPAIGN_ROUNDS = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CutterInfo:
+    """Who is (or wants to be) cutter: the contents of the election record."""
+
+    orderer_name: str
+    forward_address: str
+    incarnation: bytes = field(default_factory=lambda: os.urandom(8))
+
+    def encode(self) -> bytes:
+        return forward_pb2.CutterRecord(
+            orderer_name=self.orderer_name,
+            forward_address=self.forward_address,
+            incarnation=self.incarnation,
+        ).SerializeToString()
+
+    @classmethod
+    def decode(cls, data: bytes) -> CutterInfo:
+        """Raises EtcdError when the record does not parse or names no orderer."""
+        try:
+            record = forward_pb2.CutterRecord.FromString(data)
+        except DecodeError as error:
+            raise EtcdError(f"cutter record does not parse: {error}") from error
+        if not record.orderer_name:
+            raise EtcdError("cutter record names no orderer")
+        return cls(
+            orderer_name=record.orderer_name,
+            forward_address=record.forward_address,
+            incarnation=record.incarnation,
+        )
+
+
+class Term:
+    """One tenure as cutter: its lease, the election key's create revision, liveness."""
+
+    def __init__(self, *, lease_id: int, revision: int, valid_until: float) -> None:
+        self.lease_id = lease_id
+        self.revision = revision
+        self.valid_until = valid_until
+        self.ended = asyncio.Event()
+
+    def is_valid(self) -> bool:
+        return not self.ended.is_set() and time.monotonic() < self.valid_until
+
+    def end(self) -> None:
+        self.ended.set()
+
+    def __repr__(self) -> str:
+        return f"Term(lease={self.lease_id:x}, revision={self.revision})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Follower:
+    """Lost (or did not run) the campaign: the current cutter and the key's revision."""
+
+    cutter: CutterInfo
+    revision: int
+
+
+class Election:
+    """The campaign of one orderer for one channel."""
+
+    def __init__(
+        self, client: EtcdClient, keys: ChannelKeys, me: CutterInfo, *, ttl_s: int = 2
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.me = me
+        self.ttl_s = ttl_s
+
+    async def campaign(self) -> Term | Follower:
+        """Become cutter if nobody is; otherwise say who is.
+
+        Raises:
+            EtcdUnavailable: etcd did not answer in time, or the key kept vanishing
+                between reads (leases ending) for `_CAMPAIGN_ROUNDS` rounds.
+        """
+        for _ in range(_CAMPAIGN_ROUNDS):
+            outcome = await self._campaign_once()
+            if outcome is not None:
+                return outcome
+        raise EtcdUnavailable(f"no stable cutter election for {self.keys.channel_id}")
+
+    async def keep_alive(self, term: Term) -> None:
+        """Refresh the term's lease every TTL/3 until it ends; then mark it ended."""
+        interval_s = self.ttl_s / 3
+        try:
+            while term.is_valid():
+                sent = time.monotonic()
+                try:
+                    ttl = await self.client.keep_alive(
+                        term.lease_id, timeout_s=max(0.05, term.valid_until - sent)
+                    )
+                except EtcdUnavailable as error:
+                    _LOG.warning(
+                        "cutter keep-alive failed channel=%s: %s",
+                        self.keys.channel_id,
+                        error,
+                    )
+                    await _wait(term.ended, _KEEP_ALIVE_RETRY_S)
+                    continue
+                if ttl <= 0:
+                    _LOG.warning(
+                        "cutter lease expired channel=%s", self.keys.channel_id
+                    )
+                    return
+                term.valid_until = max(term.valid_until, sent + ttl - VALIDITY_MARGIN_S)
+                await _wait(term.ended, interval_s)
+        finally:
+            term.end()
+
+    async def wait_for_change(self, revision: int) -> None:
+        """Return once the election key changes or goes after `revision`.
+
+        Raises:
+            EtcdUnavailable: the watch failed; read the key again.
+        """
+        key = self.keys.cutter
+        async for batch in self.client.watch(key, b"", start_revision=revision + 1):
+            if batch.events:
+                return
+
+    async def resign(self, term: Term, *, timeout_s: float) -> None:
+        """End the term now (revoke its lease) so another orderer takes over at once."""
+        term.end()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._revoke_quietly(term.lease_id)
+        except TimeoutError:
+            _LOG.info(
+                "lease %x not revoked in %s s; it will expire", term.lease_id, timeout_s
+            )
+
+    async def _campaign_once(self) -> Term | Follower | None:
+        """One round; None when the key changed under us and the round must be rerun."""
+        current = await self.client.get(self.keys.cutter)
+        if current is not None:
+            return await self._existing(current)
+        sent = time.monotonic()
+        lease_id, ttl = await self.client.grant_lease(self.ttl_s)
+        result = await self.client.txn(
+            [KeyMissing(self.keys.cutter)],
+            [Put(self.keys.cutter, self.me.encode(), lease=lease_id)],
+            [Get(self.keys.cutter)],
+        )
+        if result.succeeded:
+            _LOG.info(
+                "won cutter election channel=%s lease=%x",
+                self.keys.channel_id,
+                lease_id,
+            )
+            return Term(
+                lease_id=lease_id,
+                revision=result.revision,
+                valid_until=sent + ttl - VALIDITY_MARGIN_S,
+            )
+        await self._revoke_quietly(lease_id)
+        winner = result.ranges[0].kvs
+        return await self._existing(winner[0]) if winner else None
+
+    async def _existing(self, current: KeyValue) -> Term | Follower | None:
+        try:
+            cutter = CutterInfo.decode(current.value)
+        except EtcdError as error:
+            _LOG.error("bad cutter record channel=%s: %s", self.keys.channel_id, error)
+            cutter = CutterInfo(orderer_name="?", forward_address="", incarnation=b"")
+        if cutter.orderer_name != self.me.orderer_name:
+            return Follower(cutter=cutter, revision=current.mod_revision)
+        if cutter.incarnation != self.me.incarnation:
+            # Our previous process's lease: revoke it rather than wait for it to expire.
+            await self._revoke_quietly(current.lease)
+            return None
+        sent = time.monotonic()
+        ttl = await self.client.keep_alive(current.lease, timeout_s=self.ttl_s)
+        if ttl <= 0:
+            return None
+        _LOG.info("resuming cutter term channel=%s", self.keys.channel_id)
+        return Term(
+            lease_id=current.lease,
+            revision=current.create_revision,
+            valid_until=sent + ttl - VALIDITY_MARGIN_S,
+        )
+
+    async def _revoke_quietly(self, lease_id: int) -> None:
+        try:
+            await self.client.revoke_lease(lease_id)
+        except EtcdError as error:
+            _LOG.info("could not revoke lease %x (it will expire): %s", lease_id, error)
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait for `event` at most `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return

@@ -1,0 +1,182 @@
+"""Envelopes on their way into a block, and the envelopes of the latest blocks.
+
+Every envelope the etcd backend has been asked to order, by this orderer's clients
+(`local`) or by followers forwarding to this cutter, is one entry keyed by the SHA-256
+of its bytes. An entry waits in the *unrouted* queue until the cutter (here, or on
+another orderer via Forward) takes it, and goes back into the queue when that attempt
+fails. It is resolved when a block holding those bytes is stored here — whoever wrote
+the block — so an envelope is acknowledged only once it is in this orderer's store.
+
+The table also remembers which block holds each envelope of the last `recent_blocks`
+blocks. A cutter drops envelopes found there before it writes a block, which is how a
+forward that is retried after its cutter died (and may have written the block after
+all) never puts the same envelope into the chain twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from orderer.consensus.etcd_types import BackendUnavailable
+
+
+def envelope_digest(envelope: bytes) -> bytes:
+    return hashlib.sha256(envelope).digest()
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class PendingEnvelope:
+    """One envelope waiting for its block; `future` gets the block number."""
+
+    digest: bytes
+    envelope: bytes
+    future: asyncio.Future[int]
+    local: bool
+    attempts: int = 0
+    queued: bool = field(default=False)
+
+    @property
+    def is_done(self) -> bool:
+        return self.future.done()
+
+
+class EnvelopeTable:
+    """Pending envelopes by digest, the unrouted queue, and the recent blocks' digests."""
+
+    def __init__(self, *, capacity: int, recent_blocks: int) -> None:
+        self.capacity = capacity
+        self.recent_blocks = recent_blocks
+        self._entries: dict[bytes, PendingEnvelope] = {}
+        self._unrouted: deque[PendingEnvelope] = deque()
+        self._work = asyncio.Event()
+        self._recent: dict[bytes, int] = {}
+        self._recent_order: deque[tuple[int, list[bytes]]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def admit(
+        self, envelope: bytes, *, local: bool, digest: bytes | None = None
+    ) -> PendingEnvelope:
+        """The entry for `envelope`, created and queued if it is new.
+
+        Raises:
+            BackendUnavailable: `capacity` envelopes are already waiting.
+        """
+        key = envelope_digest(envelope) if digest is None else digest
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.local = entry.local or local
+            return entry
+        if len(self._entries) >= self.capacity:
+            raise BackendUnavailable(
+                f"{self.capacity} envelopes are already waiting for a block"
+            )
+        entry = PendingEnvelope(
+            digest=key,
+            envelope=envelope,
+            future=asyncio.get_running_loop().create_future(),
+            local=local,
+        )
+        self._entries[key] = entry
+        self.requeue(entry)
+        return entry
+
+    def get(self, digest: bytes) -> PendingEnvelope | None:
+        return self._entries.get(digest)
+
+    def block_of(self, digest: bytes) -> int | None:
+        """The number of a recent stored block holding this envelope, if any."""
+        return self._recent.get(digest)
+
+    def requeue(self, entry: PendingEnvelope) -> None:
+        """Put a still-pending entry back at the end of the unrouted queue."""
+        if (
+            entry.queued
+            or entry.is_done
+            or self._entries.get(entry.digest) is not entry
+        ):
+            return
+        entry.queued = True
+        self._unrouted.append(entry)
+        self._work.set()
+
+    def take(self, *, count_max: int, bytes_max: int) -> list[PendingEnvelope]:
+        """Up to `count_max` queued entries (at least one) within `bytes_max`, in order."""
+        taken: list[PendingEnvelope] = []
+        size = 0
+        while self._unrouted and len(taken) < count_max:
+            entry = self._unrouted[0]
+            if taken and size + len(entry.envelope) > bytes_max:
+                break
+            self._unrouted.popleft()
+            entry.queued = False
+            if entry.is_done or self._entries.get(entry.digest) is not entry:
+                continue
+            taken.append(entry)
+            size += len(entry.envelope)
+        if not self._unrouted:
+            self._work.clear()
+        return taken
+
+    async def wait_for_work(self, timeout_s: float | None) -> bool:
+        """Wait until the unrouted queue is not empty; False after `timeout_s`."""
+        if self._unrouted:
+            return True
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._work.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def block_stored(self, number: int, envelopes: Sequence[bytes]) -> None:
+        """Resolve the entries of a block just stored here and remember its envelopes."""
+        digests = [envelope_digest(envelope) for envelope in envelopes]
+        for digest in digests:
+            self._recent[digest] = number
+            entry = self._entries.pop(digest, None)
+            if entry is not None and not entry.is_done:
+                entry.future.set_result(number)
+        self._recent_order.append((number, digests))
+        while len(self._recent_order) > self.recent_blocks:
+            old_number, old_digests = self._recent_order.popleft()
+            for digest in old_digests:
+                if self._recent.get(digest) == old_number:
+                    del self._recent[digest]
+
+    def resolve(self, entry: PendingEnvelope, number: int) -> None:
+        """Resolve an entry found in an already stored block."""
+        if self._entries.get(entry.digest) is entry:
+            del self._entries[entry.digest]
+        if not entry.is_done:
+            entry.future.set_result(number)
+
+    def fail(self, entry: PendingEnvelope, error: BaseException) -> None:
+        """Give up on an entry: its waiters get `error`."""
+        if self._entries.get(entry.digest) is entry:
+            del self._entries[entry.digest]
+        if not entry.is_done:
+            entry.future.set_exception(error)
+            entry.future.exception()  # waiters still see it; unawaited ones are not logged
+
+    def discard(self, entry: PendingEnvelope) -> None:
+        """Forget an entry nobody waits for any more (it may still reach a block)."""
+        if self._entries.get(entry.digest) is entry and not entry.local:
+            del self._entries[entry.digest]
+            entry.future.cancel()
+
+    def fail_all(self, error: BaseException) -> None:
+        for entry in list(self._entries.values()):
+            self.fail(entry, error)
+
+    def entries(self, digests: Iterable[bytes]) -> list[PendingEnvelope]:
+        return [
+            entry
+            for digest in digests
+            if (entry := self._entries.get(digest)) is not None
+        ]

@@ -1,0 +1,1 @@
+"""Fault-injection tests of the ordering service: real etcd processes, killed and paused."""

@@ -1,0 +1,406 @@
+"""The etcd backend's block log, election and client against a real etcd.
+
+One single-member etcd serves the module (a TLS one the TLS tests); every test works
+under its own channel id, so no test sees another's keys. No test sleeps: waits are
+watches or polls with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from orderer.consensus.etcd_client import EtcdClient
+from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term
+from orderer.consensus.etcd_log import (
+    BlockLog,
+    BlocksPruned,
+    ChannelKeys,
+    LogBlock,
+    WriteOutcome,
+)
+from orderer.consensus.etcd_types import (
+    EtcdRequestRejected,
+    EtcdRevisionCompacted,
+    EtcdTlsConfig,
+    EtcdUnavailable,
+)
+from tests.support.etcd import EtcdCluster, EtcdTls, free_ports, running_cluster
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    with running_cluster(tmp_path_factory.mktemp("etcd")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def client(etcd: EtcdCluster) -> AsyncIterator[EtcdClient]:
+    client = EtcdClient(etcd.endpoints, request_timeout_s=3)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def keys() -> ChannelKeys:
+    return ChannelKeys(f"ch-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def log(client: EtcdClient, keys: ChannelKeys) -> BlockLog:
+    return BlockLog(client, keys)
+
+
+def election(
+    client: EtcdClient, keys: ChannelKeys, name: str, **kwargs: bytes
+) -> Election:
+    me = CutterInfo(orderer_name=name, forward_address=f"{name}:7050", **kwargs)
+    return Election(client, keys, me, ttl_s=2)
+
+
+async def win(client: EtcdClient, keys: ChannelKeys, name: str = "orderer0") -> Term:
+    outcome = await election(client, keys, name).campaign()
+    assert isinstance(outcome, Term)
+    return outcome
+
+
+async def collect(log: BlockLog, start: int, end: int) -> list[LogBlock]:
+    return [block async for block in log.read_blocks(start, end)]
+
+
+# --- writing blocks ---------------------------------------------------------------
+
+
+async def test_block_is_written_once_at_the_height(
+    client: EtcdClient, log: BlockLog
+) -> None:
+    """Slot n takes one block, only when the height is n; the height moves on."""
+    await log.initialise(1)
+    term = await win(client, log.keys)
+
+    first = await log.write_block(1, b"block-1", cutter_revision=term.revision)
+    other = await log.write_block(1, b"another-1", cutter_revision=term.revision)
+    ahead = await log.write_block(3, b"block-3", cutter_revision=term.revision)
+
+    assert first.outcome is WriteOutcome.WRITTEN
+    assert first.height == 2
+    assert other.outcome is WriteOutcome.CHAIN_MOVED
+    assert ahead.outcome is WriteOutcome.CHAIN_MOVED
+    assert (await log.state()).height == 2
+    assert [b.value for b in await collect(log, 1, 2)] == [b"block-1"]
+
+
+async def test_a_retried_write_of_the_same_bytes_counts_as_written(
+    client: EtcdClient, log: BlockLog
+) -> None:
+    """An answer lost in transit: writing the same block again reports success."""
+    await log.initialise(1)
+    term = await win(client, log.keys)
+    written = await log.write_block(1, b"block-1", cutter_revision=term.revision)
+
+    again = await log.write_block(1, b"block-1", cutter_revision=term.revision)
+
+    assert again.outcome is WriteOutcome.WRITTEN
+    assert again.revision == written.revision
+
+
+async def test_a_deposed_cutter_cannot_write(client: EtcdClient, log: BlockLog) -> None:
+    """Fencing: a write with an older term's revision fails even at the right height."""
+    await log.initialise(1)
+    old = election(client, log.keys, "orderer0")
+    old_term = await old.campaign()
+    assert isinstance(old_term, Term)
+    await old.resign(old_term, timeout_s=2)
+    new_term = await win(client, log.keys, "orderer1")
+
+    stale = await log.write_block(1, b"stale", cutter_revision=old_term.revision)
+    fresh = await log.write_block(1, b"fresh", cutter_revision=new_term.revision)
+
+    assert stale.outcome is WriteOutcome.NOT_CUTTER
+    assert fresh.outcome is WriteOutcome.WRITTEN
+    assert [b.value for b in await collect(log, 1, 2)] == [b"fresh"]
+
+
+async def test_initialise_keeps_an_existing_log(log: BlockLog) -> None:
+    started = await log.initialise(1)
+    again = await log.initialise(5)
+
+    assert (started.height, started.base) == (1, 1)
+    assert (again.height, again.base) == (1, 1)
+    assert (await log.state()).started
+
+
+async def test_an_unstarted_log_says_so(log: BlockLog) -> None:
+    state = await log.state()
+
+    assert not state.started
+    assert state.revision > 0
+
+
+# --- reading, watching, pruning ---------------------------------------------------
+
+
+async def write_chain(client: EtcdClient, log: BlockLog, count: int) -> Term:
+    """Blocks 1..count with values b"block-<n>", written by one term."""
+    await log.initialise(1)
+    term = await win(client, log.keys)
+    for number in range(1, count + 1):
+        result = await log.write_block(
+            number, f"block-{number}".encode(), cutter_revision=term.revision
+        )
+        assert result.outcome is WriteOutcome.WRITTEN
+    return term
+
+
+async def test_blocks_are_read_in_order_across_pages(
+    client: EtcdClient, log: BlockLog
+) -> None:
+    await write_chain(client, log, 40)
+
+    blocks = await collect(log, 1, 41)
+
+    assert [b.number for b in blocks] == list(range(1, 41))
+    assert blocks[-1].value == b"block-40"
+
+
+async def test_reading_below_the_base_raises_blocks_pruned(log: BlockLog) -> None:
+    await log.initialise(5)
+
+    with pytest.raises(BlocksPruned) as raised:
+        await collect(log, 2, 6)
+
+    assert (raised.value.needed, raised.value.base) == (2, 5)
+
+
+async def test_a_watch_resumes_after_the_last_revision_it_saw(
+    client: EtcdClient, log: BlockLog
+) -> None:
+    """Resuming from the reported revision + 1 yields later blocks and nothing twice."""
+    start = (await log.initialise(1)).revision
+    term = await write_chain_after(client, log, start_number=1, count=3)
+    seen: list[int] = []
+    resume = start
+    async with asyncio.timeout(5):
+        async for revision, blocks in log.watch_blocks(start + 1):
+            seen.extend(block.number for block in blocks)
+            resume = revision
+            if len(seen) == 3:
+                break
+    await log.write_block(4, b"block-4", cutter_revision=term.revision)
+    async with asyncio.timeout(5):
+        async for _, blocks in log.watch_blocks(resume + 1):
+            if blocks:
+                seen.extend(block.number for block in blocks)
+                break
+
+    assert seen == [1, 2, 3, 4]
+
+
+async def write_chain_after(
+    client: EtcdClient, log: BlockLog, *, start_number: int, count: int
+) -> Term:
+    term = await win(client, log.keys)
+    for number in range(start_number, start_number + count):
+        await log.write_block(
+            number, f"block-{number}".encode(), cutter_revision=term.revision
+        )
+    return term
+
+
+async def test_pruning_deletes_old_blocks_raises_the_base_and_compacts(
+    client: EtcdClient, log: BlockLog
+) -> None:
+    first_revision = (await log.state()).revision
+    await write_chain(client, log, 10)
+
+    compacted_at = await log.prune(below=6)
+
+    assert compacted_at is not None
+    state = await log.state()
+    assert (state.base, state.height) == (6, 11)
+    assert [b.number for b in await collect(log, 6, 11)] == [6, 7, 8, 9, 10]
+    with pytest.raises(BlocksPruned):
+        await collect(log, 3, 11)
+    with pytest.raises(EtcdRevisionCompacted):
+        async for _ in log.watch_blocks(first_revision):
+            pass
+    assert await log.prune(below=6) is None
+
+
+async def test_orderer_heights_are_recorded_by_name(log: BlockLog) -> None:
+    await log.record_orderer_height("orderer0", 7)
+    await log.record_orderer_height("orderer1", 5)
+    await log.record_orderer_height("orderer0", 9)
+
+    assert await log.orderer_heights() == {"orderer0": 9, "orderer1": 5}
+
+
+# --- the cutter election ----------------------------------------------------------
+
+
+async def test_the_second_candidate_follows_the_first(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    await win(client, keys, "orderer0")
+
+    outcome = await election(client, keys, "orderer1").campaign()
+
+    assert isinstance(outcome, Follower)
+    assert outcome.cutter.orderer_name == "orderer0"
+    assert outcome.cutter.forward_address == "orderer0:7050"
+
+
+async def test_followers_see_a_resignation_and_one_of_them_takes_over(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    cutter = election(client, keys, "orderer0")
+    term = await cutter.campaign()
+    assert isinstance(term, Term)
+    follower = election(client, keys, "orderer1")
+    following = await follower.campaign()
+    assert isinstance(following, Follower)
+
+    async with asyncio.timeout(5):
+        watching = asyncio.create_task(follower.wait_for_change(following.revision))
+        await cutter.resign(term, timeout_s=2)
+        await watching
+    takeover = await follower.campaign()
+
+    assert isinstance(takeover, Term)
+    assert takeover.revision > term.revision
+    assert not term.is_valid()
+
+
+async def test_a_restarted_orderer_replaces_its_previous_lease_at_once(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    before = await election(client, keys, "orderer0", incarnation=b"first").campaign()
+    assert isinstance(before, Term)
+
+    after = await election(client, keys, "orderer0", incarnation=b"second").campaign()
+
+    assert isinstance(after, Term)
+    assert after.revision > before.revision
+    assert after.lease_id != before.lease_id
+
+
+async def test_the_same_process_resumes_its_term(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    """etcd unreachable for a while but the lease survived: same term, same fence."""
+    candidate = election(client, keys, "orderer0")
+    term = await candidate.campaign()
+
+    again = await candidate.campaign()
+
+    assert isinstance(term, Term)
+    assert isinstance(again, Term)
+    assert (again.lease_id, again.revision) == (term.lease_id, term.revision)
+
+
+async def test_keep_alive_holds_the_term_and_the_lease_expires_without_it(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    """Kept alive past the TTL the term stays valid; stopped, the key goes with the lease."""
+    cutter = election(client, keys, "orderer0")
+    term = await cutter.campaign()
+    assert isinstance(term, Term)
+    follower = election(client, keys, "orderer1")
+    following = await follower.campaign()
+    assert isinstance(following, Follower)
+
+    keeping = asyncio.create_task(cutter.keep_alive(term))
+    changed = asyncio.create_task(follower.wait_for_change(following.revision))
+    await asyncio.wait({changed}, timeout=cutter.ttl_s + 0.5)
+    held = term.is_valid() and not changed.done()
+    keeping.cancel()
+    stopped_at = time.monotonic()
+    async with asyncio.timeout(cutter.ttl_s + 3):
+        await changed
+    expired_after = time.monotonic() - stopped_at
+
+    assert held
+    assert not term.is_valid()
+    assert await client.get(keys.cutter) is None
+    assert expired_after < cutter.ttl_s + 2
+
+
+# --- the client -------------------------------------------------------------------
+
+
+async def test_the_client_fails_over_to_a_live_member(etcd: EtcdCluster) -> None:
+    dead = f"127.0.0.1:{free_ports(1)[0]}"
+    client = EtcdClient((dead, *etcd.endpoints), request_timeout_s=3)
+    try:
+        key = f"/test/{uuid.uuid4().hex}".encode()
+        await client.put(key, b"value")
+        found = await client.get(key)
+    finally:
+        await client.close()
+
+    assert found is not None
+    assert found.value == b"value"
+
+
+async def test_the_client_gives_up_at_its_deadline() -> None:
+    client = EtcdClient([f"127.0.0.1:{free_ports(1)[0]}"], request_timeout_s=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(EtcdUnavailable):
+            await client.get(b"/anything")
+    finally:
+        await client.close()
+
+    assert time.monotonic() - started < 2
+
+
+async def test_a_value_above_etcds_request_limit_is_rejected(
+    client: EtcdClient,
+) -> None:
+    with pytest.raises(EtcdRequestRejected):
+        await client.put(b"/test/huge", bytes(11 * 1024 * 1024))
+
+
+@pytest.fixture(scope="module")
+def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    folder = tmp_path_factory.mktemp("etcd-tls")
+    with running_cluster(folder, tls=EtcdTls.issue(folder / "tls")) as cluster:
+        yield cluster
+
+
+def tls_config(tls: EtcdTls, *, with_client_cert: bool) -> EtcdTlsConfig:
+    return EtcdTlsConfig(
+        ca_pem=Path(tls.ca_file).read_bytes(),
+        cert_pem=tls.client_cert_file.read_bytes() if with_client_cert else None,
+        key_pem=tls.client_key_file.read_bytes() if with_client_cert else None,
+    )
+
+
+async def test_tls_with_a_client_certificate_works_and_without_one_fails(
+    tls_etcd: EtcdCluster,
+) -> None:
+    assert tls_etcd.tls is not None
+    good = EtcdClient(
+        tls_etcd.endpoints, tls=tls_config(tls_etcd.tls, with_client_cert=True)
+    )
+    anonymous = EtcdClient(
+        tls_etcd.endpoints,
+        tls=tls_config(tls_etcd.tls, with_client_cert=False),
+        request_timeout_s=1,
+    )
+    try:
+        await good.put(b"/test/tls", b"ok")
+        found = await good.get(b"/test/tls")
+        with pytest.raises(EtcdUnavailable):
+            await anonymous.get(b"/test/tls")
+    finally:
+        await good.close()
+        await anonymous.close()
+
+    assert found is not None
+    assert found.value == b"ok"
