@@ -14,7 +14,11 @@
     │   ├── ChaincodeUnavailable  not registered, failed to start, or its stream ended
     │   ├── ChaincodeTimeout    no COMPLETED within the execution timeout
     │   └── ChaincodeFailed     the chaincode answered ERROR instead of COMPLETED
-    └── LedgerError             local storage is unusable; the process must stop
+    ├── LedgerError             local storage is unusable; the process must stop
+    ├── ChaincodeDefinitionError  a chaincode definition in `_lifecycle` state that does
+    │                           not decode as one
+    └── BlockVerificationError  a block from the orderer fails verification (signature,
+                                chain, config); it is not committed
 
 A `QueryError` is returned to the caller (the chaincode sees an error); a
 `LedgerError` means the channel's database cannot be trusted.
@@ -71,3 +75,15 @@ class ChaincodeFailed(ChaincodeError):
 
 class LedgerError(PeerError):
     """The channel database is unusable (schema too new, corrupt, or unwritable)."""
+
+
+class ChaincodeDefinitionError(PeerError):
+    """A `_lifecycle` entry that is not a well-formed chaincode definition."""
+
+
+class BlockVerificationError(PeerError):
+    """A block that must not be committed: bad orderer signature, chain or config update."""
+
+    def __init__(self, message: str, *, block_number: int) -> None:
+        super().__init__(message)
+        self.block_number = block_number
