@@ -1,0 +1,255 @@
+"""The orderer's own configuration file, `orderer.yaml`, as frozen dataclasses.
+
+Relative paths are relative to the file's folder. Errors name the file, line and key.
+
+    name: orderer0.commission.example.com   # the node's name (logs, bench output)
+    msp:
+      id: HealthCommissionMSP                # the MSP the orderer signs blocks as
+      dir: orderers/orderer0/msp             # its local MSP (signcerts/, keystore/)
+    listen: 127.0.0.1:7050                   # gRPC AtomicBroadcast; port 0 = any free
+    tls:                                     # TLS of the gRPC listener
+      enabled: true                          # false = plaintext (only when you mean it)
+      cert: orderers/orderer0/tls/server.crt
+      key: orderers/orderer0/tls/server.key
+      client_root_cas: [orderers/orderer0/tls/ca.crt]  # CAs of client certificates
+      mutual: false                          # true = clients must present a certificate
+    admin:                                   # the channel participation REST API
+      listen: 127.0.0.1:7053
+      tls: {enabled: true, cert: ..., key: ..., client_root_cas: [...], mutual: true}
+    storage: data/orderer0                   # one folder per joined channel below it
+    backend:
+      type: solo                             # solo | etcd
+      etcd:                                  # only for type etcd
+        endpoints: [127.0.0.1:2379]
+        prefix: /medledger                   # key prefix of this ordering service
+        tls: {enabled: true, cert: ..., key: ..., root_cas: [...]}
+    limits:                                  # all optional; the defaults are shown
+      max_message_bytes: 104857600           # largest gRPC message sent or received
+      broadcast_window: 10000                # envelopes in flight per Broadcast stream
+      deliver_time_window: 15m               # allowed clock skew of Deliver requests
+      verify_workers: 0                      # processes verifying Broadcast signatures
+
+`tls` and `admin.tls` may be left out only with `enabled: false` spelled out
+(plaintext must be deliberate).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.channelconfig import parse_go_duration
+from common.config import ConfigNode, load_yaml
+from common.tls import TlsFiles
+
+__all__ = [
+    "AdminConfig",
+    "BackendConfig",
+    "EtcdConfig",
+    "Limits",
+    "OrdererConfig",
+    "load_orderer_config",
+    "parse_address",
+]
+
+BACKENDS = ("solo", "etcd")
+_HOST_PORT = re.compile(
+    r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})"
+)
+_EXPECT_ADDRESS = "host:port with a port from 0 to 65535"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    max_message_bytes: int = 100 * 1024 * 1024
+    broadcast_window: int = 10_000
+    deliver_time_window_s: float = 15 * 60.0
+    verify_workers: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminConfig:
+    """The participation API listener; `tls` None means plaintext HTTP."""
+
+    listen: str
+    tls: TlsFiles | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtcdConfig:
+    """Where the etcd cluster is and how to reach it; `tls` None means plaintext."""
+
+    endpoints: tuple[str, ...]
+    prefix: str
+    tls: TlsFiles | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendConfig:
+    type: str
+    etcd: EtcdConfig | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrdererConfig:
+    """One orderer node's settings; `tls` None means a plaintext gRPC listener."""
+
+    source: Path
+    name: str
+    mspid: str
+    msp_dir: Path
+    listen: str
+    tls: TlsFiles | None
+    admin: AdminConfig
+    storage: Path
+    backend: BackendConfig
+    limits: Limits = Limits()
+
+
+def load_orderer_config(path: Path) -> OrdererConfig:
+    """Read and check `orderer.yaml`.
+
+    Raises:
+        ConfigError: the file is unreadable or a key is missing, unknown or wrong.
+    """
+    root = load_yaml(path)
+    base = path.parent
+    fields = root.as_mapping(
+        required=("name", "msp", "listen", "tls", "admin", "storage", "backend"),
+        optional=("limits",),
+    )
+    msp = fields["msp"].as_mapping(required=("id", "dir"))
+    admin = fields["admin"].as_mapping(required=("listen", "tls"))
+    return OrdererConfig(
+        source=path,
+        name=fields["name"].as_str(),
+        mspid=msp["id"].as_str(),
+        msp_dir=_path(msp["dir"], base),
+        listen=read_address(fields["listen"]),
+        tls=_read_tls(fields["tls"], base, client=False),
+        admin=AdminConfig(
+            listen=read_address(admin["listen"]),
+            tls=_read_tls(admin["tls"], base, client=False),
+        ),
+        storage=_path(fields["storage"], base),
+        backend=_read_backend(fields["backend"], base),
+        limits=_read_limits(fields.get("limits")),
+    )
+
+
+def read_address(node: ConfigNode) -> str:
+    """A "host:port" value (port 0 allowed)."""
+    text = node.as_str(expected=_EXPECT_ADDRESS)
+    try:
+        parse_address(text)
+    except ValueError:
+        raise node.expected(_EXPECT_ADDRESS) from None
+    return text
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """Split "host:port" (IPv6 hosts in brackets).
+
+    Raises:
+        ValueError: not host:port, or the port is above 65535.
+    """
+    match = _HOST_PORT.fullmatch(text)
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(f"expected host:port, got {text!r}")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def _read_tls(node: ConfigNode, base: Path, *, client: bool) -> TlsFiles | None:
+    roots_key = "root_cas" if client else "client_root_cas"
+    fields = node.as_mapping(
+        required=("enabled",), optional=("cert", "key", roots_key, "mutual")
+    )
+    if not fields["enabled"].as_bool():
+        return None
+    if not client:
+        for key in ("cert", "key"):
+            if key not in fields:
+                raise node.error(f"missing key '{key}' (TLS is enabled)")
+    roots = fields.get(roots_key)
+    mutual = fields.get("mutual")
+    files = TlsFiles(
+        cert=_path(fields["cert"], base) if "cert" in fields else None,
+        key=_path(fields["key"], base) if "key" in fields else None,
+        root_cas=tuple(_path(item, base) for item in roots.as_list()) if roots else (),
+        mutual=mutual.as_bool() if mutual is not None else False,
+    )
+    if files.mutual and not files.root_cas:
+        raise node.error(f"mutual TLS needs '{roots_key}'")
+    return files
+
+
+def _read_backend(node: ConfigNode, base: Path) -> BackendConfig:
+    fields = node.as_mapping(required=("type",), optional=("etcd",))
+    kind = fields["type"].as_str(expected="the backend 'solo' or 'etcd'")
+    if kind not in BACKENDS:
+        raise fields["type"].expected("the backend 'solo' or 'etcd'")
+    etcd_node = fields.get("etcd")
+    if kind == "etcd" and etcd_node is None:
+        raise node.error("missing key 'etcd' (the backend is etcd)")
+    if etcd_node is None:
+        return BackendConfig(type=kind)
+    etcd = etcd_node.as_mapping(required=("endpoints",), optional=("prefix", "tls"))
+    endpoints = tuple(read_address(item) for item in etcd["endpoints"].as_list())
+    if not endpoints:
+        raise etcd["endpoints"].expected("at least one host:port")
+    tls_node = etcd.get("tls")
+    return BackendConfig(
+        type=kind,
+        etcd=EtcdConfig(
+            endpoints=endpoints,
+            prefix=etcd["prefix"].as_str() if "prefix" in etcd else "/medledger",
+            tls=_read_tls(tls_node, base, client=True) if tls_node else None,
+        ),
+    )
+
+
+def _read_limits(node: ConfigNode | None) -> Limits:
+    if node is None:
+        return Limits()
+    fields = node.as_mapping(
+        optional=(
+            "max_message_bytes",
+            "broadcast_window",
+            "deliver_time_window",
+            "verify_workers",
+        )
+    )
+    defaults = Limits()
+    window = fields.get("deliver_time_window")
+    return Limits(
+        max_message_bytes=_int(fields, "max_message_bytes", defaults.max_message_bytes),
+        broadcast_window=_int(fields, "broadcast_window", defaults.broadcast_window),
+        deliver_time_window_s=(
+            _duration(window) if window else defaults.deliver_time_window_s
+        ),
+        verify_workers=_int(fields, "verify_workers", 0, minimum=0),
+    )
+
+
+def _int(
+    fields: dict[str, ConfigNode], key: str, default: int, *, minimum: int = 1
+) -> int:
+    node = fields.get(key)
+    return default if node is None else node.as_int(minimum=minimum)
+
+
+def _duration(node: ConfigNode) -> float:
+    text = node.as_str(expected="a Go duration such as 15m or 90s")
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        raise node.expected("a Go duration such as 15m or 90s") from None
+    if seconds <= 0:
+        raise node.expected("a positive duration")
+    return seconds
+
+
+def _path(node: ConfigNode, base: Path) -> Path:
+    path = Path(node.as_str(expected="a file or folder path"))
+    return path if path.is_absolute() else base / path

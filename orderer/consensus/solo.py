@@ -1,0 +1,161 @@
+"""The solo backend: one orderer cuts, signs and stores every block of a channel.
+
+One task per channel takes envelopes from a bounded queue, feeds the block cutter and
+writes each cut batch as a block: create, sign and append (one fsync) run together in a
+worker thread, one block at a time, so the event loop keeps serving streams while the
+disk works. The futures of a block's envelopes resolve only after its append, so
+Broadcast's SUCCESS means "on disk". BatchTimeout is a deadline on the loop's clock,
+started when a batch becomes pending. `stop()` writes what is pending, then ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from common.errors import MedledgerError
+from orderer.consensus.base import ChainSupport
+from orderer.errors import BackendUnavailable
+
+__all__ = ["SoloBackend", "SoloChain"]
+
+_LOG = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000
+
+_Item = tuple[bytes, "asyncio.Future[int]"]
+
+
+class SoloBackend:
+    """Makes one `SoloChain` per channel."""
+
+    name = "solo"
+
+    def __init__(self, *, queue_size: int = QUEUE_SIZE) -> None:
+        self._queue_size = queue_size
+
+    def new_chain(self, support: ChainSupport) -> SoloChain:
+        return SoloChain(support, queue_size=self._queue_size)
+
+
+class SoloChain:
+    """Orders one channel's envelopes on this orderer alone."""
+
+    def __init__(self, support: ChainSupport, *, queue_size: int = QUEUE_SIZE) -> None:
+        self._support = support
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=queue_size)
+        self._waiting: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._broken: str | None = None
+
+    async def start(self) -> None:
+        assert self._task is None, "solo chain started twice"
+        self._task = asyncio.create_task(
+            self._run(), name=f"solo-{self._support.channel_id}"
+        )
+
+    async def order(self, envelope: bytes) -> int:
+        self._check_available()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put((envelope, future))
+        if self._closed:
+            self._fail_queued("solo chain stopped")
+        return await future
+
+    async def stop(self) -> None:
+        """Write the pending batch, let the loop end, fail whatever is still queued."""
+        if self._closed:
+            return
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            await self._queue.put(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._fail_queued("solo chain stopped")
+
+    def _check_available(self) -> None:
+        if self._closed:
+            raise BackendUnavailable(f"channel {self._support.channel_id} is stopping")
+        if self._broken is not None:
+            raise BackendUnavailable(self._broken)
+        if self._task is None:
+            raise BackendUnavailable("solo chain not started")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        cutter = self._support.new_block_cutter()
+        deadline: float | None = None
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    item = await self._queue.get()
+            except TimeoutError:
+                deadline = None
+                if not await self._write([cutter.cut()]):
+                    return
+                continue
+            if item is None:
+                await self._write([cutter.cut()])
+                return
+            envelope, future = item
+            self._waiting.append(future)
+            is_config = self._support.is_config(envelope)
+            if is_config:
+                batches, pending = cutter.isolate(envelope), False
+            else:
+                batches, pending = cutter.ordered(envelope)
+            if batches and not await self._write(batches):
+                return
+            if is_config:
+                cutter = self._support.new_block_cutter()
+            if not pending:
+                deadline = None
+            elif deadline is None:
+                timeout_s = self._support.channel_config().batch_timeout
+                deadline = loop.time() + timeout_s
+
+    async def _write(self, batches: Sequence[list[bytes]]) -> bool:
+        """Write each non-empty batch as a block and resolve its futures.
+
+        Returns False (and fails every waiting envelope) when the store refused.
+        """
+        for batch in batches:
+            if not batch:
+                continue
+            try:
+                number = await asyncio.to_thread(self._write_block, batch)
+            except MedledgerError as error:
+                self._break(f"channel {self._support.channel_id}: {error}")
+                return False
+            for _ in batch:
+                future = self._waiting.popleft()
+                if not future.done():
+                    future.set_result(number)
+        return True
+
+    def _write_block(self, batch: list[bytes]) -> int:
+        """Runs in a worker thread: the only writer of this channel's store."""
+        support = self._support
+        block = support.sign_block(support.create_next_block(batch))
+        support.append_block(block)
+        return block.header.number
+
+    def _break(self, reason: str) -> None:
+        _LOG.error("solo chain cannot write, refusing envelopes: %s", reason)
+        self._broken = reason
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(BackendUnavailable(reason))
+        self._fail_queued(reason)
+
+    def _fail_queued(self, reason: str) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None and not item[1].done():
+                item[1].set_exception(BackendUnavailable(reason))
