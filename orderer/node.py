@@ -1,0 +1,140 @@
+"""The orderer process: gRPC AtomicBroadcast, the participation API, the channels.
+
+`OrdererNode(config)` is a `common.node.Node`. `start()` loads the signing identity,
+reopens every joined channel (chains started), binds the gRPC listener and the admin
+REST listener, and returns {"grpc": host:port, "admin": host:port}. `stop()` shuts down
+in order: the admin API closes, Deliver waits end, the gRPC server stops accepting and
+drains in-flight calls for up to `grace_s`, every chain writes its pending batch and
+stops, and the block stores close.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from common.deliver import DeliverSettings
+from common.msp import load_signing_identity
+from common.tls import server_credentials, server_ssl_context
+from orderer.config import OrdererConfig, parse_address
+from orderer.consensus import (
+    ClosableBackend,
+    GrpcBackend,
+    OrderingBackend,
+    create_backend,
+)
+from orderer.participation import build_app
+from orderer.registrar import Registrar
+from orderer.service import AtomicBroadcastService
+
+__all__ = ["OrdererNode"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class OrdererNode:
+    """One orderer; see the module docstring for the start and stop order."""
+
+    def __init__(
+        self, config: OrdererConfig, *, backend: OrderingBackend | None = None
+    ) -> None:
+        self.config = config
+        self._backend = backend
+        self._registrar: Registrar | None = None
+        self._server: grpc.aio.Server | None = None
+        self._admin: web.AppRunner | None = None
+        self._stopped = False
+
+    @property
+    def registrar(self) -> Registrar:
+        assert self._registrar is not None, "orderer not started"
+        return self._registrar
+
+    async def start(self) -> dict[str, str]:
+        config = self.config
+        signer = load_signing_identity(config.msp_dir, mspid=config.mspid)
+        backend = self._backend or create_backend(config)
+        self._backend = backend
+        self._registrar = Registrar(config.storage, backend=backend, signer=signer)
+        await self._registrar.open_all()
+        grpc_address = await self._start_grpc(backend, self._registrar)
+        admin_address = await self._start_admin(self._registrar)
+        _LOG.info(
+            "orderer started name=%s backend=%s grpc=%s admin=%s channels=%s",
+            config.name,
+            backend.name,
+            grpc_address,
+            admin_address,
+            ",".join(self._registrar.names()) or "-",
+        )
+        return {"grpc": grpc_address, "admin": admin_address}
+
+    def jobs(self) -> Sequence[Coroutine[Any, Any, None]]:
+        return ()
+
+    async def stop(self, grace_s: float) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._admin is not None:
+            await self._admin.cleanup()
+        if self._registrar is not None:
+            self._registrar.close_feeds()
+        if self._server is not None:
+            await self._server.stop(grace_s)
+        if self._registrar is not None:
+            await self._registrar.close()
+        backend: object = self._backend
+        if isinstance(backend, ClosableBackend):
+            await backend.close()
+        _LOG.info("orderer stopped name=%s", self.config.name)
+
+    async def _start_grpc(self, backend: OrderingBackend, registrar: Registrar) -> str:
+        config = self.config
+        limit = config.limits.max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ]
+        )
+        service = AtomicBroadcastService(
+            registrar,
+            broadcast_window=config.limits.broadcast_window,
+            deliver_settings=DeliverSettings(
+                time_window_s=config.limits.deliver_time_window_s,
+                mutual_tls=config.tls is not None and config.tls.mutual,
+            ),
+        )
+        handlers = [service.rpc_handler()]
+        if isinstance(backend, GrpcBackend):
+            handlers.extend(backend.rpc_handlers())
+        server.add_generic_rpc_handlers(handlers)
+        if config.tls is None:
+            port = server.add_insecure_port(config.listen)
+        else:
+            port = server.add_secure_port(config.listen, server_credentials(config.tls))
+        self._server = server
+        await server.start()
+        host, _ = parse_address(config.listen)
+        return _address(host, port)
+
+    async def _start_admin(self, registrar: Registrar) -> str:
+        admin = self.config.admin
+        runner = web.AppRunner(build_app(registrar), access_log=None)
+        await runner.setup()
+        self._admin = runner
+        host, port = parse_address(admin.listen)
+        ssl_context = None if admin.tls is None else server_ssl_context(admin.tls)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        await site.start()
+        bound = runner.addresses[0]
+        return _address(host, int(bound[1]))
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
