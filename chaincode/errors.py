@@ -7,7 +7,9 @@
         ├── PeerRequestError        the peer answered ERROR to a stub call, or never answered
         ├── StreamClosedError       the stream to the peer ended while a call was waiting
         ├── ShimProtocolError       the peer broke the chaincode stream protocol
-        └── InvalidKeyError         a key or composite-key part that breaks Fabric's rules
+        ├── InvalidKeyError         a key or composite-key part that breaks Fabric's rules
+        └── ServeConfigError        `python -m chaincode serve` cannot start: a module,
+                                    address, chaincode id or TLS file is wrong
 
 The contract API turns any exception escaping a transaction into a status-500 response
 carrying its message; `ChaincodeError` chooses another failure status.
@@ -62,3 +64,7 @@ class ShimProtocolError(ChaincodeSdkError):
 
 class InvalidKeyError(ChaincodeSdkError, ValueError):
     """A state key, range bound or composite-key part that Fabric does not allow."""
+
+
+class ServeConfigError(ChaincodeSdkError):
+    """The serve command's module, address, chaincode id or TLS settings are unusable."""

@@ -18,6 +18,7 @@ from chaincode.shim.iterators import (
     QueryResponseMetadata,
     StateQueryIterator,
 )
+from chaincode.shim.key_policy import KeyEndorsementPolicy
 from chaincode.shim.keys import create_composite_key, split_composite_key
 from chaincode.shim.requester import PeerRequester
 from chaincode.shim.server import ChaincodeServer, ServerTls
@@ -37,6 +38,7 @@ __all__ = [
     "ChaincodeStub",
     "ClientTls",
     "HistoryQueryIterator",
+    "KeyEndorsementPolicy",
     "KeyModification",
     "MessageStream",
     "PeerRequester",

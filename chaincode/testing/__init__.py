@@ -24,6 +24,7 @@ from chaincode.testing.mock import (
     MockRequester,
     MockStub,
     MockTransaction,
+    invocation_result,
     transaction_message,
 )
 from chaincode.testing.selector import SelectorError, compile_query
@@ -44,6 +45,7 @@ __all__ = [
     "SelectorError",
     "TransactionSimulator",
     "compile_query",
+    "invocation_result",
     "make_identity",
     "transaction_message",
 ]

@@ -256,7 +256,7 @@ class MockPeer:
         transaction, reply = await self._run(
             function, args, chaincode, creator, transient, is_init=is_init
         )
-        result = _result(transaction.info.tx_id, reply)
+        result = invocation_result(transaction.info.tx_id, reply)
         if result.status < STATUS_ERROR_THRESHOLD:
             transaction.commit()
         return result
@@ -273,7 +273,7 @@ class MockPeer:
         transaction, reply = await self._run(
             function, args, chaincode, creator, transient
         )
-        return _result(transaction.info.tx_id, reply)
+        return invocation_result(transaction.info.tx_id, reply)
 
     def stub(
         self,
@@ -381,7 +381,9 @@ def _invocation_message(
     return message
 
 
-def _result(tx_id: str, reply: chaincode_shim_pb2.ChaincodeMessage) -> InvocationResult:
+def invocation_result(
+    tx_id: str, reply: chaincode_shim_pb2.ChaincodeMessage
+) -> InvocationResult:
     if reply.type != _Type.COMPLETED:
         text = reply.payload.decode(errors="replace")
         return InvocationResult(

@@ -1,0 +1,1 @@
+"""Chaincode written with the contract API: the sample asset contract and the hospital ones."""
