@@ -84,7 +84,8 @@ class FakeConnection:
     async def handshake(self) -> None:
         """Expect REGISTER, answer REGISTERED then READY."""
         first = await self.read()
-        assert first is not None and first.type == messages.REGISTER, first
+        assert first is not None, "stream ended before REGISTER"
+        assert first.type == messages.REGISTER, first
         chaincode_id = chaincode_pb2.ChaincodeID()
         chaincode_id.ParseFromString(first.payload)
         self.chaincode_id = chaincode_id.name
@@ -174,7 +175,7 @@ class FakePeer:
     ) -> None:
         await self.stop_server()
         for channel in self._channels:
-            await channel.close()
+            await channel.close(None)
         await self._group.__aexit__(exc_type, exc, traceback)
 
     async def stop_server(self) -> None:
@@ -224,8 +225,10 @@ class FakePeer:
         return self.connections[name]
 
     async def _register(
-        self, request_iterator: object, context: grpc.aio.ServicerContext
-    ) -> None:  # type: ignore[type-arg]
+        self,
+        request_iterator: object,
+        context: grpc.aio.ServicerContext[Message, Message],
+    ) -> None:
         connection = FakeConnection(self, context.read, context.write)
         await connection.handshake()
         await self._add(connection)

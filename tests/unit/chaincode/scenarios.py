@@ -87,13 +87,15 @@ async def composite_keys(h: Harness) -> None:
     everything = ok(await h.evaluate("ByPartialKey", "color~name", "[]")).json()
     assert everything == [["blue", "a"], ["blue", "b"], ["red", "c"]]
     first = ok(await h.evaluate("ByPartialKeyPage", "color~name", "2", "")).json()
-    assert isinstance(first, dict) and first["found"] == [["blue", "a"], ["blue", "b"]]
+    assert isinstance(first, dict)
+    assert first["found"] == [["blue", "a"], ["blue", "b"]]
     rest = ok(
         await h.evaluate("ByPartialKeyPage", "color~name", "2", first["next"])
     ).json()
     assert rest == {"found": [["red", "c"]], "next": ""}
     bad = await h.submit("PutComposite", "color~name", json.dumps(["bad\x00part"]))
-    assert bad.status == 500 and "U+0000" in bad.message
+    assert bad.status == 500
+    assert "U+0000" in bad.message
 
 
 async def rich_query(h: Harness) -> None:
@@ -102,7 +104,9 @@ async def rich_query(h: Harness) -> None:
     selector = json.dumps({"selector": {"color": "blue"}})
     assert ok(await h.evaluate("Query", selector)).json() == ["a1", "a3"]
     page = ok(await h.evaluate("QueryPage", selector, "1", "")).json()
-    assert isinstance(page, dict) and page["keys"] == ["a1"] and page["next"]
+    assert isinstance(page, dict)
+    assert page["keys"] == ["a1"]
+    assert page["next"]
     rest = ok(await h.evaluate("QueryPage", selector, "1", page["next"])).json()
     assert rest == {"keys": ["a3"], "next": ""}
 
@@ -152,11 +156,13 @@ async def client_identity(h: Harness) -> None:
         == b"allowed"
     )
     refused = await h.evaluate("RequireRole", "nurse", creator=doctor)
-    assert refused.status == 403 and "'doctor'" in refused.message
+    assert refused.status == 403
+    assert "'doctor'" in refused.message
     plain = await h.evaluate(
         "RequireRole", "doctor", creator=make_identity("Org1MSP", "Bob")
     )
-    assert plain.status == 403 and "not found" in plain.message
+    assert plain.status == 403
+    assert "not found" in plain.message
 
 
 async def transaction_facts(h: Harness) -> None:
@@ -179,11 +185,13 @@ async def errors_become_responses(h: Harness) -> None:
     refused = await h.submit("Refuse", "409")
     assert (refused.status, refused.message) == (409, "refused on purpose")
     unknown = await h.evaluate("NoSuchFunction")
-    assert unknown.status == 500 and "NoSuchFunction" in unknown.message
+    assert unknown.status == 500
+    assert "NoSuchFunction" in unknown.message
     wrong_count = await h.evaluate("Get")
     assert wrong_count.status == 400
     bad_json = await h.evaluate("RangePage", "", "", "two", "")
-    assert bad_json.status == 400 and "page_size" in bad_json.message
+    assert bad_json.status == 400
+    assert "page_size" in bad_json.message
     peer_error = ok(await h.evaluate("PeerError")).payload.decode()
     assert peer_error.startswith("PeerRequestError: ")
 
@@ -225,7 +233,8 @@ async def transient_and_private_data(h: Harness) -> None:
     ok(await h.submit("DeletePrivate", "patient2", "true"))
     assert ok(await h.evaluate("PrivateRange")).json() == []
     in_init = await h.submit("PutPrivate", "p3", transient=transient, is_init=True)
-    assert in_init.status == 500 and "Init" in in_init.message
+    assert in_init.status == 500
+    assert "Init" in in_init.message
 
 
 async def key_level_policy(h: Harness) -> None:
