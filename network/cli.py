@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_crypto_commands(commands)
+    add_orderer_commands(commands)
+    add_bench_commands(commands)
     return parser
 
 
@@ -85,6 +87,91 @@ def add_crypto_commands(
         "-o", "--output", type=Path, required=True, help="output folder"
     )
     generate.set_defaults(handler=run_crypto_generate)
+
+
+def add_orderer_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    orderer = commands.add_parser("orderer", help="run an ordering node")
+    orderer_commands = orderer.add_subparsers(
+        title="orderer commands", metavar="COMMAND"
+    )
+    orderer.set_defaults(handler=lambda _args: print_help_of(orderer))
+    start = orderer_commands.add_parser(
+        "start",
+        help="start an orderer from its orderer.yaml",
+        description=(
+            "Start an orderer: it reopens the channels it has joined, serves "
+            "orderer.AtomicBroadcast and the channel participation API, prints one "
+            "READY line with its addresses, and stops gracefully on SIGTERM or SIGINT."
+        ),
+    )
+    start.add_argument(
+        "-c", "--config", type=Path, required=True, help="the orderer.yaml file"
+    )
+    start.set_defaults(handler=run_orderer_start)
+
+
+def run_orderer_start(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from common.node import serve
+    from orderer.config import load_orderer_config
+    from orderer.node import OrdererNode
+
+    configure_logging()
+    config = load_orderer_config(args.config)
+    asyncio.run(serve(OrdererNode(config)))
+    return EXIT_OK
+
+
+def add_bench_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    bench = commands.add_parser("bench", help="measure throughput (JSON on stdout)")
+    bench_commands = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
+    bench.set_defaults(handler=lambda _args: print_help_of(bench))
+    orderer = bench_commands.add_parser(
+        "orderer",
+        help="envelopes/s through one Broadcast stream (solo) and Deliver fan-out",
+        description=(
+            "Start a solo orderer process, broadcast signed envelopes on one stream, "
+            "then again while Deliver subscribers follow the chain; print JSON."
+        ),
+    )
+    orderer.add_argument("--envelopes", type=int, default=20_000)
+    orderer.add_argument("--envelope-bytes", type=int, default=3000)
+    orderer.add_argument("--subscribers", type=int, default=3)
+    orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
+    orderer.add_argument("--verify-workers", type=int, default=0)
+    orderer.set_defaults(handler=run_bench_orderer)
+
+
+def run_bench_orderer(args: argparse.Namespace) -> int:
+    import json
+
+    from network.bench_orderer import BenchOptions, run_orderer_bench
+
+    options = BenchOptions(
+        envelopes=args.envelopes,
+        envelope_bytes=args.envelope_bytes,
+        subscribers=args.subscribers,
+        tls=args.tls,
+        verify_workers=args.verify_workers,
+    )
+    print(json.dumps(run_orderer_bench(options), indent=2))
+    return EXIT_OK
+
+
+def configure_logging() -> None:
+    """Log to stderr at INFO, one line per record (stdout carries the READY line)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
 
 def run_crypto_generate(args: argparse.Namespace) -> int:

@@ -118,7 +118,7 @@ async def _read_config_block(request: web.Request) -> bytes:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise _FormError("form contains nested multipart parts")
-            parts[part.name or ""] = await part.read(decode=False)
+            parts[part.name or ""] = bytes(await part.read(decode=False))
     except (ValueError, AssertionError) as error:
         raise _FormError(f"cannot read form from request body: {error}") from None
     if CONFIG_BLOCK_PART not in parts:
