@@ -146,7 +146,10 @@ def write_orderer_yaml(
         "enabled": True,
         "cert": str(orderer.tls_cert),
         "key": str(orderer.tls_key),
-        "client_root_cas": [str(orderer.tls_ca)],
+        "client_root_cas": [
+            str(organization.tlsca_cert)
+            for organization in material.crypto.organizations
+        ],
         "mutual": mutual_tls,
     }
     document: dict[str, object] = {
@@ -163,6 +166,7 @@ def write_orderer_yaml(
     }
     if limits:
         document["limits"] = limits
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
     return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -37,6 +38,7 @@ async def running_orderer(
     *,
     join: bool = True,
     tls: bool = False,
+    mutual_tls: bool = False,
     limits: dict[str, object] | None = None,
 ) -> AsyncIterator[tuple[OrdererNode, dict[str, str]]]:
     """An orderer on 127.0.0.1:0 with its storage in `folder`, stopped on exit."""
@@ -45,6 +47,7 @@ async def running_orderer(
         material,
         storage=folder / "storage",
         tls=tls,
+        mutual_tls=mutual_tls,
         limits=limits,
     )
     node = OrdererNode(load_orderer_config(path))
@@ -55,6 +58,18 @@ async def running_orderer(
         yield node, addresses
     finally:
         await node.stop(5.0)
+
+
+@contextlib.asynccontextmanager
+async def connected_orderer(
+    material: OrdererMaterial, folder: Path, **options: Any
+) -> AsyncIterator[tuple[OrdererNode, grpc.aio.Channel]]:
+    """`running_orderer` plus a plaintext grpc channel to it."""
+    async with (
+        running_orderer(material, folder, **options) as (node, addresses),
+        open_channel(addresses["grpc"]) as channel,
+    ):
+        yield node, channel
 
 
 def open_channel(
@@ -70,10 +85,12 @@ def open_channel(
 async def broadcast(
     channel: grpc.aio.Channel, envelopes: Iterable[bytes]
 ) -> list[ab_pb2.BroadcastResponse]:
-    """Send envelopes on one Broadcast stream; return the responses in order."""
-    stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
-    requests = [common_pb2.Envelope.FromString(envelope) for envelope in envelopes]
-    call = stub.Broadcast(iter(requests), timeout=TIMEOUT_S)
+    """Send raw envelope bytes on one Broadcast stream; return the responses in order."""
+    method = channel.stream_stream(  # type: ignore[call-arg]
+        "/orderer.AtomicBroadcast/Broadcast",
+        response_deserializer=ab_pb2.BroadcastResponse.FromString,
+    )
+    call: Any = method(iter(list(envelopes)), timeout=TIMEOUT_S)
     return [response async for response in call]
 
 
@@ -106,13 +123,13 @@ async def deliver(
     The stream is half-closed after the last request is answered with a status.
     """
     stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
-    call = stub.Deliver(timeout=TIMEOUT_S)
+    call: Any = stub.Deliver(timeout=TIMEOUT_S)  # type: ignore[call-arg]
     responses: list[ab_pb2.DeliverResponse] = []
     for request in requests:
         await call.write(request)
         while True:
-            response = await call.read()
-            assert response is not grpc.aio.EOF
+            response: Any = await call.read()
+            assert isinstance(response, ab_pb2.DeliverResponse), response
             responses.append(response)
             if response.WhichOneof("Type") == "status":
                 break
