@@ -129,16 +129,17 @@ def serve_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeC
             listen_address=args.listen or environ["CHAINCODE_SERVER_ADDRESS"],
             server_tls=_server_tls(args, environ),
         )
-    peer_address = args.peer_address or environ.get("CORE_PEER_ADDRESS") or ""
+    peer_address = _required(
+        args.peer_address or environ.get("CORE_PEER_ADDRESS") or "",
+        "--peer-address or --listen (or CORE_PEER_ADDRESS)",
+    )
     chaincode_id = args.chaincode_id or environ.get("CORE_CHAINCODE_ID_NAME") or ""
     return ServeConfig(
         modules=modules,
         chaincode_id=_required(
             chaincode_id, "--chaincode-id (or CORE_CHAINCODE_ID_NAME)"
         ),
-        peer_address=_required(
-            peer_address, "--peer-address or --listen (or CORE_PEER_ADDRESS)"
-        ),
+        peer_address=peer_address,
         client_tls=_client_tls(args, environ),
     )
 
