@@ -63,13 +63,21 @@ class CliProcess:
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, then wait for the exit code."""
         self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout_s)
+        try:
+            return self.popen.wait(timeout_s)
+        finally:
+            self._close_pipe()
 
     def kill(self) -> None:
         """SIGKILL (no cleanup in the process) and reap it."""
         if self.popen.poll() is None:
             self.popen.kill()
         self.popen.wait(30)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
 
 
 def start_cli(
