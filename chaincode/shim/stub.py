@@ -17,11 +17,11 @@ Init); the stub checks only what Fabric's shims check before sending.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-from chaincode.errors import ChaincodeSdkError, ShimProtocolError
+from chaincode.errors import ShimProtocolError
 from chaincode.shim import keys, messages
+from chaincode.shim.facts import TransactionFacts
 from chaincode.shim.iterators import (
     HistoryQueryIterator,
     QueryIterator,
@@ -34,12 +34,10 @@ from chaincode.shim.iterators import (
 )
 from chaincode.shim.requester import PeerRequester
 from chaincode.shim.transaction import TransactionInfo
-from common.protoutil import ChaincodeResponse, SerializedIdentity, Timestamp
+from common.protoutil import ChaincodeResponse
 from protos.peer import (
-    chaincode_event_pb2,
     chaincode_pb2,
     chaincode_shim_pb2,
-    proposal_pb2,
     proposal_response_pb2,
 )
 
@@ -52,95 +50,16 @@ Value = bytes | str
 _Type = chaincode_shim_pb2.ChaincodeMessage
 
 
-class ChaincodeStub:
-    """The ledger API of one invocation (see the module docstring)."""
+class ChaincodeStub(TransactionFacts):
+    """The ledger API of one invocation (see the module docstring).
+
+    The transaction facts (args, ids, creator, transient map, timestamp, binding,
+    decorations, event) come from `TransactionFacts`.
+    """
 
     def __init__(self, requester: PeerRequester, info: TransactionInfo) -> None:
+        super().__init__(info)
         self._requester = requester
-        self._info = info
-        self._event: chaincode_event_pb2.ChaincodeEvent | None = None
-
-    # ------------------------------------------------------------ transaction facts
-
-    def get_args(self) -> list[bytes]:
-        """The invocation arguments; args[0] is the function name."""
-        return list(self._info.args)
-
-    def get_string_args(self) -> list[str]:
-        """The arguments decoded as UTF-8 (undecodable bytes are replaced)."""
-        return [arg.decode(errors="replace") for arg in self._info.args]
-
-    def get_function_and_parameters(self) -> tuple[str, list[str]]:
-        """args[0] as the function name and the rest as parameters ("" when no args)."""
-        args = self.get_string_args()
-        return (args[0], args[1:]) if args else ("", [])
-
-    def get_tx_id(self) -> str:
-        return self._info.tx_id
-
-    def get_channel_id(self) -> str:
-        return self._info.channel_id
-
-    def is_init(self) -> bool:
-        """True when the peer invoked the chaincode's initialisation."""
-        return self._info.is_init
-
-    def get_creator(self) -> SerializedIdentity:
-        """The MSP id and certificate of the client that signed the proposal.
-
-        Raises:
-            ChaincodeSdkError: the peer sent no signed proposal.
-        """
-        if self._info.creator is None:
-            raise ChaincodeSdkError("the invocation carries no signed proposal")
-        return self._info.creator
-
-    def get_transient(self) -> Mapping[str, bytes]:
-        """The proposal's transient map (private inputs that never reach the ledger)."""
-        return self._info.transient
-
-    def get_tx_timestamp(self) -> Timestamp:
-        """The time the client put in the proposal's channel header.
-
-        Raises:
-            ChaincodeSdkError: the peer sent no signed proposal, or it has no timestamp.
-        """
-        if self._info.timestamp is None:
-            raise ChaincodeSdkError("the invocation carries no proposal timestamp")
-        return self._info.timestamp
-
-    def get_datetime(self) -> datetime:
-        """The proposal timestamp as an aware UTC datetime (microsecond precision)."""
-        timestamp = self.get_tx_timestamp()
-        seconds = timestamp.seconds + timestamp.nanos / 1_000_000_000
-        return datetime.fromtimestamp(seconds, tz=UTC)
-
-    def get_signed_proposal(self) -> proposal_pb2.SignedProposal | None:
-        """The client's SignedProposal as the peer forwarded it, if it did."""
-        return self._info.signed_proposal
-
-    def get_binding(self) -> str:
-        """Hex SHA-256(nonce ‖ creator ‖ epoch), binding the proposal to its creator."""
-        return self._info.binding
-
-    def get_decorations(self) -> Mapping[str, bytes]:
-        """Decorations the peer attached to the chaincode input."""
-        return self._info.decorations
-
-    def set_event(self, name: str, payload: bytes = b"") -> None:
-        """Attach an event to the transaction; a later call replaces an earlier one.
-
-        Raises:
-            ValueError: the name is empty.
-        """
-        if not name:
-            raise ValueError("event name must not be an empty string")
-        self._event = messages.event_message(name, payload)
-
-    @property
-    def event(self) -> chaincode_event_pb2.ChaincodeEvent | None:
-        """The event set by `set_event`, sent to the peer with the result."""
-        return self._event
 
     # ------------------------------------------------------------ composite keys
 

@@ -17,16 +17,13 @@ from chaincode.testing.ledger import (
 from chaincode.testing.mock import (
     DEFAULT_CHAINCODE,
     DEFAULT_CHANNEL,
-    Event,
-    InvocationResult,
     MockContext,
-    MockPeer,
     MockRequester,
     MockStub,
     MockTransaction,
-    invocation_result,
     transaction_message,
 )
+from chaincode.testing.peer import Event, InvocationResult, MockPeer, invocation_result
 from chaincode.testing.selector import SelectorError, compile_query
 
 __all__ = [
