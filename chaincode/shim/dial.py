@@ -17,15 +17,13 @@ import grpc.aio
 
 from chaincode.errors import StreamClosedError
 from chaincode.shim.execute import Chaincode
-from chaincode.shim.session import REQUEST_TIMEOUT_S, ShimSession
+from chaincode.shim.session import HANDSHAKE_TIMEOUT_S, REQUEST_TIMEOUT_S, ShimSession
 from protos.peer import chaincode_shim_pb2, chaincode_shim_pb2_grpc
 
 _log = logging.getLogger(__name__)
 
 MESSAGE_BYTES_MAX = 100 * 1024 * 1024
 """Largest message either side accepts (Fabric's default of 100 MiB)."""
-REGISTER_TIMEOUT_S = 10.0
-"""How long the handshake (REGISTER → REGISTERED → READY) may take."""
 
 EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
 """What grpc.aio's `read()` returns at the end of a stream."""
@@ -60,7 +58,7 @@ async def serve_peer(
     chaincode_id: str,
     tls: ClientTls | None = None,
     on_ready: Callable[[], None] | None = None,
-    register_timeout_s: float = REGISTER_TIMEOUT_S,
+    register_timeout_s: float = HANDSHAKE_TIMEOUT_S,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> None:
     """Register `chaincode` as `chaincode_id` with the peer and serve until the stream ends.
@@ -77,16 +75,19 @@ async def serve_peer(
         call = stub.Register()  # type: ignore[call-arg]
         stream = CallStream(call)
         session = ShimSession(
-            chaincode, chaincode_id=chaincode_id, request_timeout_s=request_timeout_s
+            chaincode,
+            chaincode_id=chaincode_id,
+            request_timeout_s=request_timeout_s,
+            handshake_timeout_s=register_timeout_s,
+            on_ready=on_ready,
         )
-        async with asyncio.TaskGroup() as group:
-            watcher = group.create_task(
-                _watch_handshake(session, stream, on_ready, register_timeout_s)
-            )
-            await session.run(stream)
-            watcher.cancel()
+        await session.run(stream)
     if not session.ready.is_set():
-        reason = stream.error or "the peer ended the stream during the handshake"
+        reason = (
+            session.failure
+            or stream.error
+            or "the peer ended the stream during the handshake"
+        )
         raise StreamClosedError(
             f"could not register with the peer at {peer_address}: {reason}"
         )
@@ -109,17 +110,12 @@ class CallStream:
         try:
             message = await self._call.read()
         except grpc.aio.AioRpcError as error:
-            self.error = self.error or f"{error.code().name}: {error.details()}"
+            self.error = f"{error.code().name}: {error.details()}"
             return None
         if message is EOF:
             return None
         assert isinstance(message, chaincode_shim_pb2.ChaincodeMessage)
         return message
-
-    def cancel(self, reason: str) -> None:
-        """Abort the call; the pending read returns None and `error` says why."""
-        self.error = reason
-        self._call.cancel()
 
     async def write(self, message: chaincode_shim_pb2.ChaincodeMessage) -> None:
         try:
@@ -135,19 +131,3 @@ def _open_channel(address: str, tls: ClientTls | None) -> grpc.aio.Channel:
     if tls.server_name_override:
         options.append(("grpc.ssl_target_name_override", tls.server_name_override))
     return grpc.aio.secure_channel(address, tls.credentials(), options=options)
-
-
-async def _watch_handshake(
-    session: ShimSession,
-    stream: CallStream,
-    on_ready: Callable[[], None] | None,
-    timeout_s: float,
-) -> None:
-    try:
-        async with asyncio.timeout(timeout_s):
-            await session.ready.wait()
-    except TimeoutError:
-        stream.cancel(f"the handshake did not complete within {timeout_s} s")
-        return
-    if on_ready is not None:
-        on_ready()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from chaincode.errors import PeerRequestError, StreamClosedError
@@ -33,6 +34,8 @@ _log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 30.0
 """How long a stub call waits for the peer's answer."""
+HANDSHAKE_TIMEOUT_S = 10.0
+"""How long the peer may take to answer REGISTER with REGISTERED and READY."""
 OUTGOING_QUEUE_MAX = 1024
 """Messages waiting for the writer before senders have to wait."""
 
@@ -66,11 +69,17 @@ class ShimSession:
         *,
         chaincode_id: str,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self._chaincode = chaincode
         self.handler = ShimHandler(chaincode_id)
         self.ready = asyncio.Event()
+        self.failure = ""
+        """Why the session ended early, when it did (e.g. no handshake in time)."""
+        self._on_ready = on_ready
         self._request_timeout_s = request_timeout_s
+        self._handshake_timeout_s = handshake_timeout_s
         self._request_ids = itertools.count(1)
         self._pending: dict[
             int, asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]
@@ -81,11 +90,15 @@ class ShimSession:
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self, stream: MessageStream) -> None:
-        """Register and serve until the stream ends; running transactions are cancelled."""
+        """Register and serve until the stream ends; running transactions are cancelled.
+
+        Returns early, with `failure` set, when the handshake does not finish in time.
+        """
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self._write_loop(stream))
+                group.create_task(self._watch_handshake())
                 await self._apply(self.handler.start())
                 while (message := await stream.read()) is not None:
                     await self._apply(self.handler.receive(message))
@@ -131,6 +144,8 @@ class ShimSession:
                     await self._outgoing.put(message)
                 case BecomeReady():
                     self.ready.set()
+                    if self._on_ready is not None:
+                        self._on_ready()
                 case StartTransaction(message=message):
                     assert self._group is not None
                     self._group.create_task(self._run_transaction(message))
@@ -149,6 +164,16 @@ class ShimSession:
         requester = _TransactionRequester(self, messages.tx_key(message))
         reply = await execute(self._chaincode, message, requester)
         await self._apply(self.handler.finish_transaction(reply))
+
+    async def _watch_handshake(self) -> None:
+        try:
+            async with asyncio.timeout(self._handshake_timeout_s):
+                await self.ready.wait()
+        except TimeoutError:
+            self.failure = (
+                f"the handshake did not complete within {self._handshake_timeout_s} s"
+            )
+            raise _StreamEnded from None
 
     async def _write_loop(self, stream: MessageStream) -> None:
         while True:

@@ -21,7 +21,7 @@ from typing import Self
 import grpc
 import grpc.aio
 
-from chaincode.shim import messages
+from chaincode.shim import ClientTls, ServerTls, messages
 from chaincode.shim.dial import EOF
 from chaincode.shim.transaction import transaction_info
 from chaincode.testing import (
@@ -186,8 +186,8 @@ class FakePeer:
 
     # ------------------------------------------------------------ connecting
 
-    async def start_server(self) -> str:
-        """Serve ChaincodeSupport/Register on 127.0.0.1; the bound address."""
+    async def start_server(self, *, tls: ServerTls | None = None) -> str:
+        """Serve ChaincodeSupport/Register on 127.0.0.1 (with TLS if given); the address."""
         server = grpc.aio.server()
         handler = grpc.stream_stream_rpc_method_handler(
             self._register,
@@ -201,14 +201,22 @@ class FakePeer:
                 ),
             )
         )
-        port = server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            port = server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = server.add_secure_port("127.0.0.1:0", tls.credentials())
         await server.start()
         self._server = server
         return f"127.0.0.1:{port}"
 
-    async def connect(self, address: str) -> FakeConnection:
-        """Dial a chaincode server's Connect, handshake, and keep serving it."""
-        channel = grpc.aio.insecure_channel(address)
+    async def connect(
+        self, address: str, *, tls: ClientTls | None = None
+    ) -> FakeConnection:
+        """Dial a chaincode server's Connect (with TLS if given), handshake, keep serving."""
+        if tls is None:
+            channel = grpc.aio.insecure_channel(address)
+        else:
+            channel = grpc.aio.secure_channel(address, tls.credentials())
         self._channels.append(channel)
         call = chaincode_shim_pb2_grpc.ChaincodeStub(channel).Connect()  # type: ignore[call-arg]
         connection = FakeConnection(self, call.read, call.write)

@@ -295,3 +295,37 @@ def _batch(request: T, keys: list[str], *, has_more: bool) -> T:
         txid=request.txid,
         channel_id=request.channel_id,
     )
+
+
+async def test_a_silent_peer_ends_the_session_after_the_handshake_timeout() -> None:
+    """No REGISTERED/READY in time: run returns, says why, and never reports ready."""
+    became_ready: list[bool] = []
+    session = ShimSession(
+        Scripted(echo_state),
+        chaincode_id="cc:1",
+        handshake_timeout_s=0.01,
+        on_ready=lambda: became_ready.append(True),
+    )
+    stream = MemoryStream()
+    async with asyncio.timeout(WAIT_S):
+        await session.run(stream)
+    assert await stream.expect(T.REGISTER)
+    assert "handshake did not complete" in session.failure
+    assert became_ready == []
+
+
+async def test_on_ready_is_called_once_registered() -> None:
+    became_ready: list[bool] = []
+    session = ShimSession(
+        Scripted(echo_state),
+        chaincode_id="cc:1",
+        on_ready=lambda: became_ready.append(True),
+    )
+    stream = MemoryStream()
+    stream.send(T(type=T.REGISTERED))
+    stream.send(T(type=T.READY))
+    stream.end()
+    async with asyncio.timeout(WAIT_S):
+        await session.run(stream)
+    assert became_ready == [True]
+    assert session.failure == ""
