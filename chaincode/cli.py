@@ -90,9 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE[:ATTRIBUTE]",
         help="contracts to serve (repeatable; the first contract is the default)",
     )
-    serve_parser.add_argument("--chaincode-id", help="package id, NAME:HASH")
+    # The dotted and -name spellings are those Fabric's Go and Node launchers pass.
+    serve_parser.add_argument(
+        "--chaincode-id", "--chaincode-id-name", help="package id, NAME:HASH"
+    )
     mode = serve_parser.add_mutually_exclusive_group()
-    mode.add_argument("--peer-address", help="dial mode: the peer's HOST:PORT")
+    mode.add_argument(
+        "--peer-address", "--peer.address", help="dial mode: the peer's HOST:PORT"
+    )
     mode.add_argument(
         "--listen", help="server mode: HOST:PORT to listen on (port 0: any)"
     )

@@ -305,7 +305,7 @@ class FakePeer:
         commit: bool,
         is_init: bool = False,
     ) -> InvocationResult:
-        name = chaincode or "scenario"
+        name = chaincode or self.default_chaincode
         connection = await self.wait_registered(name)
         message = transaction_message(
             channel_id=self.channel_id,

@@ -32,6 +32,8 @@ def test_dial_mode_from_flags_and_from_fabric_environment() -> None:
     assert (from_env.peer_address, from_env.chaincode_id) == ("p:1", "cc:1")  # type: ignore[attr-defined]
     override = resolve(["--chaincode-id", "mine:2"], environment)
     assert override.chaincode_id == "mine:2"  # type: ignore[attr-defined]
+    fabric = resolve(["--peer.address", "p:2", "--chaincode-id-name", "cc:3"])
+    assert (fabric.peer_address, fabric.chaincode_id) == ("p:2", "cc:3")  # type: ignore[attr-defined]
 
 
 def test_server_mode_from_flags_and_from_environment() -> None:
