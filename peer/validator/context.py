@@ -1,0 +1,101 @@
+"""What block validation needs from outside: channel config, committed state, signatures.
+
+The validator is pure over these seams. `LedgerView` is the committed ledger as of the
+previous block (the committer adapts a `ChannelLedger`; tests use dictionaries);
+`SignatureVerifier` checks a batch of signatures, serially here or in a process pool
+(`peer.committer`), so the validator can hand every signature of a block over at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from common.channelconfig import ChannelConfig
+from common.crypto import verify_signature
+from common.errors import CryptoError
+from peer.ledger.statedb import Version
+from peer.lifecycle import ChaincodeDefinition
+
+__all__ = [
+    "HashedKey",
+    "LedgerView",
+    "SignatureCheck",
+    "SignatureVerifier",
+    "ValidationContext",
+    "verify_serially",
+]
+
+HashedKey = tuple[str, str, bytes]
+"""(namespace, collection, SHA-256 of the key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """One ECDSA signature to check: the signer's certificate (DER or PEM), the message."""
+
+    certificate: bytes
+    message: bytes
+    signature: bytes
+
+
+SignatureVerifier = Callable[[Sequence[SignatureCheck]], Sequence[bool]]
+"""Checks a batch of signatures; one verdict per check, in order."""
+
+
+class LedgerView(Protocol):
+    """The channel's committed ledger as of the block before the one being validated."""
+
+    def has_tx_id(self, tx_id: str) -> bool:
+        """Whether a committed block already holds a transaction with this id."""
+
+    def chaincode_definition(self, name: str) -> ChaincodeDefinition | None:
+        """The committed definition of a chaincode (`peer.lifecycle.read_definition`)."""
+
+    def versions(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], Version]:
+        """Committed versions of (namespace, key) pairs; absent keys are left out."""
+
+    def range_versions(
+        self, ns: str, start_key: str, end_key: str
+    ) -> Iterable[tuple[str, Version]]:
+        """Keys in [start_key, end_key) ("" end: unbounded) with versions, in key order."""
+
+    def metadata(self, ns: str, key: str) -> Mapping[str, bytes] | None:
+        """The committed metadata of a key ({} when none), None when the key is absent."""
+
+    def hashed_versions(
+        self, keys: Collection[HashedKey]
+    ) -> Mapping[HashedKey, Version]:
+        """Committed versions of private keys by hash; absent ones are left out."""
+
+    def hashed_metadata(
+        self, ns: str, coll: str, key_hash: bytes
+    ) -> Mapping[str, bytes] | None:
+        """The committed metadata of a private key by hash, None when it is absent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    """Everything `validate_block` reads besides the block itself."""
+
+    config: ChannelConfig
+    ledger: LedgerView
+    verify: SignatureVerifier
+
+
+def verify_serially(checks: Sequence[SignatureCheck]) -> list[bool]:
+    """Check each signature in this process (certificates are parsed once and cached)."""
+    return [_verify_one(check) for check in checks]
+
+
+def _verify_one(check: SignatureCheck) -> bool:
+    try:
+        verify_signature(
+            check.certificate, signature=check.signature, message=check.message
+        )
+    except CryptoError:
+        return False
+    return True
