@@ -151,10 +151,15 @@ class FakePeer:
     """The peer stand-in (see the module docstring); use as `async with FakePeer() as p`."""
 
     def __init__(
-        self, *, channel_id: str = DEFAULT_CHANNEL, batch_size: int = 2
+        self,
+        *,
+        channel_id: str = DEFAULT_CHANNEL,
+        batch_size: int = 2,
+        default_chaincode: str = "scenario",
     ) -> None:
         self.ledger = MockLedger()
         self.channel_id = channel_id
+        self.default_chaincode = default_chaincode
         self.batch_size = batch_size
         self.connections: dict[str, FakeConnection] = {}
         self._registered = asyncio.Condition()
