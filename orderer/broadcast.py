@@ -30,13 +30,7 @@ from common.protoutil import ParsedEnvelope, check_tx_id, parse_envelope
 from orderer.errors import BroadcastRejected
 from protos.common import common_pb2
 
-__all__ = [
-    "ACCEPTED_TYPES",
-    "Creator",
-    "EnvelopeChecker",
-    "forbidden",
-    "parse_broadcast_envelope",
-]
+__all__ = ["ACCEPTED_TYPES", "EnvelopeChecker", "parse_broadcast_envelope"]
 
 ACCEPTED_TYPES = frozenset({common_pb2.ENDORSER_TRANSACTION, common_pb2.CONFIG_UPDATE})
 WRITERS = "/Channel/Writers"
@@ -52,11 +46,8 @@ def parse_broadcast_envelope(data: bytes) -> ParsedEnvelope:
 
 
 @dataclass(frozen=True, slots=True)
-class Creator:
-    """A creator the channel accepts: its identity, key (DER) and when that ends."""
-
+class _Creator:
     identity: Identity
-    key_der: bytes
     expires_s: float
 
 
@@ -70,16 +61,10 @@ class EnvelopeChecker:
         self._writers = config.policy_manager.get(WRITERS)
         self._max_bytes = config.batch_size.absolute_max_bytes
         self._clock = clock
-        self._creators: dict[bytes, Creator] = {}
+        self._creators: dict[bytes, _Creator] = {}
 
-    def check(
-        self, envelope: ParsedEnvelope, *, size: int, verify_signature: bool = True
-    ) -> Creator:
-        """Raise BroadcastRejected unless the envelope may be ordered.
-
-        With `verify_signature=False` the caller verifies the signature itself (with
-        the returned creator's key) and answers FORBIDDEN when it does not match.
-        """
+    def check(self, envelope: ParsedEnvelope, *, size: int) -> None:
+        """Raise BroadcastRejected unless the envelope may be ordered."""
         if size > self._max_bytes:
             raise BroadcastRejected(
                 f"envelope of {size} bytes is larger than AbsoluteMaxBytes "
@@ -94,16 +79,14 @@ class EnvelopeChecker:
                 status=common_pb2.BAD_REQUEST,
             )
         creator = self._accepted_creator(envelope.creator)
-        if verify_signature:
-            try:
-                creator.identity.verify(envelope.payload_bytes, envelope.signature)
-            except CryptoError as error:
-                raise forbidden(f"envelope signature: {error}") from None
+        try:
+            creator.identity.verify(envelope.payload_bytes, envelope.signature)
+        except CryptoError as error:
+            raise _forbidden(f"envelope signature: {error}") from None
         if header_type == common_pb2.ENDORSER_TRANSACTION:
             _check_tx_id(envelope)
-        return creator
 
-    def _accepted_creator(self, serialized: bytes) -> Creator:
+    def _accepted_creator(self, serialized: bytes) -> _Creator:
         now = self._clock()
         cached = self._creators.get(serialized)
         if cached is not None and now < cached.expires_s:
@@ -114,12 +97,8 @@ class EnvelopeChecker:
             msps.validate(identity)
             self._writers.evaluate_identities([identity], msps)
         except (IdentityError, PolicyError) as error:
-            raise forbidden(f"creator: {error}") from None
-        creator = Creator(
-            identity,
-            identity.certificate.public_key.to_der(),
-            identity.certificate.not_after.timestamp(),
-        )
+            raise _forbidden(f"creator: {error}") from None
+        creator = _Creator(identity, identity.certificate.not_after.timestamp())
         if len(self._creators) >= CREATOR_CACHE_SIZE:
             self._creators.clear()
         self._creators[serialized] = creator
@@ -137,6 +116,5 @@ def _check_tx_id(envelope: ParsedEnvelope) -> None:
         raise BroadcastRejected(str(error), status=common_pb2.BAD_REQUEST) from None
 
 
-def forbidden(message: str) -> BroadcastRejected:
-    """A FORBIDDEN rejection."""
+def _forbidden(message: str) -> BroadcastRejected:
     return BroadcastRejected(message, status=common_pb2.FORBIDDEN)

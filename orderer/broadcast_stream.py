@@ -90,8 +90,6 @@ def _admit(
 async def _answer_when_ordered(ordering: Coroutine[Any, Any, int]) -> bytes:
     try:
         await ordering
-    except BroadcastRejected as rejected:
-        return broadcast_response(rejected.status, str(rejected))
     except BackendUnavailable as error:
         return broadcast_response(common_pb2.SERVICE_UNAVAILABLE, str(error))
     except MedledgerError as error:

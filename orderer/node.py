@@ -30,7 +30,6 @@ from orderer.consensus import (
 from orderer.participation import build_app
 from orderer.registrar import Registrar
 from orderer.service import AtomicBroadcastService
-from orderer.verify import PoolVerifier
 
 __all__ = ["OrdererNode"]
 
@@ -48,7 +47,6 @@ class OrdererNode:
         self._registrar: Registrar | None = None
         self._server: grpc.aio.Server | None = None
         self._admin: web.AppRunner | None = None
-        self._verifier: PoolVerifier | None = None
         self._stopped = False
 
     @property
@@ -88,8 +86,6 @@ class OrdererNode:
             self._registrar.close_feeds()
         if self._server is not None:
             await self._server.stop(grace_s)
-        if self._verifier is not None:
-            self._verifier.close()
         if self._registrar is not None:
             await self._registrar.close()
         backend: object = self._backend
@@ -106,12 +102,8 @@ class OrdererNode:
                 ("grpc.max_send_message_length", limit),
             ]
         )
-        if config.limits.verify_workers > 0:
-            self._verifier = PoolVerifier(config.limits.verify_workers)
-            await self._verifier.warm_up()
         service = AtomicBroadcastService(
             registrar,
-            verifier=self._verifier,
             broadcast_window=config.limits.broadcast_window,
             deliver_settings=DeliverSettings(
                 time_window_s=config.limits.deliver_time_window_s,

@@ -8,20 +8,17 @@ envelope (checks in `broadcast`) and wires the methods to the registrar.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
 import grpc
 
 from common.deliver import DeliverChannel, DeliverSettings
-from orderer.broadcast import forbidden, parse_broadcast_envelope
+from orderer.broadcast import parse_broadcast_envelope
 from orderer.broadcast_stream import serve_broadcast
-from orderer.consensus.base import Chain
 from orderer.deliver import serve_deliver
 from orderer.errors import BroadcastRejected
 from orderer.registrar import Registrar
-from orderer.verify import PoolVerifier
 from protos.common import common_pb2
 
 __all__ = ["SERVICE_NAME", "AtomicBroadcastService"]
@@ -40,10 +37,8 @@ class AtomicBroadcastService:
         *,
         broadcast_window: int,
         deliver_settings: DeliverSettings,
-        verifier: PoolVerifier | None = None,
     ) -> None:
         self._registrar = registrar
-        self._verifier = verifier
         self._window = broadcast_window
         self._deliver_settings = deliver_settings
 
@@ -78,9 +73,7 @@ class AtomicBroadcastService:
                 f"channel {envelope.channel_id} not found",
                 status=common_pb2.NOT_FOUND,
             )
-        creator = support.checker.check(
-            envelope, size=len(data), verify_signature=self._verifier is None
-        )
+        support.checker.check(envelope, size=len(data))
         if envelope.header_type == common_pb2.CONFIG_UPDATE:
             # Hook for common.configtx: validate the update against the channel's
             # mod_policies and order the resulting CONFIG envelope signed by this
@@ -88,21 +81,7 @@ class AtomicBroadcastService:
             raise BroadcastRejected(
                 "config updates not supported yet", status=common_pb2.BAD_REQUEST
             )
-        if self._verifier is None:
-            return chain.order(data)
-        verified = self._verifier.verify(
-            creator.key_der, envelope.payload_bytes, envelope.signature
-        )
-        return _order_when_verified(verified, chain, data)
+        return chain.order(data)
 
     def _deliver_channel(self, channel_id: str) -> DeliverChannel | None:
         return self._registrar.support(channel_id)
-
-
-async def _order_when_verified(
-    verified: asyncio.Future[str], chain: Chain, data: bytes
-) -> int:
-    problem = await verified
-    if problem:
-        raise forbidden(f"envelope signature: {problem}")
-    return await chain.order(data)

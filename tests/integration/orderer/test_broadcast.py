@@ -205,27 +205,3 @@ async def test_timeout_cuts_a_partial_batch(
     assert [response.status for response in responses] == [SUCCESS]
     with channel_store(tmp_path, small_batches) as store:
         assert store.height == 2
-
-
-async def test_signature_checks_in_worker_processes(
-    material: OrdererMaterial, foreign: OrdererMaterial, tmp_path: Path
-) -> None:
-    """verify_workers > 0: same answers, signatures checked by a process pool."""
-    client = material.signing_identity(HOSPITAL, "dr-lee")
-    stranger = foreign.signing_identity(HOSPITAL, "dr-lee")
-    cases = [
-        (new_envelope(client), SUCCESS),
-        (resigned(new_envelope(client), stranger), common_pb2.FORBIDDEN),
-        (new_envelope(client, tx_id="0" * 64), common_pb2.BAD_REQUEST),
-        *[(new_envelope(client), SUCCESS) for _ in range(100)],
-    ]
-    async with connected_orderer(material, tmp_path, limits={"verify_workers": 1}) as (
-        _,
-        channel,
-    ):
-        responses = await broadcast(channel, [envelope for envelope, _ in cases])
-
-    assert [response.status for response in responses] == [
-        status for _, status in cases
-    ]
-    assert "envelope signature" in responses[1].info
