@@ -1,0 +1,204 @@
+"""The VALID transactions of a validated block, decoded down to their read-write sets.
+
+Commit phase. The committer and the crash replay read a block's transactions
+through `iter_committed_txs`; `add_kv_writes` turns one namespace's write set
+into update-batch calls. Only the layers the commit needs are decoded
+(envelope, payload, channel header, transaction, action payload, response
+payload, chaincode action, read-write set), several times faster than the full
+`common.protoutil.parse_transaction` the validator runs. The validator has
+already checked that every VALID transaction is well formed, so a VALID
+transaction that does not decode means the block and its filter disagree: a
+`LedgerError`, never a silent skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from common.errors import WireError
+from common.protoutil import transaction_filter
+from peer.errors import LedgerError
+from peer.ledger.history import KeyWrite, Timestamp
+from peer.ledger.statedb import Version
+from protos.common import common_pb2
+from protos.ledger.rwset import rwset_pb2
+from protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
+
+__all__ = [
+    "VALID",
+    "CommittedTx",
+    "WriteTarget",
+    "add_kv_writes",
+    "decode_in_tx",
+    "decode_message",
+    "iter_committed_txs",
+]
+
+VALID = transaction_pb2.TxValidationCode.VALID
+
+_M = TypeVar("_M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommittedTx:
+    """A VALID endorser transaction of a block, decoded down to its read-write set."""
+
+    block_num: int
+    tx_num: int
+    tx_id: str
+    timestamp: Timestamp
+    rwset: rwset_pb2.TxReadWriteSet
+
+    @property
+    def version(self) -> Version:
+        """The version its writes get: (block number, position in the block)."""
+        return Version(self.block_num, self.tx_num)
+
+
+def iter_committed_txs(
+    block: common_pb2.Block, *, on_tx_id: Callable[[str], None] | None = None
+) -> Iterator[CommittedTx]:
+    """The block's VALID endorser transactions in order; `on_tx_id` sees every tx id.
+
+    Invalid transactions are skipped (their tx id is still reported when their
+    header decodes); so are configuration and other non-endorser transactions.
+
+    Raises:
+        LedgerError: no transaction filter, or a VALID transaction that does not decode.
+    """
+    block_num = block.header.number
+    codes = _validation_codes(block)
+    for tx_num, (envelope, code) in enumerate(zip(block.data.data, codes, strict=True)):
+        is_valid = code == VALID
+        try:
+            header, payload = _decode_header(envelope)
+        except WireError as error:
+            if is_valid:
+                raise _undecodable(block_num, tx_num, error) from error
+            continue
+        if on_tx_id is not None and header.tx_id:
+            on_tx_id(header.tx_id)
+        if not is_valid or header.type != common_pb2.ENDORSER_TRANSACTION:
+            continue
+        try:
+            rwset = _decode_rwset(payload.data)
+        except WireError as error:
+            raise _undecodable(block_num, tx_num, error) from error
+        yield CommittedTx(
+            block_num=block_num,
+            tx_num=tx_num,
+            tx_id=header.tx_id,
+            timestamp=Timestamp(header.timestamp.seconds, header.timestamp.nanos),
+            rwset=rwset,
+        )
+
+
+class WriteTarget(Protocol):
+    """An update batch seen through one namespace (public state, or one collection)."""
+
+    def put(self, ns: str, key: str, value: bytes, version: Version) -> None: ...
+
+    def delete(self, ns: str, key: str, version: Version) -> None: ...
+
+    def put_metadata(
+        self, ns: str, key: str, metadata: Mapping[str, bytes], version: Version
+    ) -> None: ...
+
+
+def add_kv_writes(
+    target: WriteTarget, ns: str, kv_rwset: kv_rwset_pb2.KVRWSet, version: Version
+) -> list[KeyWrite]:
+    """Add a write set's writes, then its metadata writes; returns the writes for history."""
+    writes: list[KeyWrite] = []
+    for write in kv_rwset.writes:
+        if write.is_delete:
+            target.delete(ns, write.key, version)
+            writes.append(KeyWrite(ns, write.key, None))
+        else:
+            target.put(ns, write.key, write.value, version)
+            writes.append(KeyWrite(ns, write.key, write.value))
+    for metadata_write in kv_rwset.metadata_writes:
+        entries = {entry.name: entry.value for entry in metadata_write.entries}
+        target.put_metadata(ns, metadata_write.key, entries, version)
+    return writes
+
+
+def decode_in_tx(message_type: type[_M], data: bytes, tx: CommittedTx) -> _M:
+    """Decode a layer of a VALID transaction; failure is a LedgerError naming the tx."""
+    try:
+        return decode_message(message_type, data, message_type.DESCRIPTOR.name)
+    except WireError as error:
+        raise _undecodable(tx.block_num, tx.tx_num, error) from error
+
+
+def decode_message(message_type: type[_M], data: bytes, what: str) -> _M:
+    """Decode `data`; failure is a WireError naming `what`."""
+    try:
+        return message_type.FromString(data)
+    except (DecodeError, RecursionError, ValueError) as error:
+        raise WireError(f"{what} does not decode: {error}") from error
+
+
+def _validation_codes(block: common_pb2.Block) -> tuple[int, ...]:
+    try:
+        codes = transaction_filter(block)
+    except WireError as error:
+        raise LedgerError(str(error)) from error
+    if len(codes) != len(block.data.data):
+        raise LedgerError(
+            f"block {block.header.number} has no transaction filter; "
+            "validate it before committing"
+        )
+    return codes
+
+
+def _decode_header(
+    envelope_bytes: bytes,
+) -> tuple[common_pb2.ChannelHeader, common_pb2.Payload]:
+    envelope = decode_message(common_pb2.Envelope, envelope_bytes, "envelope")
+    payload = decode_message(common_pb2.Payload, envelope.payload, "envelope.payload")
+    if not payload.header.channel_header:
+        raise WireError("envelope.payload.header.channel_header is missing")
+    header = decode_message(
+        common_pb2.ChannelHeader,
+        payload.header.channel_header,
+        "envelope.payload.header.channel_header",
+    )
+    return header, payload
+
+
+def _decode_rwset(transaction_bytes: bytes) -> rwset_pb2.TxReadWriteSet:
+    transaction = decode_message(
+        transaction_pb2.Transaction, transaction_bytes, "transaction"
+    )
+    if len(transaction.actions) != 1:
+        raise WireError(
+            "a transaction must hold exactly one action, this one holds "
+            f"{len(transaction.actions)}"
+        )
+    action_payload = decode_message(
+        transaction_pb2.ChaincodeActionPayload,
+        transaction.actions[0].payload,
+        "ChaincodeActionPayload",
+    )
+    response_payload = decode_message(
+        proposal_response_pb2.ProposalResponsePayload,
+        action_payload.action.proposal_response_payload,
+        "ProposalResponsePayload",
+    )
+    action = decode_message(
+        proposal_pb2.ChaincodeAction, response_payload.extension, "ChaincodeAction"
+    )
+    return decode_message(rwset_pb2.TxReadWriteSet, action.results, "TxReadWriteSet")
+
+
+def _undecodable(block_num: int, tx_num: int, error: Exception) -> LedgerError:
+    return LedgerError(
+        f"block {block_num} transaction {tx_num} is marked VALID but does not "
+        f"decode as an endorser transaction: {error}"
+    )

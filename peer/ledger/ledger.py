@@ -1,0 +1,479 @@
+"""The channel ledger: one channel's block store and database, committed block by block.
+
+Commit phase, the last step of the pipeline. Committing block n (its
+TRANSACTIONS_FILTER already set by the validator) is two durable steps:
+1. append the block to the block store (one fsync);
+2. one SQLite transaction writing the block's public state, history, private
+   data and transient-store purge together with the savepoint n.
+A crash between the two leaves the database behind the block store; `open`
+replays every block above the savepoint, deriving its updates from the stored
+block again (`peer.ledger.updates`), so no committed block is ever lost and the
+state always equals a replay of the chain.
+
+Threads: one writer (the committer) calls `commit_block`; reads may come from
+any thread and use a per-thread read-only connection, so they see the state of
+the last committed SQLite transaction and never wait for the writer. All calls
+block; the peer crosses into asyncio through one `to_thread` boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Generator, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from common.blockstore import BlockStore
+from common.errors import WireError
+from peer.errors import LedgerError
+from peer.ledger import pvtdata, transient
+from peer.ledger.committed_txs import CommittedTx
+from peer.ledger.history import KeyModification, get_history_for_key, write_history
+from peer.ledger.pvtrwset import CollectionRwSet, split_tx_pvt_rwset
+from peer.ledger.pvtupdates import EVERY_COLLECTION, CollectionConfigs
+from peer.ledger.schema import CACHE_MIB, open_channel_db, transaction
+from peer.ledger.statedb import (
+    KV,
+    Page,
+    Version,
+    VersionedValue,
+    get_state,
+    get_state_metadata,
+    get_state_range,
+    get_state_range_page,
+    savepoint,
+    write_savepoint,
+    write_updates,
+)
+from peer.ledger.updates import BlockUpdates, derive_block_updates
+from protos.common import common_pb2, ledger_pb2
+from protos.ledger.rwset import rwset_pb2
+from protos.transientstore import transientstore_pb2
+
+__all__ = [
+    "BLOCKS_DIR",
+    "DATABASE_FILE",
+    "ChannelLedger",
+    "CommitObserver",
+    "CommitStep",
+]
+
+_LOG = logging.getLogger(__name__)
+
+BLOCKS_DIR = "blocks"
+DATABASE_FILE = "ledger.sqlite"
+MMAP_BYTES = 1 << 30
+TRANSIENT_RETENTION_BLOCKS = 1000
+"""Fabric's default `transientstoreMaxBlockRetention`."""
+
+
+class CommitStep(enum.Enum):
+    """Points inside a commit, reported to a `CommitObserver` (metrics, crash tests).
+
+    TRANSIENT_STORED: private data handed to `commit_block` is in the transient
+    store; the block is not appended yet. APPENDED: the block is durable, its
+    database transaction has not begun. STATE_WRITTEN, HISTORY_WRITTEN: inside
+    the open database transaction. COMMITTED: the database transaction, with the
+    savepoint, is committed. REPLAYED: `open` re-applied a block above the savepoint.
+    """
+
+    TRANSIENT_STORED = "transient-stored"
+    APPENDED = "appended"
+    STATE_WRITTEN = "state-written"
+    HISTORY_WRITTEN = "history-written"
+    COMMITTED = "committed"
+    REPLAYED = "replayed"
+
+
+CommitObserver = Callable[[CommitStep, int], None]
+"""Called in the writer's thread with each step and the block number."""
+
+
+class ChannelLedger:
+    """The ledger of one channel on this peer. Open with `ChannelLedger.open`."""
+
+    def __init__(
+        self,
+        *,
+        channel_id: str,
+        store: BlockStore,
+        conn: sqlite3.Connection,
+        database_path: Path,
+        collections: CollectionConfigs,
+        transient_retention_blocks: int,
+        observer: CommitObserver | None,
+    ) -> None:
+        self.channel_id = channel_id
+        self._store = store
+        self._conn = conn
+        self._readers = _Readers(database_path)
+        self._collections = collections
+        self._retention = transient_retention_blocks
+        self._observer = observer
+        self._broken: str | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path | str,
+        *,
+        channel_id: str,
+        collections: CollectionConfigs = EVERY_COLLECTION,
+        transient_retention_blocks: int = TRANSIENT_RETENTION_BLOCKS,
+        observer: CommitObserver | None = None,
+    ) -> ChannelLedger:
+        """Open (or create) the ledger in `folder` and replay blocks above the savepoint.
+
+        `collections` tells which private data collections this peer is a member
+        of and their block-to-live; transient private data endorsed more than
+        `transient_retention_blocks` blocks ago is dropped.
+
+        Raises:
+            CorruptBlockStore: the block store is damaged (see `BlockStore.open`).
+            LedgerError: the database is unusable, is ahead of the block store, or a
+                stored block cannot be replayed.
+        """
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        store = BlockStore.open(root / BLOCKS_DIR)
+        try:
+            conn = _open_writer(root / DATABASE_FILE)
+        except BaseException:
+            store.close()
+            raise
+        ledger = cls(
+            channel_id=channel_id,
+            store=store,
+            conn=conn,
+            database_path=root / DATABASE_FILE,
+            collections=collections,
+            transient_retention_blocks=transient_retention_blocks,
+            observer=observer,
+        )
+        try:
+            ledger._replay()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    # Committing
+
+    def commit_block(
+        self,
+        block: common_pb2.Block,
+        pvt_data: Mapping[int, bytes] | None = None,
+    ) -> None:
+        """Append a validated block and apply its valid transactions, durably.
+
+        `block` carries its TRANSACTIONS_FILTER (one TxValidationCode per
+        transaction). `pvt_data` maps a transaction's position in the block to its
+        marshaled TxPvtReadWriteSet; collections whose write set does not hash to
+        the block's `pvt_rwset_hash` are ignored, and the transient store is
+        searched for the rest.
+
+        Contract for private data: every private write set this peer obtained for
+        the block (endorsed here, pushed by or pulled from other peers) must be in
+        the transient store before the block is appended, because a replay after a
+        crash finds private data nowhere else (what it cannot find is recorded as
+        missing, for reconciliation). `commit_block` stores `pvt_data` there
+        itself before appending; data obtained otherwise must already be there.
+
+        Raises:
+            BlockRejected: the block does not extend the chain (nothing is applied).
+            LedgerError: the block has no transaction filter or a VALID transaction
+                does not decode (nothing is written); or the database write failed
+                after the block was appended, and the ledger must be reopened (the
+                block is then replayed).
+        """
+        self._check_writable()
+        given = dict(pvt_data or {})
+        updates = self._derive(block, given)
+        if given:
+            self._persist_transient(updates, given)
+            self._observe(CommitStep.TRANSIENT_STORED, updates.block_num)
+        self._store.append(block)
+        try:
+            self._observe(CommitStep.APPENDED, updates.block_num)
+            self._apply(updates)
+        except BaseException as error:
+            self._broken = f"applying block {updates.block_num} failed: {error}"
+            _LOG.error(
+                "commit failed after append channel=%s block=%d error=%s",
+                self.channel_id,
+                updates.block_num,
+                error,
+            )
+            if isinstance(error, sqlite3.Error):
+                raise LedgerError(self._broken) from error
+            raise
+        self._observe(CommitStep.COMMITTED, updates.block_num)
+
+    # Reading
+
+    @property
+    def height(self) -> int:
+        """The number of blocks in the block store (the next block's number)."""
+        return self._store.height
+
+    @property
+    def block_store(self) -> BlockStore:
+        """The channel's block store, for block and transaction queries."""
+        return self._store
+
+    def blockchain_info(self) -> ledger_pb2.BlockchainInfo:
+        """Height and the header hashes of the last two blocks."""
+        return self._store.blockchain_info()
+
+    def savepoint(self) -> int | None:
+        """The last block whose updates the database holds, or None."""
+        return savepoint(self._readers.get())
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        """The committed value of a key, or None."""
+        return get_state(self._readers.get(), ns, key)
+
+    def get_state_metadata(self, ns: str, key: str) -> dict[str, bytes] | None:
+        """The key's metadata ({} when none), or None when the key does not exist."""
+        return get_state_metadata(self._readers.get(), ns, key)
+
+    def get_state_range(
+        self, ns: str, start_key: str, end_key: str
+    ) -> Generator[KV, None, None]:
+        """Stream [start_key, end_key) in key order; holds a read snapshot until done."""
+        return get_state_range(self._readers.get(), ns, start_key, end_key)
+
+    def get_state_range_page(
+        self,
+        ns: str,
+        start_key: str,
+        end_key: str,
+        *,
+        page_size: int,
+        bookmark: str = "",
+    ) -> Page:
+        """One page of a range query (see `statedb.get_state_range_page`)."""
+        return get_state_range_page(
+            self._readers.get(),
+            ns,
+            start_key,
+            end_key,
+            page_size=page_size,
+            bookmark=bookmark,
+        )
+
+    def get_history_for_key(
+        self, ns: str, key: str
+    ) -> Generator[KeyModification, None, None]:
+        """The key's committed writes, newest first."""
+        return get_history_for_key(self._readers.get(), ns, key)
+
+    def get_private_data(self, ns: str, coll: str, key: str) -> VersionedValue | None:
+        """The plaintext this peer holds for a private key, or None."""
+        return pvtdata.get_private_data(self._readers.get(), ns, coll, key)
+
+    def get_private_data_hash(self, ns: str, coll: str, key: str) -> bytes | None:
+        """The SHA-256 of a private key's current value (hashed state), or None."""
+        return pvtdata.get_private_data_hash(self._readers.get(), ns, coll, key)
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection, for the `peer.ledger` query functions."""
+        return self._readers.get()
+
+    # Lifecycle
+
+    def close(self) -> None:
+        """Close the database connections and the block store."""
+        if self._closed:
+            return
+        self._closed = True
+        self._readers.close()
+        self._conn.close()
+        self._store.close()
+
+    def __enter__(self) -> ChannelLedger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Helpers
+
+    def _replay(self) -> None:
+        """Apply every stored block above the savepoint (after a crash)."""
+        last = savepoint(self._conn)
+        first = 0 if last is None else last + 1
+        if first > self._store.height:
+            raise LedgerError(
+                f"channel {self.channel_id}: the database holds block {last} but the "
+                f"block store ends at height {self._store.height}"
+            )
+        for block in self._store.iter_blocks(first):
+            updates = self._derive(block, {})
+            self._apply(updates)
+            self._observe(CommitStep.REPLAYED, updates.block_num)
+        if first < self._store.height:
+            _LOG.info(
+                "replayed blocks channel=%s first=%d last=%d",
+                self.channel_id,
+                first,
+                self._store.height - 1,
+            )
+
+    def _derive(
+        self, block: common_pb2.Block, given: Mapping[int, bytes]
+    ) -> BlockUpdates:
+        def on_hand(tx: CommittedTx) -> list[CollectionRwSet]:
+            found: list[CollectionRwSet] = []
+            if tx.tx_num in given:
+                found += _split_given(tx, given[tx.tx_num])
+            for entry in transient.get_by_tx_id(self._conn, tx.tx_id):
+                found += _collections_of(entry.pvt_rwset.pvt_rwset)
+            return found
+
+        return derive_block_updates(
+            block, private_data=on_hand, collections=self._collections
+        )
+
+    def _persist_transient(
+        self, updates: BlockUpdates, given: Mapping[int, bytes]
+    ) -> None:
+        """Keep the handed-in private data in the transient store until the block applies."""
+        with transaction(self._conn):
+            for tx in updates.committed:
+                data = given.get(tx.tx_num)
+                if data is None:
+                    continue
+                entry = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
+                    endorsed_at=updates.block_num,
+                    pvt_rwset=rwset_pb2.TxPvtReadWriteSet.FromString(data),
+                )
+                transient.persist(
+                    self._conn, tx.tx_id, updates.block_num, entry.SerializeToString()
+                )
+
+    def _apply(self, updates: BlockUpdates) -> None:
+        """Write one block's updates and its savepoint in one SQLite transaction."""
+        conn, block_num = self._conn, updates.block_num
+        with transaction(conn):
+            write_updates(conn, updates.state)
+            self._observe(CommitStep.STATE_WRITTEN, block_num)
+            write_history(conn, updates.history)
+            self._observe(CommitStep.HISTORY_WRITTEN, block_num)
+            self._apply_private(updates)
+            transient.purge_by_tx_ids(conn, updates.tx_ids)
+            if block_num >= self._retention:
+                transient.purge_below_height(conn, block_num - self._retention)
+            write_savepoint(conn, Version(block_num, updates.tx_count))
+
+    def _apply_private(self, updates: BlockUpdates) -> None:
+        conn, block_num, private = self._conn, updates.block_num, updates.private
+        if not private.is_empty():
+            pvtdata.apply_hashed_updates(conn, private.hashed)
+            pvtdata.apply_private_updates(conn, private.private)
+            pvtdata.store_block_private_data(
+                conn, block_num, private.stored, private.missing
+            )
+            for schedule in private.expiry:
+                pvtdata.schedule_expiry(
+                    conn,
+                    block_num=block_num,
+                    ns=schedule.ns,
+                    coll=schedule.coll,
+                    block_to_live=schedule.block_to_live,
+                    key_hashes=schedule.key_hashes,
+                )
+        pvtdata.expire(conn, block_num)
+
+    def _observe(self, step: CommitStep, block_num: int) -> None:
+        if self._observer is not None:
+            self._observer(step, block_num)
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise LedgerError(f"channel {self.channel_id}: the ledger is closed")
+        if self._broken is not None:
+            raise LedgerError(
+                f"channel {self.channel_id}: the ledger must be reopened: {self._broken}"
+            )
+
+
+def _split_given(tx: CommittedTx, data: bytes) -> tuple[CollectionRwSet, ...]:
+    what = f"private data of block {tx.block_num} tx {tx.tx_num}"
+    try:
+        return split_tx_pvt_rwset(data, what=what)
+    except WireError as error:
+        raise LedgerError(f"cannot commit: {error}") from error
+
+
+def _collections_of(message: rwset_pb2.TxPvtReadWriteSet) -> list[CollectionRwSet]:
+    return [
+        CollectionRwSet(ns.namespace, coll.collection_name, coll.rwset)
+        for ns in message.ns_pvt_rwset
+        for coll in ns.collection_pvt_rwset
+    ]
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """The committer's connection, with every ledger component's tables in place."""
+    conn = open_channel_db(path)
+    try:
+        pvtdata.ensure(conn)
+        transient.ensure(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Readers:
+    """One read-only connection per reading thread, all closed together."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def get(self) -> sqlite3.Connection:
+        if self._closed:
+            raise LedgerError("the ledger is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise LedgerError("the ledger is closed")
+            conn = _open_reader(self._path)
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute(f"PRAGMA cache_size={-1024 * CACHE_MIB}")
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    except sqlite3.Error as error:
+        conn.close()
+        raise LedgerError(f"cannot open a reader on {path}: {error}") from error
+    return conn
