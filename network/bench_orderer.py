@@ -56,7 +56,6 @@ class BenchOptions:
     envelope_bytes: int = 3000
     subscribers: int = 3
     tls: bool = False
-    verify_workers: int = 0
 
 
 def run_orderer_bench(options: BenchOptions) -> dict[str, Any]:
@@ -72,7 +71,6 @@ async def _bench(options: BenchOptions, folder: Path) -> dict[str, Any]:
         material,
         storage=folder / "storage",
         tls=options.tls,
-        limits={"verify_workers": options.verify_workers},
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable,

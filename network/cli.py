@@ -143,7 +143,6 @@ def add_bench_commands(
     orderer.add_argument("--envelope-bytes", type=int, default=3000)
     orderer.add_argument("--subscribers", type=int, default=3)
     orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
-    orderer.add_argument("--verify-workers", type=int, default=0)
     orderer.set_defaults(handler=run_bench_orderer)
 
 
@@ -157,7 +156,6 @@ def run_bench_orderer(args: argparse.Namespace) -> int:
         envelope_bytes=args.envelope_bytes,
         subscribers=args.subscribers,
         tls=args.tls,
-        verify_workers=args.verify_workers,
     )
     print(json.dumps(run_orderer_bench(options), indent=2))
     return EXIT_OK

@@ -27,7 +27,6 @@ Relative paths are relative to the file's folder. Errors name the file, line and
       max_message_bytes: 104857600           # largest gRPC message sent or received
       broadcast_window: 10000                # envelopes in flight per Broadcast stream
       deliver_time_window: 15m               # allowed clock skew of Deliver requests
-      verify_workers: 0                      # processes verifying Broadcast signatures
 
 `tls` and `admin.tls` may be left out only with `enabled: false` spelled out
 (plaintext must be deliberate).
@@ -65,7 +64,6 @@ class Limits:
     max_message_bytes: int = 100 * 1024 * 1024
     broadcast_window: int = 10_000
     deliver_time_window_s: float = 15 * 60.0
-    verify_workers: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,7 +215,6 @@ def _read_limits(node: ConfigNode | None) -> Limits:
             "max_message_bytes",
             "broadcast_window",
             "deliver_time_window",
-            "verify_workers",
         )
     )
     defaults = Limits()
@@ -228,7 +225,6 @@ def _read_limits(node: ConfigNode | None) -> Limits:
         deliver_time_window_s=(
             _duration(window) if window else defaults.deliver_time_window_s
         ),
-        verify_workers=_int(fields, "verify_workers", 0, minimum=0),
     )
 
 

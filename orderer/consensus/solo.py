@@ -92,8 +92,7 @@ class SoloChain:
         deadline: float | None = None
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
-                    item = await self._queue.get()
+                item = await self._next(deadline)
             except TimeoutError:
                 deadline = None
                 if not await self._write([cutter.cut()]):
@@ -118,6 +117,13 @@ class SoloChain:
             elif deadline is None:
                 timeout_s = self._support.channel_config().batch_timeout
                 deadline = loop.time() + timeout_s
+
+    async def _next(self, deadline: float | None) -> _Item | None:
+        """The next queued item; only an empty queue costs a timer (TimeoutError)."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        async with asyncio.timeout_at(deadline):
+            return await self._queue.get()
 
     async def _write(self, batches: Sequence[list[bytes]]) -> bool:
         """Write each non-empty batch as a block and resolve its futures.
