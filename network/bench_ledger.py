@@ -18,8 +18,10 @@ endorsement, two reads and the writes. Tests reuse `endorser_envelope` and
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -38,6 +40,7 @@ __all__ = [
     "BenchParams",
     "endorser_envelope",
     "run_commit_bench",
+    "run_from_args",
     "validated_block",
 ]
 
@@ -62,13 +65,51 @@ class BenchParams:
     range_keys: int = 200_000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        counts = {
+            "blocks": self.blocks,
+            "txs": self.txs,
+            "writes": self.writes,
+            "value-bytes": self.value_bytes,
+            "point-reads": self.point_reads,
+            "range-keys": self.range_keys,
+        }
+        for name, count in counts.items():
+            if count <= 0:
+                raise ValueError(f"--{name} must be positive, got {count}")
+        if not 0 < self.baseline_keys <= self.keys:
+            raise ValueError(
+                f"need 0 < --baseline-keys <= --keys, got {self.baseline_keys} "
+                f"and {self.keys}"
+            )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """`medledger bench ledger`: run with the command line's options, print the JSON."""
+    try:
+        params = BenchParams(
+            blocks=args.blocks,
+            txs=args.txs,
+            writes=args.writes,
+            value_bytes=args.value_bytes,
+            keys=args.keys,
+            baseline_keys=args.baseline_keys,
+            point_reads=args.point_reads,
+            range_keys=args.range_keys,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        print(f"medledger: error: {error}", file=sys.stderr)
+        return 2
+    directory = None if args.dir is None else str(args.dir)
+    print(json.dumps(run_commit_bench(params, directory=directory), indent=2))
+    return 0
+
 
 def run_commit_bench(
     params: BenchParams, *, directory: str | None = None
 ) -> dict[str, Any]:
     """Run the benchmark in a fresh ledger under `directory`; a JSON-able report."""
-    if not 0 < params.baseline_keys <= params.keys:
-        raise ValueError("need 0 < baseline_keys <= keys")
     with tempfile.TemporaryDirectory(prefix="bench-ledger-", dir=directory) as folder:
         bench = _Bench(Path(folder), params)
         try:
@@ -313,7 +354,3 @@ def validated_block(
     """A block of `envelopes` whose transactions filter holds `codes`."""
     block = new_block(number, previous_hash=previous_hash, envelopes=envelopes)
     return with_transaction_filter(block, codes)
-
-
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False)

@@ -144,6 +144,42 @@ def add_bench_commands(
     orderer.add_argument("--subscribers", type=int, default=3)
     orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
     orderer.set_defaults(handler=run_bench_orderer)
+    add_bench_ledger_command(bench_commands)
+
+
+def add_bench_ledger_command(
+    bench_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    ledger = bench_commands.add_parser(
+        "ledger",
+        help="committed writes/s, point reads/s and range scans of a channel ledger",
+        description=(
+            "Commit blocks of endorser transactions through a fresh channel ledger "
+            "(block store append with one fsync per block, one SQLite transaction), "
+            "at --baseline-keys and at --keys keys of state; print JSON."
+        ),
+    )
+    ledger.add_argument(
+        "--blocks", type=int, default=100, help="update blocks per size"
+    )
+    ledger.add_argument("--txs", type=int, default=500, help="transactions per block")
+    ledger.add_argument("--writes", type=int, default=2, help="writes per transaction")
+    ledger.add_argument("--value-bytes", type=int, default=200)
+    ledger.add_argument("--keys", type=int, default=1_000_000)
+    ledger.add_argument("--baseline-keys", type=int, default=10_000)
+    ledger.add_argument("--point-reads", type=int, default=50_000)
+    ledger.add_argument("--range-keys", type=int, default=200_000)
+    ledger.add_argument("--seed", type=int, default=0)
+    ledger.add_argument(
+        "--dir", type=Path, default=None, help="parent of the temporary ledger folder"
+    )
+    ledger.set_defaults(handler=run_bench_ledger)
+
+
+def run_bench_ledger(args: argparse.Namespace) -> int:
+    from network.bench_ledger import run_from_args
+
+    return run_from_args(args)
 
 
 def run_bench_orderer(args: argparse.Namespace) -> int:
