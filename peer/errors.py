@@ -17,8 +17,16 @@
     ├── LedgerError             local storage is unusable; the process must stop
     ├── ChaincodeDefinitionError  a chaincode definition in `_lifecycle` state that does
     │                           not decode as one
-    └── BlockVerificationError  a block from the orderer fails verification (signature,
-                                chain, config); it is not committed
+    ├── BlockVerificationError  a block from the orderer fails verification (signature,
+    │                           chain, config); it is not committed
+    ├── ProposalRejected        the endorser refuses a proposal before running it
+    │   ├── MalformedProposal   a layer is missing or wrong (header type, epoch, tx id)
+    │   ├── AccessDenied        creator, signature or ACL check failed
+    │   └── DuplicateTransaction  the tx id is already in the ledger
+    └── ChannelError            joining or finding a channel on this peer
+        ├── ChannelNotJoined    the peer has not joined that channel
+        ├── ChannelExists       the peer has already joined it
+        └── JoinRejected        the block cannot start the channel on this peer
 
 A `QueryError` is returned to the caller (the chaincode sees an error); a
 `LedgerError` means the channel's database cannot be trusted.
@@ -87,3 +95,43 @@ class BlockVerificationError(PeerError):
     def __init__(self, message: str, *, block_number: int) -> None:
         super().__init__(message)
         self.block_number = block_number
+
+
+class ProposalRejected(PeerError):
+    """The endorser refused the proposal before simulating it (a check failed)."""
+
+
+class MalformedProposal(ProposalRejected):
+    """A proposal whose layers are missing or wrong: header type, epoch, nonce, tx id."""
+
+
+class AccessDenied(ProposalRejected):
+    """The creator is unknown or invalid, the signature fails, or an ACL is not met."""
+
+
+class DuplicateTransaction(ProposalRejected):
+    """The proposal's tx id is already in the channel's ledger."""
+
+    def __init__(self, message: str, *, tx_id: str) -> None:
+        super().__init__(message)
+        self.tx_id = tx_id
+
+
+class ChannelError(PeerError):
+    """A channel could not be found, joined or opened on this peer."""
+
+
+class ChannelNotJoined(ChannelError):
+    """The peer has not joined the channel."""
+
+    def __init__(self, message: str, *, channel_id: str) -> None:
+        super().__init__(message)
+        self.channel_id = channel_id
+
+
+class ChannelExists(ChannelError):
+    """The peer has already joined the channel."""
+
+
+class JoinRejected(ChannelError):
+    """The block cannot start a channel on this peer (not a genesis config block, ...)."""
