@@ -14,6 +14,7 @@ endorsing peers and an orderer would; tests use them too.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import tempfile
 import time
@@ -213,6 +214,7 @@ def run_commit_bench(
 
     `workers` = 0 verifies signatures in this process only.
     """
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         root = Path(scratch)
         network = BenchNetwork.create(root)
@@ -225,7 +227,9 @@ def run_commit_bench(
         try:
             if verifier is not None:
                 verifier.start()
+            cpu_started = time.process_time()
             timings, codes = _commit_all(network, root / "ledger", prepared, verifier)
+            cpu_s = time.process_time() - cpu_started
         finally:
             if verifier is not None:
                 verifier.close()
@@ -242,6 +246,9 @@ def run_commit_bench(
         "tx_per_s": round(total_txs / total_s, 1),
         "block_ms_median": round(statistics.median(timings) * 1000, 2),
         "block_ms_max": round(max(timings) * 1000, 2),
+        "main_process_cpu_us_per_tx": round(cpu_s / total_txs * 1e6, 1),
+        "cpus": os.cpu_count(),
+        "load_average_1m_before": round(load_before, 2),
     }
 
 

@@ -19,9 +19,11 @@ reader connection, which sees exactly the blocks committed before this one.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -42,6 +44,8 @@ from peer.ledger.statedb import Version, get_versions
 from peer.lifecycle import ChaincodeDefinition, read_definition
 from peer.validator import (
     HashedKey,
+    PendingVerdicts,
+    SerialVerifier,
     SignatureCheck,
     SignatureVerifier,
     ValidationContext,
@@ -60,7 +64,10 @@ __all__ = [
     "verify_block_signature",
 ]
 
+_LOG = logging.getLogger(__name__)
+
 BLOCK_VALIDATION_POLICY = "/Channel/Orderer/BlockValidation"
+_SERIAL = SerialVerifier()
 
 
 class Committer:
@@ -71,7 +78,7 @@ class Committer:
         ledger: ChannelLedger,
         *,
         config: ChannelConfig,
-        verifier: SignatureVerifier = verify_serially,
+        verifier: SignatureVerifier = _SERIAL,
     ) -> None:
         self._ledger = ledger
         self._config = config
@@ -84,7 +91,7 @@ class Committer:
         ledger: ChannelLedger,
         genesis_block: common_pb2.Block,
         *,
-        verifier: SignatureVerifier = verify_serially,
+        verifier: SignatureVerifier = _SERIAL,
     ) -> Committer:
         """Commit a channel's genesis block to an empty ledger and commit after it.
 
@@ -108,7 +115,7 @@ class Committer:
 
     @classmethod
     def resume(
-        cls, ledger: ChannelLedger, *, verifier: SignatureVerifier = verify_serially
+        cls, ledger: ChannelLedger, *, verifier: SignatureVerifier = _SERIAL
     ) -> Committer:
         """Continue a ledger that holds blocks: its config is the last config block's.
 
@@ -157,9 +164,8 @@ class Committer:
             config=self._config, ledger=self._view, verify=self._verifier
         )
         result = evaluate_block(block, context=context)
-        self._ledger.commit_block(
-            with_transaction_filter(block, result.codes), pvt_data
-        )
+        _set_transaction_filter(block, result.codes)
+        self._ledger.commit_block(block, pvt_data)
         if result.config is not None:
             self._config = result.config
         return result.codes
@@ -251,29 +257,47 @@ class ParallelVerifier:
     """Checks signature batches in worker processes; small batches in this process.
 
     The pool (spawned, so safe whatever threads the peer runs) starts on first use and
-    lives until `close`. Each worker gets a few large chunks per batch, so the cost of
-    shipping messages stays small next to the ~80 µs of each ECDSA verification.
+    lives until `close`. A batch is split into one chunk per worker (more with
+    `chunks_per_worker`), so shipping messages costs little next to the ~80 µs of each
+    ECDSA verification; the validator submits a block in parts while it decodes the
+    rest. Batches below `min_batch` are checked here, where they cost less than the
+    round trip. If the pool breaks (a worker died), the batch is checked here and a new
+    pool starts on the next large batch.
     """
 
     def __init__(
         self,
         *,
         workers: int | None = None,
-        min_batch: int = 256,
-        chunks_per_worker: int = 2,
+        min_batch: int = 128,
+        chunks_per_worker: int = 1,
     ) -> None:
         self._workers = workers or max(1, os.cpu_count() or 1)
         self._min_batch = min_batch
         self._chunks_per_worker = chunks_per_worker
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def __call__(self, checks: Sequence[SignatureCheck]) -> list[bool]:
+    def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+        """Send a large batch to the workers; check a small one here and now."""
         if len(checks) < self._min_batch:
-            return verify_serially(checks)
-        pool = self._start()
+            verdicts = verify_serially(checks)
+            return lambda: verdicts
         items = [(c.certificate, c.message, c.signature) for c in checks]
-        futures = [pool.submit(verify_chunk, chunk) for chunk in self._chunks(items)]
-        return [verdict for future in futures for verdict in future.result()]
+        try:
+            pool = self._start()
+            futures = [
+                pool.submit(verify_chunk, chunk) for chunk in self._chunks(items)
+            ]
+        except BrokenProcessPool:
+            return self._fall_back(checks)
+
+        def collect() -> Sequence[bool]:
+            try:
+                return [verdict for future in futures for verdict in future.result()]
+            except BrokenProcessPool:
+                return self._fall_back(checks)()
+
+        return collect
 
     def start(self) -> None:
         """Start the workers now rather than on the first large batch."""
@@ -294,6 +318,14 @@ class ParallelVerifier:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _fall_back(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+        _LOG.warning("signature pool broke; checking %d signatures here", len(checks))
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        verdicts = verify_serially(checks)
+        return lambda: verdicts
 
     def _start(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:

@@ -14,6 +14,8 @@ from peer.validator.block import BlockValidation, evaluate_block, validate_block
 from peer.validator.context import (
     HashedKey,
     LedgerView,
+    PendingVerdicts,
+    SerialVerifier,
     SignatureCheck,
     SignatureVerifier,
     ValidationContext,
@@ -24,6 +26,8 @@ __all__ = [
     "BlockValidation",
     "HashedKey",
     "LedgerView",
+    "PendingVerdicts",
+    "SerialVerifier",
     "SignatureCheck",
     "SignatureVerifier",
     "ValidationContext",

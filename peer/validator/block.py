@@ -34,7 +34,7 @@ from common.errors import ConfigUpdateError, IdentityError
 from common.msp import Identity
 from peer.errors import BlockVerificationError
 from peer.ledger.statedb import Version
-from peer.validator.context import SignatureCheck, ValidationContext
+from peer.validator.context import PendingVerdicts, SignatureCheck, ValidationContext
 from peer.validator.endorsement import EndorsementRules, MetadataKey, metadata_writes
 from peer.validator.identities import MomentMsps
 from peer.validator.mvcc import BlockWrites, CommittedVersions, validate_mvcc
@@ -46,6 +46,8 @@ from protos.peer.transaction_pb2 import TxValidationCode
 __all__ = ["BlockValidation", "evaluate_block", "validate_block"]
 
 _VALID = transaction_pb2.VALID
+SUBMIT_CHECKS = 256
+"""Signatures handed to the verifier at a time while the rest of the block is decoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,7 @@ def evaluate_block(
         planner.plan(inspect_envelope(data, channel_id=config.channel_id))
         for data in block.data.data
     ]
-    verdicts = context.verify(planner.checks)
-    if len(verdicts) != len(planner.checks):
-        raise AssertionError("the verifier must return one verdict per signature")
+    verdicts = planner.verdicts()
     judge = _Judge(
         block_number=block.header.number,
         context=context,
@@ -119,7 +119,10 @@ class _Planner:
         self._context = context
         self._rules = rules
         self._msps: dict[int | None, MomentMsps | None] = {}
-        self.checks: list[SignatureCheck] = []
+        self._identities: dict[bytes, Identity | IdentityError] = {}
+        self._batch: list[SignatureCheck] = []
+        self._submitted: list[tuple[int, PendingVerdicts]] = []
+        self._count = 0
 
     def plan(self, inspection: Inspection) -> _Plan:
         if inspection.early_code is not None:
@@ -143,7 +146,25 @@ class _Planner:
             and msps is not None
         ):
             plan.endorsers = self._endorsement_checks(plan.endorser, msps)
+        if len(self._batch) >= SUBMIT_CHECKS:
+            self._submit()
         return plan
+
+    def verdicts(self) -> list[bool]:
+        """Every signature's verdict, by check index (waits for the verifier)."""
+        self._submit()
+        verdicts: list[bool] = []
+        for size, pending in self._submitted:
+            batch = pending()
+            if len(batch) != size:
+                raise AssertionError("the verifier must return one verdict per check")
+            verdicts.extend(batch)
+        return verdicts
+
+    def _submit(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._submitted.append((len(batch), self._context.verify.submit(batch)))
 
     def _ledger_code(self, tx_id: str, tx: EndorserTx) -> TxValidationCode | None:
         if self._context.ledger.has_tx_id(tx_id):
@@ -175,8 +196,9 @@ class _Planner:
         return checks
 
     def _add(self, identity: Identity, message: bytes, signature: bytes) -> int:
-        self.checks.append(SignatureCheck(identity.certificate.der, message, signature))
-        return len(self.checks) - 1
+        self._batch.append(SignatureCheck(identity.certificate.der, message, signature))
+        self._count += 1
+        return self._count - 1
 
     def _msps_at(self, timestamp_s: int | None) -> MomentMsps | None:
         if timestamp_s not in self._msps:
@@ -184,7 +206,10 @@ class _Planner:
             self._msps[timestamp_s] = (
                 None
                 if moment is None
-                else MomentMsps(self._context.config.msp_manager.at_time(moment))
+                else MomentMsps(
+                    self._context.config.msp_manager.at_time(moment),
+                    identities=self._identities,
+                )
             )
         return self._msps[timestamp_s]
 

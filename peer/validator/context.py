@@ -2,8 +2,10 @@
 
 The validator is pure over these seams. `LedgerView` is the committed ledger as of the
 previous block (the committer adapts a `ChannelLedger`; tests use dictionaries);
-`SignatureVerifier` checks a batch of signatures, serially here or in a process pool
-(`peer.committer`), so the validator can hand every signature of a block over at once.
+`SignatureVerifier` checks batches of signatures, serially here or in a process pool
+(`peer.committer`). Batches are submitted while the validator is still decoding the
+rest of the block, and their verdicts collected when every signature is known, so a
+pool can verify one part of a block while this process prepares the next.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from peer.lifecycle import ChaincodeDefinition
 __all__ = [
     "HashedKey",
     "LedgerView",
+    "PendingVerdicts",
+    "SerialVerifier",
     "SignatureCheck",
     "SignatureVerifier",
     "ValidationContext",
@@ -40,8 +44,23 @@ class SignatureCheck:
     signature: bytes
 
 
-SignatureVerifier = Callable[[Sequence[SignatureCheck]], Sequence[bool]]
-"""Checks a batch of signatures; one verdict per check, in order."""
+PendingVerdicts = Callable[[], Sequence[bool]]
+"""Waits for a submitted batch and returns one verdict per check, in order."""
+
+
+class SignatureVerifier(Protocol):
+    """Checks batches of signatures, possibly while the caller goes on working."""
+
+    def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+        """Start checking `checks`; call the result to get their verdicts."""
+
+
+class SerialVerifier:
+    """Checks each batch at once, in this process."""
+
+    def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+        verdicts = verify_serially(checks)
+        return lambda: verdicts
 
 
 class LedgerView(Protocol):

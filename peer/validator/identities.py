@@ -23,18 +23,34 @@ class MomentMsps:
     (policies are compiled once per block), and each is kept alive by the cache.
     """
 
-    __slots__ = ("_msps", "_principals", "_validity")
+    __slots__ = ("_identities", "_msps", "_principals", "_validity")
 
-    def __init__(self, msps: MspManager) -> None:
+    def __init__(
+        self,
+        msps: MspManager,
+        *,
+        identities: dict[bytes, Identity | IdentityError] | None = None,
+    ) -> None:
+        """`identities` may be shared between moments: parsing does not depend on time."""
         self._msps = msps
+        self._identities = {} if identities is None else identities
         self._validity: dict[bytes, IdentityError | None] = {}
         self._principals: dict[
             tuple[bytes, int], tuple[msp_principal_pb2.MSPPrincipal, bool]
         ] = {}
 
     def deserialize_identity(self, serialized: bytes) -> Identity:
-        """Raises `IdentityError` (the MSP keeps its own cache of parsed identities)."""
-        return self._msps.deserialize_identity(serialized)
+        """Raises the `IdentityError` the MSP raised the first time, if any."""
+        known = self._identities.get(serialized)
+        if known is None:
+            try:
+                known = self._msps.deserialize_identity(serialized)
+            except IdentityError as error:
+                known = error
+            self._identities[serialized] = known
+        if isinstance(known, IdentityError):
+            raise known.with_traceback(None)
+        return known
 
     def validate(self, identity: Identity) -> None:
         """Raises the `IdentityError` the MSP raised the first time, if any."""

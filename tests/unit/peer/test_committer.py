@@ -284,8 +284,8 @@ def test_the_process_pool_gives_the_serial_verdicts(network: BenchNetwork) -> No
             SignatureCheck(signer.identity.certificate.der, message, signature)
         )
     with ParallelVerifier(workers=2, min_batch=8) as verifier:
-        assert verifier(checks) == verify_serially(checks)
-        assert verifier(checks[:3]) == verify_serially(checks[:3])
+        assert verifier.submit(checks)() == verify_serially(checks)
+        assert verifier.submit(checks[:3])() == verify_serially(checks[:3])
     assert verify_serially(checks).count(False) == 6
 
 
