@@ -17,9 +17,11 @@ first rule it breaks, in the order Fabric 2.5's committer applies them:
 
 A CONFIG transaction must be a valid update of the current config
 (`common.configtx.validate_config_envelope`); if it is not, the whole block is refused,
-as Fabric's peer refuses it. Signatures are gathered first and checked in one batch by
-the context's verifier. Certificates are judged at the time in the transaction's own
-channel header, so every peer reaches the same verdict whenever it validates.
+as Fabric's peer refuses it. A first pass decodes every transaction and hands its
+signatures to the context's verifier in parts (`SUBMIT_CHECKS` at a time) while it
+decodes the rest; the second pass walks the rules above with the verdicts. Certificates
+are judged at the time in the transaction's own channel header, so every peer reaches
+the same verdict whenever it validates.
 """
 
 from __future__ import annotations

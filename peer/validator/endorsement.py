@@ -1,9 +1,11 @@
 """Endorsement rules: chaincode definitions, then chaincode, collection and key-level policies.
 
 Validate phase, after the structure checks. A namespace a transaction invokes or writes
-must have a committed definition (INVALID_CHAINCODE; the invoked chaincode's version must
-be the defined one, EXPIRED_CHAINCODE). Its writes are then judged as Fabric 2.5's
-built-in validation plugin does, namespace by namespace:
+must have a committed definition (INVALID_CHAINCODE). The invoked chaincode's version
+must be the defined one (EXPIRED_CHAINCODE, Fabric 1.4's code for it): Fabric 2.5 leaves
+a stale definition to the MVCC check of the endorser's `_lifecycle` read, and this also
+refuses a transaction whose endorser did not record that read. Writes are then judged as
+Fabric 2.5's built-in validation plugin does, namespace by namespace:
 
 - a written key (public, or private by hash) with a `VALIDATION_PARAMETER` in its
   committed metadata needs that key-level policy; if an earlier transaction of the block

@@ -739,3 +739,43 @@ def test_an_endorser_counts_once_however_often_it_signs(
         code=transaction_pb2.ENDORSEMENT_POLICY_FAILURE,
         ledger=key_policy_ledger("AND('HospitalCMSP.peer', 'HospitalCMSP.peer')"),
     )
+
+
+def test_a_large_block_is_submitted_in_parts(
+    network: BenchNetwork, ids: dict[str, SigningIdentity]
+) -> None:
+    """Goal: the verifier can work on one part of a block while the rest is decoded, and
+    verdicts still reach the right transactions. Method: 100 transactions, every 10th
+    with a bad endorsement, through a verifier that records batch sizes."""
+    from peer.validator.block import SUBMIT_CHECKS
+
+    batches: list[int] = []
+
+    class Recording:
+        def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+            batches.append(len(checks))
+            verdicts = verify_serially(checks)
+            return lambda: verdicts
+
+    envelopes = [
+        build(
+            replace(
+                BASE,
+                rwset=rwset(reads={}, writes={f"k{index}": b"v"}),
+                endorsement_signature=b"\x30\x00" if index % 10 == 0 else None,
+            ),
+            ids,
+        )
+        for index in range(100)
+    ]
+    context = replace(context_for(network, FakeLedger()), verify=Recording())
+    codes = validate_block(block_of(*envelopes), context=context)
+    assert len(batches) > 1
+    assert all(size >= SUBMIT_CHECKS for size in batches[:-1])
+    assert sum(batches) == 300
+    assert codes == [
+        transaction_pb2.ENDORSEMENT_POLICY_FAILURE
+        if index % 10 == 0
+        else transaction_pb2.VALID
+        for index in range(100)
+    ]
