@@ -159,6 +159,8 @@ class ProcessStatus:
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     output: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_LINES_KEPT))
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the process has been started (the first time)."""
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     """Set each time the process exits (cleared when it is started again)."""
 
@@ -240,8 +242,8 @@ class ChaincodeLauncher:
     async def _run_once(self, status: ProcessStatus) -> int:
         spec = status.spec
         status.exited.clear()
-        try:
-            process = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *spec.argv,
                 cwd=spec.cwd,
                 env={**os.environ, **spec.env},
@@ -251,6 +253,16 @@ class ChaincodeLauncher:
                 start_new_session=True,
                 limit=MAX_LINE_BYTES,
             )
+        )
+        try:
+            # Shielded: a `stop` arriving mid-spawn must still find the process to end it.
+            process = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                process = await spawn
+                self._processes[spec.package_id] = process
+                status.pid = process.pid
+            raise
         except OSError as error:
             _LOG.error("cannot start chaincode %s: %s", spec.package_id, error)
             status.output.append(f"cannot start: {error}")
@@ -260,6 +272,7 @@ class ChaincodeLauncher:
         self._processes[spec.package_id] = process
         status.pid = process.pid
         status.starts += 1
+        status.started.set()
         _LOG.info("started chaincode %s (pid %d)", spec.package_id, process.pid)
         assert process.stdout is not None
         await self._pump(spec.package_id, process.stdout, status)

@@ -16,6 +16,11 @@ Fabric's semantics, which this follows on purpose:
   (`UnsupportedTransaction`);
 - `GetPrivateData` fails when this peer's plaintext is not the version the
   hashed state says is current (private data missing here).
+
+Written keys must be non-empty UTF-8. Like Fabric's peer, the simulator takes
+range keys as given: the rules for them (a simple key may not start with
+U+0000; a "" start key becomes U+0001 so that composite keys stay out of
+simple ranges) are applied by the chaincode shim.
 """
 
 from __future__ import annotations
