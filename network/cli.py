@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_crypto_commands(commands)
     add_orderer_commands(commands)
+    add_peer_commands(commands)
+    add_channel_commands(commands)
     add_bench_commands(commands)
     return parser
 
@@ -122,6 +124,115 @@ def run_orderer_start(args: argparse.Namespace) -> int:
     configure_logging()
     config = load_orderer_config(args.config)
     asyncio.run(serve(OrdererNode(config)))
+    return EXIT_OK
+
+
+def add_peer_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    peer = commands.add_parser("peer", help="run a peer node")
+    peer_commands = peer.add_subparsers(title="peer commands", metavar="COMMAND")
+    peer.set_defaults(handler=lambda _args: print_help_of(peer))
+    start = peer_commands.add_parser(
+        "start",
+        help="start a peer from its peer.yaml",
+        description=(
+            "Start a peer: it reopens the channels it has joined and pulls their "
+            "blocks, serves protos.Endorser, protos.Deliver and the admin API, runs "
+            "its chaincodes, prints one READY line with its addresses, and stops "
+            "gracefully on SIGTERM or SIGINT."
+        ),
+    )
+    start.add_argument(
+        "-c", "--config", type=Path, required=True, help="the peer.yaml file"
+    )
+    start.set_defaults(handler=run_peer_start)
+
+
+def run_peer_start(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from common.node import serve
+    from peer.config import load_peer_config
+    from peer.node import PeerNode
+
+    configure_logging()
+    config = load_peer_config(args.config)
+    asyncio.run(serve(PeerNode(config)))
+    return EXIT_OK
+
+
+def add_channel_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    channel = commands.add_parser("channel", help="join peers to channels")
+    channel_commands = channel.add_subparsers(
+        title="channel commands", metavar="COMMAND"
+    )
+    channel.set_defaults(handler=lambda _args: print_help_of(channel))
+    join = channel_commands.add_parser(
+        "join",
+        help="make a peer join a channel from its genesis block",
+        description=(
+            "Send a join command signed by an admin of the peer's organisation; the "
+            "peer commits the genesis block and starts pulling the channel's blocks "
+            "from its orderers."
+        ),
+    )
+    join.add_argument(
+        "-b", "--block", type=Path, required=True, help="the channel's genesis block"
+    )
+    add_peer_target_arguments(join)
+    join.set_defaults(handler=run_channel_join)
+
+
+def add_peer_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--peer", required=True, help="the peer's HOST:PORT")
+    parser.add_argument(
+        "--identity",
+        type=Path,
+        required=True,
+        help="MSP folder of an admin of the peer's organisation",
+    )
+    parser.add_argument(
+        "--mspid", help="the admin's MSP id (default: found from the genesis block)"
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, help="the CA of the peer's TLS certificate (TLS on)"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
+    parser.add_argument("--server-name", help="TLS name to expect from the peer")
+
+
+def run_channel_join(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import grpc
+
+    from common.tls import TlsFiles
+    from peer.admin import AdminTarget, admin_identity_for_block, join_channel
+
+    try:
+        block = args.block.read_bytes()
+    except OSError as error:
+        print(f"medledger: error: {args.block}: {error.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    signer = admin_identity_for_block(args.identity, block, mspid=args.mspid)
+    tls = None
+    if args.tls_ca is not None:
+        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, root_cas=(args.tls_ca,))
+    target = AdminTarget(address=args.peer, tls=tls, server_name=args.server_name)
+    try:
+        response = asyncio.run(join_channel(target, signer=signer, genesis_block=block))
+    except grpc.aio.AioRpcError as error:
+        print(
+            f"medledger: error: the peer refused: {error.code().name}: "
+            f"{error.details()}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(f"joined channel {response.channel_id} (height {response.height})")
     return EXIT_OK
 
 
