@@ -31,7 +31,7 @@ from tests.integration.peer.chaincode_fixtures import (
     RawChaincode,
     proposal,
 )
-from tests.unit.peer.simfakes import decode_public, modification
+from tests.unit.peer.simfakes import decode_public, modification, sha256
 
 PACKAGE = "asset_1.0:abc123"
 shim = chaincode_shim_pb2
@@ -517,3 +517,57 @@ async def test_invoking_an_unknown_chaincode_is_an_error(
     assert b"execute failed: chaincode missing is not defined" in answer.payload
     await chaincode.complete(tx, ok())
     await running
+
+
+class ReadOnlyCollections:
+    """The creator may read "shared" but not write it; "closed" is off limits."""
+
+    def permissions(self, namespace: str, collection: str) -> tuple[bool, bool]:
+        return {"shared": (True, False), "closed": (False, False)}.get(
+            collection, (True, True)
+        )
+
+
+async def test_private_data_requests(peer: PeerSide, chaincode: RawChaincode) -> None:
+    peer.reader.put_private("asset", "shared", "p1", b"secret", Version(4, 0))
+    parsed = proposal([b"Private"])
+    running = asyncio.create_task(
+        peer.executor.execute(
+            parsed,
+            peer.simulator(parsed.tx_id),
+            collection_access=ReadOnlyCollections(),
+            purge_enabled=False,
+        )
+    )
+    tx = await chaincode.recv()
+
+    async def ask(request_type: int, message: object) -> Message:
+        return await chaincode.request(request_type, message.SerializeToString(), tx)  # type: ignore[attr-defined]
+
+    got = await ask(Message.GET_STATE, shim.GetState(key="p1", collection="shared"))
+    assert (got.type, got.payload) == (Message.RESPONSE, b"secret")
+    digest = await ask(
+        Message.GET_PRIVATE_DATA_HASH, shim.GetState(key="p1", collection="shared")
+    )
+    assert digest.payload == sha256(b"secret")
+    denied = await ask(
+        Message.PUT_STATE, shim.PutState(key="p2", value=b"x", collection="shared")
+    )
+    assert denied.type == Message.ERROR
+    assert b"may not write" in denied.payload
+    hidden = await ask(Message.GET_STATE, shim.GetState(key="p1", collection="closed"))
+    assert b"may not read" in hidden.payload
+    purge = await ask(
+        Message.PURGE_PRIVATE_DATA, shim.PurgePrivateState(key="p1", collection="open")
+    )
+    assert b"V2_5" in purge.payload
+    unknown = await ask(Message.QUERY_STATE_NEXT, shim.QueryStateNext(id="nope"))
+    assert b"query iterator 'nope' not found" in unknown.payload
+    written = await ask(
+        Message.PUT_STATE, shim.PutState(key="p3", value=b"y", collection="open")
+    )
+    assert written.type == Message.RESPONSE
+    await chaincode.complete(tx, ok())
+    result = await running
+    assert result.simulation.private_writes == {("asset", "open")}
+    assert result.simulation.private_reads == {("asset", "shared")}
