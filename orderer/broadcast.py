@@ -10,6 +10,8 @@ Each envelope goes through the checks in Fabric's order and either passes or rai
     creator valid in the channel's MSPs, signature over the
     payload verifies, /Channel/Writers satisfied                else FORBIDDEN
     endorser tx: tx id = SHA-256(nonce ‖ creator)               else BAD_REQUEST
+    config update applies to the current config (configupdate)  else BAD_REQUEST
+    config update's signatures satisfy each mod_policy          else FORBIDDEN
 
 Signature checks dominate the cost, so an `EnvelopeChecker` (one per channel config)
 remembers each creator it has accepted (deserialised, validated, Writers satisfied)

@@ -92,6 +92,8 @@ async def _answer_when_ordered(ordering: Coroutine[Any, Any, int]) -> bytes:
         await ordering
     except BackendUnavailable as error:
         return broadcast_response(common_pb2.SERVICE_UNAVAILABLE, str(error))
+    except BroadcastRejected as rejected:  # a config update refused at cut time
+        return broadcast_response(rejected.status, str(rejected))
     except MedledgerError as error:
         _LOG.error("ordering failed: %s", error)
         return broadcast_response(common_pb2.INTERNAL_SERVER_ERROR, str(error))

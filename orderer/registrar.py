@@ -7,7 +7,10 @@ every channel folder is reopened: the config comes from the last config block (f
 through the last block's last-config metadata) and the backend starts its chain.
 
 `ChannelSupport` is what the backend's chain (`ChainSupport`), Broadcast (the
-`EnvelopeChecker` of the current config) and Deliver (`DeliverChannel`) see of a channel.
+`EnvelopeChecker` of the current config, config updates) and Deliver (`DeliverChannel`)
+see of a channel. Appending a config block makes its config the current one: later
+blocks carry its number as last config, Broadcast checks against it, and a new block
+cutter takes its BatchSize.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from common.protoutil import (
 )
 from orderer.blockcutter import BlockCutter
 from orderer.broadcast import EnvelopeChecker
+from orderer.configupdate import propose_config_tx, revalidate_config_tx
 from orderer.consensus.base import Chain, OrderingBackend
 from orderer.errors import ChannelExists, ChannelNotJoined, JoinRejected
 from protos.common import common_pb2
@@ -140,11 +144,32 @@ class ChannelSupport:
     def is_config(self, envelope: bytes) -> bool:
         return _header_type(envelope) == common_pb2.CONFIG
 
+    def process_config(self, envelope: bytes) -> bytes:
+        """The CONFIG envelope to cut now, made again if the config moved since Broadcast.
+
+        Call it at cut time for each config envelope, after every earlier block is
+        appended (a chain's extension of `ChainSupport`; see `revalidate_config_tx`).
+
+        Raises:
+            BroadcastRejected: the update no longer applies to the current config.
+        """
+        return revalidate_config_tx(
+            self._config, envelope, signer=self._signer, checker=self._checker
+        )
+
     # Broadcast
 
     @property
     def checker(self) -> EnvelopeChecker:
         return self._checker
+
+    def propose_config_update(self, update: bytes) -> bytes:
+        """The CONFIG envelope, signed by this orderer, that a checked CONFIG_UPDATE makes.
+
+        Raises:
+            BroadcastRejected: the update does not apply to the current config.
+        """
+        return propose_config_tx(self._config, update, signer=self._signer)
 
     # DeliverChannel
 

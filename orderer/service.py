@@ -3,7 +3,8 @@
 Both methods move raw bytes (no serializers): Broadcast keeps each envelope's exact
 bytes for the block, and Deliver sends stored block bytes without re-encoding. The
 per-method logic lives in `broadcast_stream` and `deliver`; this module admits an
-envelope (checks in `broadcast`) and wires the methods to the registrar.
+envelope (checks in `broadcast`, config updates in `configupdate`) and wires the
+methods to the registrar.
 """
 
 from __future__ import annotations
@@ -75,12 +76,9 @@ class AtomicBroadcastService:
             )
         support.checker.check(envelope, size=len(data))
         if envelope.header_type == common_pb2.CONFIG_UPDATE:
-            # Hook for common.configtx: validate the update against the channel's
-            # mod_policies and order the resulting CONFIG envelope signed by this
-            # orderer. Until that module lands, updates are refused.
-            raise BroadcastRejected(
-                "config updates not supported yet", status=common_pb2.BAD_REQUEST
-            )
+            # What is ordered is the CONFIG envelope the update makes, signed by this
+            # orderer; the chain checks it again at cut time (orderer.configupdate).
+            data = support.propose_config_update(data)
         return chain.order(data)
 
     def _deliver_channel(self, channel_id: str) -> DeliverChannel | None:

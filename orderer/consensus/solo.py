@@ -6,6 +6,9 @@ worker thread, one block at a time, so the event loop keeps serving streams whil
 disk works. The futures of a block's envelopes resolve only after its append, so
 Broadcast's SUCCESS means "on disk". BatchTimeout is a deadline on the loop's clock,
 started when a batch becomes pending. `stop()` writes what is pending, then ends.
+A config envelope goes alone into its block; when the support can `process_config`,
+the envelope is checked again against the config of that moment (all earlier blocks
+written) and a refusal fails only that envelope's Broadcast.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from common.errors import MedledgerError
 from orderer.consensus.base import ChainSupport
-from orderer.errors import BackendUnavailable
+from orderer.errors import BackendUnavailable, BroadcastRejected
 
 __all__ = ["SoloBackend", "SoloChain"]
 
@@ -27,6 +31,15 @@ _LOG = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000
 
 _Item = tuple[bytes, "asyncio.Future[int]"]
+
+
+@runtime_checkable
+class ConfigProcessor(Protocol):
+    """A `ChainSupport` that re-checks config envelopes at cut time (the registrar's)."""
+
+    def process_config(self, envelope: bytes) -> bytes:
+        """The config envelope to cut now; raises BroadcastRejected if it no longer
+        applies."""
 
 
 class SoloBackend:
@@ -51,6 +64,11 @@ class SoloChain:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._broken: str | None = None
+        self._process_config: Callable[[bytes], bytes] = (
+            support.process_config
+            if isinstance(support, ConfigProcessor)
+            else _unchanged
+        )
 
     async def start(self) -> None:
         assert self._task is None, "solo chain started twice"
@@ -102,8 +120,13 @@ class SoloChain:
                 await self._write([cutter.cut()])
                 return
             envelope, future = item
-            self._waiting.append(future)
             is_config = self._support.is_config(envelope)
+            if is_config:
+                processed = await self._processed_config(envelope, future)
+                if processed is None:
+                    continue
+                envelope = processed
+            self._waiting.append(future)
             if is_config:
                 batches, pending = cutter.isolate(envelope), False
             else:
@@ -124,6 +147,25 @@ class SoloChain:
             return self._queue.get_nowait()
         async with asyncio.timeout_at(deadline):
             return await self._queue.get()
+
+    async def _processed_config(
+        self, envelope: bytes, future: asyncio.Future[int]
+    ) -> bytes | None:
+        """The config envelope to cut, or None after failing `future` with the refusal.
+
+        Every earlier block is written when this runs, so the config is current.
+        """
+        try:
+            return await asyncio.to_thread(self._process_config, envelope)
+        except BroadcastRejected as rejected:
+            _LOG.info(
+                "config envelope refused at cut time channel=%s: %s",
+                self._support.channel_id,
+                rejected,
+            )
+            if not future.done():
+                future.set_exception(rejected)
+            return None
 
     async def _write(self, batches: Sequence[list[bytes]]) -> bool:
         """Write each non-empty batch as a block and resolve its futures.
@@ -165,3 +207,7 @@ class SoloChain:
             item = self._queue.get_nowait()
             if item is not None and not item[1].done():
                 item[1].set_exception(BackendUnavailable(reason))
+
+
+def _unchanged(envelope: bytes) -> bytes:
+    return envelope

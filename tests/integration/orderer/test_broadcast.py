@@ -145,7 +145,7 @@ async def test_statuses_follow_the_checks_in_order(
     assert [response.status for response in responses] == [
         status for _, status in cases
     ]
-    assert "config updates not supported yet" in responses[9].info
+    assert "config update" in responses[9].info
     assert responses[3].info == "channel nowhere not found"
 
 
