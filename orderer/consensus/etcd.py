@@ -13,7 +13,7 @@ put one in twice (etcd_pending).
 Each orderer records its height in etcd; the cutter prunes blocks every orderer has
 stored (minus a retention window) and compacts etcd's history. An orderer that needs
 blocks etcd no longer has gets them from `block_puller` (another orderer's Deliver
-service) or fails with BlocksPruned.
+service) or fails with BlocksPruned. Settings: etcd_settings; errors: etcd_types.
 """
 
 from __future__ import annotations
@@ -25,80 +25,47 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
-from common.channelconfig import ChannelConfig
+import grpc
+
+from orderer.config import OrdererConfig
+from orderer.consensus.base import ChainSupport
 from orderer.consensus.etcd_client import EtcdClient
-from orderer.consensus.etcd_cutter import BlockCutter, CutterTerm
+from orderer.consensus.etcd_cutter import CutterTerm
 from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term
 from orderer.consensus.etcd_follow import Backoff, BlockFollower, BlockPuller
 from orderer.consensus.etcd_forward import (
     ForwardClient,
-    Forwarder,
     ForwardOutcome,
     ForwardServicer,
     ForwardStatus,
-    ForwardTls,
-    answer_forwarded,
+    SharedForwardKey,
+    forward_handler,
 )
 from orderer.consensus.etcd_log import BlockLog, ChannelKeys
 from orderer.consensus.etcd_pending import EnvelopeTable, envelope_digest
-from orderer.consensus.etcd_types import (
-    BackendUnavailable,
-    EtcdRevisionCompacted,
-    EtcdTlsConfig,
-    EtcdUnavailable,
-)
-from protos.common import common_pb2
+from orderer.consensus.etcd_routing import Forwarder, answer_forwarded
+from orderer.consensus.etcd_settings import EtcdSettings, settings_from_config
+from orderer.consensus.etcd_types import EtcdRevisionCompacted, EtcdUnavailable
+from orderer.errors import BackendUnavailable
+
+__all__ = ["EtcdBackend", "EtcdChain", "EtcdSettings", "create_backend"]
 
 _LOG = logging.getLogger(__name__)
 
 _RESIGN_TIMEOUT_S = 1.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EtcdSettings:
-    """How an orderer reaches etcd and the other orderers, and its limits."""
+def create_backend(config: OrdererConfig) -> EtcdBackend:
+    """The etcd backend of an orderer configured with `backend: {type: etcd, ...}`.
 
-    endpoints: tuple[str, ...]
-    orderer_name: str
-    forward_address: str
-    """host:port where this orderer serves ForwardService (advertised when cutter)."""
-    tls: EtcdTlsConfig | None = None
-    forward_tls: ForwardTls | None = None
-    lease_ttl_s: int = 2
-    request_timeout_s: float = 5.0
-    order_timeout_s: float = 30.0
-    forward_timeout_s: float = 10.0
-    forward_attempts_max: int = 20
-    forward_in_flight_max: int = 4
-    pending_max: int = 100_000
-    recent_blocks: int = 1000
-    retention_blocks: int = 1000
-    report_interval_s: float = 1.0
-    prune_interval_s: float = 30.0
+    See `settings_from_config` for how orderer.yaml maps onto EtcdSettings.
 
-
-class ChainSupport(Protocol):
-    """What the chain needs from the registrar, one per channel."""
-
-    channel_id: str
-
-    def height(self) -> int: ...
-
-    def last_block_header_hash(self) -> bytes: ...
-
-    def channel_config(self) -> ChannelConfig: ...
-
-    def new_block_cutter(self) -> BlockCutter: ...
-
-    def create_next_block(self, envelopes: Sequence[bytes]) -> common_pb2.Block: ...
-
-    def sign_block(self, block: common_pb2.Block) -> common_pb2.Block: ...
-
-    def append_block(self, block: common_pb2.Block) -> None: ...
-
-    def is_config(self, envelope: bytes) -> bool: ...
+    Raises:
+        ConfigError: no etcd section, `listen` has port 0, or a TLS file is unreadable.
+    """
+    return EtcdBackend(settings_from_config(config))
 
 
 class EtcdBackend:
@@ -111,6 +78,10 @@ class EtcdBackend:
     ):
         self.settings = settings
         self.block_puller = block_puller
+        self.forward_address = settings.forward_address
+        self._forward_key = SharedForwardKey(
+            self.client, settings.prefix.rstrip("/").encode() + b"/forward-key"
+        )
         self._client: EtcdClient | None = None
         self._forward: ForwardClient | None = None
         self._chains: dict[str, EtcdChain] = {}
@@ -120,9 +91,15 @@ class EtcdBackend:
         self._chains[support.channel_id] = chain
         return chain
 
-    def forward_servicer(self) -> ForwardServicer:
-        """The servicer to add to this orderer's cluster gRPC server."""
-        return ForwardServicer(self._chains.get)
+    def advertise(self, forward_address: str) -> None:
+        """Where other orderers reach this one's Forward service (host:port), for
+        chains started from now on."""
+        self.forward_address = forward_address
+
+    def rpc_handlers(self) -> Sequence[grpc.GenericRpcHandler[Any, Any]]:
+        """The Forward service, for the orderer's gRPC listener (GrpcBackend)."""
+        servicer = ForwardServicer(self._chains.get, key=self._forward_key)
+        return [forward_handler(servicer)]
 
     def client(self) -> EtcdClient:
         """The shared etcd client, opened on first use (inside the event loop)."""
@@ -137,7 +114,9 @@ class EtcdBackend:
     def forward_client(self) -> ForwardClient:
         if self._forward is None:
             self._forward = ForwardClient(
-                sender=self.settings.orderer_name, tls=self.settings.forward_tls
+                sender=self.settings.orderer_name,
+                key=self._forward_key,
+                tls=self.settings.forward_tls,
             )
         return self._forward
 
@@ -169,12 +148,11 @@ class EtcdChain:
         self.support = support
         self.channel_id = support.channel_id
         self.settings = settings
-        self.keys = ChannelKeys(support.channel_id)
+        self.keys = ChannelKeys.under(settings.prefix, support.channel_id)
         self.table = EnvelopeTable(
-            capacity=settings.pending_max, recent_blocks=settings.recent_blocks
-        )
-        self.me = CutterInfo(
-            orderer_name=settings.orderer_name, forward_address=settings.forward_address
+            capacity=settings.pending_max,
+            window_s=settings.recent_window_s,
+            envelopes_max=settings.recent_envelopes_max,
         )
         self._backend = backend
         self._role = Role.UNKNOWN
@@ -184,10 +162,16 @@ class EtcdChain:
         self._error: BaseException | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._parts: _Parts | None = None
+        self.me = CutterInfo(orderer_name=settings.orderer_name, forward_address="")
 
     @property
     def is_cutter(self) -> bool:
         return self._role is Role.CUTTER
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the chain failed or stopped (None while it runs)."""
+        return self._error
 
     @property
     def cutter_name(self) -> str | None:
@@ -197,23 +181,31 @@ class EtcdChain:
     # The Chain interface
 
     async def start(self) -> None:
+        self.me = CutterInfo(
+            orderer_name=self.settings.orderer_name,
+            forward_address=self._backend.forward_address,
+        )
         client = self._backend.client()
         log = BlockLog(client, self.keys)
+        follower = BlockFollower(
+            support=self.support,
+            log=log,
+            table=self.table,
+            puller=self._backend.block_puller,
+        )
         self._parts = _Parts(
             log=log,
             election=Election(
                 client, self.keys, self.me, ttl_s=self.settings.lease_ttl_s
             ),
-            follower=BlockFollower(
-                support=self.support,
-                log=log,
-                table=self.table,
-                puller=self._backend.block_puller,
-            ),
+            follower=follower,
             forwarder=Forwarder(
                 channel_id=self.channel_id,
                 table=self.table,
                 client=self._backend.forward_client,
+                caught_up=lambda: follower.reach_etcd_height(
+                    timeout_s=self.settings.forward_timeout_s
+                ),
                 timeout_s=self.settings.forward_timeout_s,
                 attempts_max=self.settings.forward_attempts_max,
                 in_flight_max=self.settings.forward_in_flight_max,
@@ -226,8 +218,8 @@ class EtcdChain:
     async def order(self, envelope: bytes) -> int:
         """Order `envelope`; returns the number of the block, stored here, that holds it.
 
-        An envelope already in one of the last `recent_blocks` blocks is not ordered
-        again: its block number is returned.
+        An envelope already in a block stored here in the last `recent_window_s` is
+        not ordered again: that block's number is returned.
 
         Raises:
             BackendUnavailable: not in a stored block within `order_timeout_s`, too many
@@ -353,6 +345,10 @@ class EtcdChain:
         self._role = role
         self._cutter = cutter
         self._role_changed.set()
+        if self._parts is not None:
+            following = role is Role.FOLLOWER and cutter is not None
+            address = cutter.forward_address if following and cutter else None
+            self._parts.forwarder.cutter_changed(address)
 
     def _is_follower(self) -> bool:
         return self._role is Role.FOLLOWER

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from common.channelconfig import ChannelConfig
+from orderer.blockcutter import BlockCutter
 from orderer.consensus.etcd_election import Term
 from orderer.consensus.etcd_log import BlockLog, WriteOutcome
 from orderer.consensus.etcd_pending import (
@@ -50,12 +51,6 @@ _BACKOFF_MAX_S = 0.5
 
 class TermEnded(Exception):
     """Internal: the term is over (lease lost, key gone, or etcd unreachable too long)."""
-
-
-class BlockCutter(Protocol):
-    def ordered(self, envelope: bytes) -> Sequence[Sequence[bytes]]: ...
-
-    def cut(self) -> Sequence[bytes]: ...
 
 
 class CutterSupport(Protocol):
@@ -143,30 +138,30 @@ class CutterTerm:
         if entry.digest in self._in_cutter:
             return
         self._in_cutter[entry.digest] = entry
-        for batch in self._cutter.ordered(entry.envelope):
+        is_config = self.support.is_config(entry.envelope)
+        if is_config:
+            batches, pending = self._cutter.isolate(entry.envelope), False
+        else:
+            batches, pending = self._cutter.ordered(entry.envelope)
+        for batch in batches:
             await self._write_batch(batch)
-        if not self._in_cutter:
-            self._cut_at = None
-        elif self._cut_at is None:
-            self._cut_at = (
-                time.monotonic() + self.support.channel_config().batch_timeout
-            )
-
-    async def _write_batch(self, batch: Sequence[bytes]) -> None:
-        fresh = self._unseen(batch)
-        for part in split_for_value_limit(
-            fresh, budget=VALUE_BYTES_MAX - BLOCK_OVERHEAD_BYTES
-        ):
-            await self._write_part(part)
-        for envelope in batch:
-            self._in_cutter.pop(envelope_digest(envelope), None)
-        if (
-            any(self.support.is_config(envelope) for envelope in batch)
-            and not self._in_cutter
-        ):
+        if is_config:
             self._cutter = (
                 self.support.new_block_cutter()
             )  # the config may have changed
+        if not pending:
+            self._cut_at = None
+        elif self._cut_at is None:
+            timeout_s = self.support.channel_config().batch_timeout
+            self._cut_at = time.monotonic() + timeout_s
+
+    async def _write_batch(self, batch: Sequence[bytes]) -> None:
+        fresh = self._unseen(batch)
+        budget = VALUE_BYTES_MAX - BLOCK_OVERHEAD_BYTES
+        for part in split_for_value_limit(fresh, budget=budget):
+            await self._write_part(part)
+        for envelope in batch:
+            self._in_cutter.pop(envelope_digest(envelope), None)
 
     async def _write_part(self, part: list[bytes]) -> None:
         for _ in range(_WRITE_ROUNDS_MAX):

@@ -35,6 +35,7 @@ BlockPuller = Callable[[str, int, int], AsyncIterator[common_pb2.Block]]
 """(channel id, first, end) -> blocks [first, end) from another orderer, in order."""
 _BACKOFF_FIRST_S = 0.1
 _BACKOFF_MAX_S = 1.0
+_CATCH_UP_ROUNDS = 5
 
 
 class ChainDiverged(EtcdError):
@@ -71,16 +72,28 @@ class BlockFollower:
         self.table = table
         self.puller = puller
         self._lock = asyncio.Lock()
+        self._stored = asyncio.Condition()
 
     async def catch_up(self, *, initialise: bool = True) -> int:
         """Append every block etcd has beyond our height; returns the revision read at.
 
         With `initialise` (the cutter) an unstarted log is started at our height.
+        Blocks below etcd's base come from the block puller; if pruning overtakes the
+        catch-up, it starts over (a few times).
 
         Raises:
             ChainDiverged: our store is ahead of etcd.
             BlocksPruned: etcd no longer has blocks we need and no puller got them.
         """
+        for _ in range(_CATCH_UP_ROUNDS - 1):
+            try:
+                return await self._catch_up_once(initialise=initialise)
+            except BlocksPruned:
+                if self.puller is None:
+                    raise
+        return await self._catch_up_once(initialise=initialise)
+
+    async def _catch_up_once(self, *, initialise: bool) -> int:
         # Our height first: blocks reach our store only after etcd has them, so this
         # height cannot exceed the one read next unless the store and etcd disagree.
         local = self.support.height()
@@ -110,8 +123,19 @@ class BlockFollower:
                 return
             if number > height:
                 async for missing in self.log.read_blocks(height, number):
-                    self._append(missing.number, parse_block(missing.value))
-            self._append(number, parse_block(value) if block is None else block)
+                    await self._append(missing.number, parse_block(missing.value))
+            await self._append(number, parse_block(value) if block is None else block)
+
+    async def reach_etcd_height(self, *, timeout_s: float) -> bool:
+        """Wait until our store holds every block etcd holds now (False: not in time)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                height = (await self.log.state()).height
+                async with self._stored:
+                    await self._stored.wait_for(lambda: self.support.height() >= height)
+        except (TimeoutError, EtcdError):
+            return False
+        return True
 
     async def follow(self) -> None:
         """Watch etcd and apply every block, for as long as the chain runs."""
@@ -143,11 +167,13 @@ class BlockFollower:
         prune_interval_s: float,
         retention_blocks: int,
     ) -> None:
-        """Record our height every `interval_s` when it changed; prune while cutter."""
+        """Record our height now and every `interval_s` it changed; prune while cutter.
+
+        Recording at once keeps a newly started orderer's blocks from being pruned.
+        """
         reported = -1
         pruned_at = time.monotonic()
         while True:
-            await asyncio.sleep(interval_s)
             height = self.support.height()
             try:
                 if height != reported:
@@ -164,15 +190,20 @@ class BlockFollower:
                     self._channel,
                     error,
                 )
+            await asyncio.sleep(interval_s)
 
     @property
     def _channel(self) -> str:
         return self.support.channel_id
 
-    def _append(self, number: int, block: common_pb2.Block) -> None:
+    async def _append(self, number: int, block: common_pb2.Block) -> None:
+        """Store one block (fsync in a worker thread; the lock keeps one writer)."""
+        assert self._lock.locked()
         assert block.header.number == number, (block.header.number, number)
-        self.support.append_block(block)
+        await asyncio.to_thread(self.support.append_block, block)
         self.table.block_stored(number, block.data.data)
+        async with self._stored:
+            self._stored.notify_all()
 
     async def _pull(self, start: int, end: int) -> None:
         if self.puller is None:
@@ -180,7 +211,7 @@ class BlockFollower:
         async for block in self.puller(self._channel, start, end):
             async with self._lock:
                 if block.header.number == self.support.height():
-                    self._append(block.header.number, block)
+                    await self._append(block.header.number, block)
         height = self.support.height()
         if height < end:
             raise BlocksPruned(

@@ -1,23 +1,26 @@
 """The Forward service between orderers: followers hand broadcast envelopes to the cutter.
 
 `ForwardServicer` answers `medledger.orderer.v1.ForwardService/Forward` for every
-channel of this orderer's etcd backend; the node registers it on its cluster gRPC
-server (mutual TLS with the orderer organisations' certificates), and the cutter's
-chain answers with `answer_forwarded`. `ForwardClient` dials other orderers: one
-channel per cutter address, every call with a deadline; a call that fails as a whole
-(cutter gone, deadline) counts as UNAVAILABLE for each envelope. `Forwarder` is the
-follower's loop: it takes queued envelopes in batches, sends them to the current
-cutter with a bounded number of calls in flight, and queues again those that came back
-NOT_CUTTER or UNAVAILABLE (with backoff, up to `attempts_max` times) unless a stored
-block has meanwhile resolved them.
+channel of this orderer's etcd backend, on the orderer's gRPC listener; the cutter's
+chain does the work (etcd_routing). `ForwardClient` dials other orderers: one channel
+per cutter address, every call with a deadline; a call that fails as a whole (cutter
+gone, deadline) counts as UNAVAILABLE for each envelope.
+
+Forwarded envelopes skip Broadcast's checks (the follower made them), so the cutter
+must know the caller is an orderer of this ordering service. Each request carries an
+HMAC-SHA256 over its channel id and envelopes (metadata `medledger-forward-mac-bin`),
+keyed with a random secret kept in etcd under `<prefix>/forward-key`: whoever can read
+etcd (the orderers, with their client certificates) can forward; nobody else can, even
+when the listener does not ask for client certificates.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
+import hashlib
+import hmac
 import logging
-import time
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,24 +28,18 @@ from typing import Any, Protocol
 import grpc
 import grpc.aio
 
-from orderer.consensus.etcd_pending import (
-    EnvelopeTable,
-    PendingEnvelope,
-    envelope_digest,
-)
-from orderer.consensus.etcd_types import BackendUnavailable, EnvelopeTooLarge
+from orderer.consensus.etcd_client import EtcdClient
+from orderer.consensus.etcd_types import EtcdError, Get, KeyMissing, Put
 from protos.medledger.orderer import forward_pb2, forward_pb2_grpc
 
 _LOG = logging.getLogger(__name__)
 
+SERVICE_NAME = "medledger.orderer.v1.ForwardService"
 FORWARD_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
 FORWARD_ENVELOPES_MAX = 2000
 """Envelopes per Forward call; the servicer refuses larger requests."""
-FORWARD_BATCH_MAX = 500
-FORWARD_BATCH_BYTES_MAX = 8 * 1024 * 1024
-_RETRY_DELAY_S = 0.1
-_RETRY_DELAY_MAX_S = 1.0
-_ANSWER_MARGIN_S = 0.5
+MAC_METADATA = "medledger-forward-mac-bin"
+FORWARD_KEY_BYTES = 32
 _CHANNEL_OPTIONS = (
     ("grpc.max_send_message_length", FORWARD_MESSAGE_BYTES_MAX),
     ("grpc.max_receive_message_length", FORWARD_MESSAGE_BYTES_MAX),
@@ -89,11 +86,18 @@ class ForwardTls:
     server_name: str | None = None
 
 
+ForwardKey = Callable[[], Awaitable[bytes]]
+"""Returns the shared forwarding secret (loaded from etcd once)."""
+
+
 class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
     """Serves Forward for the chains that `lookup` finds by channel id."""
 
-    def __init__(self, lookup: Callable[[str], ForwardTarget | None]) -> None:
+    def __init__(
+        self, lookup: Callable[[str], ForwardTarget | None], *, key: ForwardKey
+    ) -> None:
         self._lookup = lookup
+        self._key = key
 
     async def Forward(
         self,
@@ -109,6 +113,7 @@ class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"{len(request.envelopes)} envelopes, at most {FORWARD_ENVELOPES_MAX}",
             )
+        await self._authenticate(request, context)
         target = self._lookup(request.channel_id)
         if target is None:
             await context.abort(
@@ -119,13 +124,48 @@ class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
         outcomes = await target.order_forwarded(list(request.envelopes))
         return forward_pb2.ForwardResponse(results=[_result(o) for o in outcomes])
 
+    async def _authenticate(
+        self,
+        request: forward_pb2.ForwardRequest,
+        context: grpc.aio.ServicerContext[
+            forward_pb2.ForwardRequest, forward_pb2.ForwardResponse
+        ],
+    ) -> None:
+        sent = dict(context.invocation_metadata() or ()).get(MAC_METADATA)
+        if not isinstance(sent, bytes):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "no forwarding MAC")
+        try:
+            key = await self._key()
+        except EtcdError as error:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"forwarding key unavailable: {error}"
+            )
+        expected = forward_mac(key, request.channel_id, request.envelopes)
+        if not hmac.compare_digest(expected, bytes(sent)):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad forwarding MAC")
+
+
+def forward_handler(servicer: ForwardServicer) -> grpc.GenericRpcHandler[Any, Any]:
+    """A generic handler serving `servicer` as medledger.orderer.v1.ForwardService."""
+    methods = {
+        "Forward": grpc.unary_unary_rpc_method_handler(
+            servicer.Forward,
+            request_deserializer=forward_pb2.ForwardRequest.FromString,
+            response_serializer=forward_pb2.ForwardResponse.SerializeToString,
+        )
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)
+
 
 class ForwardClient:
     """Calls other orderers' Forward services; one gRPC channel per address."""
 
-    def __init__(self, *, sender: str, tls: ForwardTls | None = None) -> None:
+    def __init__(
+        self, *, sender: str, key: ForwardKey, tls: ForwardTls | None = None
+    ) -> None:
         self.sender = sender
         self.tls = tls
+        self._key = key
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def forward(
@@ -142,7 +182,13 @@ class ForwardClient:
             channel_id=channel_id, envelopes=envelopes, sender=self.sender
         )
         try:
-            response = await stub.Forward(request, timeout=timeout_s)
+            mac = forward_mac(await self._key(), channel_id, envelopes)
+            response = await stub.Forward(
+                request, timeout=timeout_s, metadata=((MAC_METADATA, mac),)
+            )
+        except EtcdError as error:
+            _LOG.info("no forwarding key channel=%s: %s", channel_id, error)
+            return [UNAVAILABLE] * len(envelopes)
         except grpc.aio.AioRpcError as error:
             _LOG.info(
                 "forward to %s failed channel=%s: %s %s",
@@ -175,155 +221,44 @@ class ForwardClient:
         return channel
 
 
-class Forwarder:
-    """The follower's loop: queued envelopes go to the current cutter in batches."""
+def forward_mac(key: bytes, channel_id: str, envelopes: Sequence[bytes]) -> bytes:
+    """HMAC-SHA256 over the channel id and each envelope, every part length-prefixed."""
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in (channel_id.encode(), *envelopes):
+        mac.update(len(part).to_bytes(8, "big"))
+        mac.update(part)
+    return mac.digest()
 
-    def __init__(
-        self,
-        *,
-        channel_id: str,
-        table: EnvelopeTable,
-        client: Callable[[], ForwardClient],
-        timeout_s: float,
-        attempts_max: int,
-        in_flight_max: int,
-    ) -> None:
-        self.channel_id = channel_id
-        self.table = table
-        self.client = client
-        self.timeout_s = timeout_s
-        self.attempts_max = attempts_max
-        self.in_flight_max = in_flight_max
 
-    async def run(
-        self,
-        cutter_address: Callable[[], Awaitable[str]],
-        is_follower: Callable[[], bool],
-    ) -> None:
-        """Forward until cancelled; `cutter_address` waits until this orderer follows."""
-        slots = asyncio.Semaphore(self.in_flight_max)
-        async with asyncio.TaskGroup() as calls:
-            while True:
-                address = await cutter_address()
-                if not await self.table.wait_for_work(0.25):
-                    continue
-                await slots.acquire()
-                entries = self.table.take(
-                    count_max=FORWARD_BATCH_MAX, bytes_max=FORWARD_BATCH_BYTES_MAX
+class SharedForwardKey:
+    """The forwarding secret in etcd: created by the first orderer, read by the rest."""
+
+    def __init__(self, client: Callable[[], EtcdClient], key: bytes) -> None:
+        self._client = client
+        self._etcd_key = key
+        self._secret: bytes | None = None
+
+    async def __call__(self) -> bytes:
+        """The secret (cached after the first read).
+
+        Raises:
+            EtcdError: etcd did not answer, or holds a malformed secret.
+        """
+        if self._secret is None:
+            fresh = os.urandom(FORWARD_KEY_BYTES)
+            result = await self._client().txn(
+                [KeyMissing(self._etcd_key)],
+                [Put(self._etcd_key, fresh)],
+                [Get(self._etcd_key)],
+            )
+            found = result.ranges[0].kvs if not result.succeeded else ()
+            secret = fresh if result.succeeded else found[0].value if found else b""
+            if len(secret) != FORWARD_KEY_BYTES:
+                raise EtcdError(
+                    f"etcd key {self._etcd_key!r} is not a forwarding secret"
                 )
-                if not entries or not is_follower():
-                    for entry in entries:
-                        self.table.requeue(entry)
-                    slots.release()
-                    continue
-                calls.create_task(self._send(address, entries, slots))
-
-    async def _send(
-        self, address: str, entries: list[PendingEnvelope], slots: asyncio.Semaphore
-    ) -> None:
-        try:
-            outcomes = await self.client().forward(
-                address,
-                channel_id=self.channel_id,
-                envelopes=[entry.envelope for entry in entries],
-                timeout_s=self.timeout_s,
-            )
-            retry = [
-                entry
-                for entry, outcome in zip(entries, outcomes, strict=True)
-                if not entry.is_done and self._settle(entry, outcome)
-            ]
-            if retry:
-                attempts = max(entry.attempts for entry in retry)
-                await asyncio.sleep(min(_RETRY_DELAY_MAX_S, _RETRY_DELAY_S * attempts))
-                for entry in retry:
-                    self.table.requeue(entry)
-        finally:
-            slots.release()
-
-    def _settle(self, entry: PendingEnvelope, outcome: ForwardOutcome) -> bool:
-        """Record a forward outcome; True when the entry must be forwarded again."""
-        if outcome.status is ForwardStatus.ORDERED:
-            return False  # resolved when the block reaches this orderer's store
-        if outcome.status is ForwardStatus.REJECTED:
-            self.table.fail(entry, EnvelopeTooLarge(outcome.message))
-            return False
-        entry.attempts += 1
-        if entry.attempts >= self.attempts_max:
-            message = f"forwarding failed {entry.attempts} times: {outcome.message}"
-            self.table.fail(entry, BackendUnavailable(message))
-            return False
-        return True
-
-
-async def answer_forwarded(
-    table: EnvelopeTable,
-    envelopes: Sequence[bytes],
-    *,
-    term_ended: asyncio.Event,
-    timeout_s: float,
-) -> list[ForwardOutcome]:
-    """The cutter's answer: wait until each envelope is stored, or the term ends."""
-    entries = [_admit_forwarded(table, envelope) for envelope in envelopes]
-    waiting = {entry.future for entry in entries if isinstance(entry, PendingEnvelope)}
-    await _wait_all(waiting, until=term_ended, timeout_s=timeout_s - _ANSWER_MARGIN_S)
-    return [_answer(table, entry) for entry in entries]
-
-
-def _admit_forwarded(
-    table: EnvelopeTable, envelope: bytes
-) -> PendingEnvelope | ForwardOutcome:
-    digest = envelope_digest(envelope)
-    known = table.block_of(digest)
-    if known is not None:
-        return ForwardOutcome(ForwardStatus.ORDERED, block_number=known)
-    try:
-        return table.admit(envelope, local=False, digest=digest)
-    except BackendUnavailable as error:
-        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error))
-
-
-def _answer(
-    table: EnvelopeTable, entry: PendingEnvelope | ForwardOutcome
-) -> ForwardOutcome:
-    if isinstance(entry, ForwardOutcome):
-        return entry
-    future = entry.future
-    if not future.done():
-        table.discard(entry)
-        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message="not ordered in time")
-    if future.cancelled():
-        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message="given up")
-    error = future.exception()
-    if error is None:
-        return ForwardOutcome(ForwardStatus.ORDERED, block_number=future.result())
-    if isinstance(error, EnvelopeTooLarge):
-        return ForwardOutcome(ForwardStatus.REJECTED, message=str(error))
-    return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error) or "term ended")
-
-
-async def _wait_all(
-    futures: set[asyncio.Future[int]], *, until: asyncio.Event, timeout_s: float
-) -> None:
-    """Wait until every future is done, `until` is set, or the timeout passes."""
-    if not futures:
-        return
-    ended: asyncio.Future[Any] = asyncio.ensure_future(until.wait())
-    try:
-        deadline = time.monotonic() + timeout_s
-        pending: set[asyncio.Future[Any]] = set(futures)
-        while pending and not until.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            done, _ = await asyncio.wait(
-                pending | {ended},
-                timeout=remaining,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            pending -= done
-    finally:
-        ended.cancel()
+            self._secret = secret
+        return self._secret
 
 
 def _open_channel(address: str, tls: ForwardTls | None) -> grpc.aio.Channel:

@@ -1,6 +1,6 @@
 """One channel's chain of blocks kept in etcd: write-once slots fenced by the height.
 
-Layout under `/medledger/<channel>/`:
+Layout under `<prefix>/<channel>/` (the prefix is `/medledger` unless configured):
 
     blocks/<n>                block n as stored (n zero-padded to 20 digits, so key order
                               is block order)
@@ -57,13 +57,19 @@ class BlocksPruned(EtcdError):
 
 @dataclass(frozen=True, slots=True)
 class ChannelKeys:
-    """The etcd keys of one channel."""
+    """The etcd keys of one channel, under the ordering service's `root` prefix."""
 
     channel_id: str
+    root: bytes = ROOT
+
+    @classmethod
+    def under(cls, prefix: str, channel_id: str) -> ChannelKeys:
+        """The keys of `channel_id` below a configured prefix such as "/medledger"."""
+        return cls(channel_id, root=prefix.rstrip("/").encode() + b"/")
 
     @property
     def prefix(self) -> bytes:
-        return ROOT + self.channel_id.encode() + b"/"
+        return self.root + self.channel_id.encode() + b"/"
 
     @property
     def blocks_prefix(self) -> bytes:

@@ -7,21 +7,24 @@ another orderer via Forward) takes it, and goes back into the queue when that at
 fails. It is resolved when a block holding those bytes is stored here — whoever wrote
 the block — so an envelope is acknowledged only once it is in this orderer's store.
 
-The table also remembers which block holds each envelope of the last `recent_blocks`
-blocks. A cutter drops envelopes found there before it writes a block, which is how a
+The table also remembers which block holds each envelope of the blocks stored here in
+the last `window_s` seconds (at most `envelopes_max` envelopes, at least the last
+block). A cutter drops envelopes found there before it writes a block, which is how a
 forward that is retried after its cutter died (and may have written the block after
-all) never puts the same envelope into the chain twice.
+all) does not put the same envelope into the chain twice. The window must outlast a
+retry: the backend uses more than the order timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from orderer.consensus.etcd_types import BackendUnavailable
+from orderer.errors import BackendUnavailable
 
 
 def envelope_digest(envelope: bytes) -> bytes:
@@ -47,14 +50,23 @@ class PendingEnvelope:
 class EnvelopeTable:
     """Pending envelopes by digest, the unrouted queue, and the recent blocks' digests."""
 
-    def __init__(self, *, capacity: int, recent_blocks: int) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        window_s: float,
+        envelopes_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.capacity = capacity
-        self.recent_blocks = recent_blocks
+        self.window_s = window_s
+        self.envelopes_max = envelopes_max
+        self._clock = clock
         self._entries: dict[bytes, PendingEnvelope] = {}
         self._unrouted: deque[PendingEnvelope] = deque()
         self._work = asyncio.Event()
         self._recent: dict[bytes, int] = {}
-        self._recent_order: deque[tuple[int, list[bytes]]] = deque()
+        self._recent_order: deque[tuple[int, float, list[bytes]]] = deque()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -142,9 +154,13 @@ class EnvelopeTable:
             entry = self._entries.pop(digest, None)
             if entry is not None and not entry.is_done:
                 entry.future.set_result(number)
-        self._recent_order.append((number, digests))
-        while len(self._recent_order) > self.recent_blocks:
-            old_number, old_digests = self._recent_order.popleft()
+        now = self._clock()
+        self._recent_order.append((number, now, digests))
+        while len(self._recent_order) > 1 and (
+            len(self._recent) > self.envelopes_max
+            or now - self._recent_order[0][1] > self.window_s
+        ):
+            old_number, _, old_digests = self._recent_order.popleft()
             for digest in old_digests:
                 if self._recent.get(digest) == old_number:
                     del self._recent[digest]

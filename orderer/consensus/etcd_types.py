@@ -1,12 +1,19 @@
-"""Values and errors of the etcd client: key-values, transaction parts, watch batches.
+"""Values and errors of the etcd backend: key-values, transaction parts, watch batches.
 
 Plain frozen dataclasses, so the block log, the election and their tests never touch
-etcd's generated protobuf classes; `orderer.consensus.etcd_client` converts.
+etcd's generated protobuf classes; `orderer.consensus.etcd_client` converts. Errors:
 
-    EtcdError                 etcd could not do what the backend asked
-    ├── EtcdUnavailable       no member answered in time, or a watch stream ended
-    ├── EtcdRevisionCompacted the requested revision is older than the last compaction
-    └── EtcdRequestRejected   etcd refused the request (too large, invalid, ...)
+    MedledgerError
+    ├── EtcdError                   etcd could not do what the backend asked
+    │   ├── EtcdUnavailable         no member answered in time, or a watch stream ended
+    │   ├── EtcdRevisionCompacted   the revision asked for is older than the compaction
+    │   ├── EtcdRequestRejected     etcd refused the request (too large, invalid, ...)
+    │   ├── BlocksPruned            (etcd_log) blocks below etcd's base are needed
+    │   └── ChainDiverged           (etcd_follow) the local store is ahead of etcd
+    └── OrdererError (orderer.errors)
+        ├── BackendUnavailable      order() could not finish in time (SERVICE_UNAVAILABLE)
+        └── BroadcastRejected
+            └── EnvelopeTooLarge    no block etcd accepts can hold the envelope
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import MedledgerError
+from orderer.errors import BroadcastRejected
+from protos.common import common_pb2
 
 
 class EtcdError(MedledgerError):
@@ -157,9 +166,8 @@ def prefix_end(prefix: bytes) -> bytes:
     return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
-class BackendUnavailable(MedledgerError):
-    """The ordering backend cannot order the envelope now (Broadcast: SERVICE_UNAVAILABLE)."""
+class EnvelopeTooLarge(BroadcastRejected):
+    """No block etcd accepts can hold the envelope (answered REQUEST_ENTITY_TOO_LARGE)."""
 
-
-class EnvelopeTooLarge(MedledgerError):
-    """The envelope cannot fit in a block the backend may write (Broadcast: BAD_REQUEST)."""
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=common_pb2.REQUEST_ENTITY_TOO_LARGE)

@@ -3,8 +3,8 @@
 `Consortium.create(folder)` makes the hospital example's crypto material and channel
 config once; `consortium.channel(id, ...)` a genesis block with the batch settings a
 test wants. `StoreSupport` is
-a minimal ChainSupport over `common.blockstore` + `common.protoutil` (with a small
-count/size block cutter), standing in for the registrar's. `OrdererNode.start(...)`
+a minimal ChainSupport over `common.blockstore` + `common.protoutil` (and the real
+block cutter), standing in for the registrar's. `OrdererNode.start(...)`
 runs one orderer in this process: its block store, an `EtcdBackend` chain and a gRPC
 server with the Forward service on 127.0.0.1; `crash()` drops everything without a
 goodbye (no lease revocation, no graceful gRPC shutdown), as a SIGKILL would.
@@ -12,8 +12,10 @@ goodbye (no lease revocation, no graceful gRPC shutdown), as a SIGKILL would.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from common.protoutil import (
     compute_tx_id,
     header_bytes,
     new_block,
-    parse_channel_header,
+    parse_envelope,
     payload_bytes,
     serialize_identity,
     sign_block,
@@ -40,9 +42,11 @@ from common.protoutil import (
 from network.cryptogen import CryptoLayout, generate_crypto
 from network.genesis import build_channel_config, build_genesis_block
 from network.spec import load_spec
-from orderer.consensus.etcd import EtcdBackend, EtcdChain, EtcdSettings
+from orderer.blockcutter import BlockCutter
+from orderer.consensus.etcd import EtcdBackend, EtcdChain
+from orderer.consensus.etcd_follow import BlockPuller
+from orderer.consensus.etcd_settings import EtcdSettings
 from protos.common import common_pb2, configtx_pb2
-from protos.medledger.orderer import forward_pb2_grpc
 from protos.orderer import configuration_pb2 as orderer_config_pb2
 
 EXAMPLE = (
@@ -75,6 +79,7 @@ class Consortium:
     config: configtx_pb2.Config
     orderers: tuple[Identity, ...]
     client: Identity
+    crypto: CryptoLayout
 
     @classmethod
     def create(cls, folder: Path) -> Consortium:
@@ -84,7 +89,13 @@ class Consortium:
             config=build_channel_config(spec, CHANNEL, crypto),
             orderers=tuple(_orderer_identity(crypto, index) for index in range(3)),
             client=_client_identity(crypto),
+            crypto=crypto,
         )
+
+    def orderer_files(self, index: int) -> tuple[Path, Path]:
+        """(signing certificate, private key) files of orderer `index`."""
+        node = self.crypto.organization(ORDERER_MSP).orderer(f"orderer{index}")
+        return node.signcert, node.private_key
 
     def channel(
         self,
@@ -143,38 +154,6 @@ class ChannelFixture:
         return envelope.SerializeToString(), tx_id
 
 
-class SimpleBlockCutter:
-    """Count and preferred-size cutting, config envelopes alone (the pure core's rules)."""
-
-    def __init__(
-        self, *, max_count: int, preferred_bytes: int, is_config: object
-    ) -> None:
-        self.max_count = max_count
-        self.preferred_bytes = preferred_bytes
-        self._is_config = is_config
-        self._pending: list[bytes] = []
-        self._size = 0
-
-    def ordered(self, envelope: bytes) -> list[list[bytes]]:
-        batches: list[list[bytes]] = []
-        assert callable(self._is_config)
-        if self._is_config(envelope) or len(envelope) > self.preferred_bytes:
-            if self._pending:
-                batches.append(self.cut())
-            return [*batches, [envelope]]
-        if self._size + len(envelope) > self.preferred_bytes and self._pending:
-            batches.append(self.cut())
-        self._pending.append(envelope)
-        self._size += len(envelope)
-        if len(self._pending) >= self.max_count:
-            batches.append(self.cut())
-        return batches
-
-    def cut(self) -> list[bytes]:
-        batch, self._pending, self._size = self._pending, [], 0
-        return batch
-
-
 class StoreSupport:
     """A ChainSupport for one orderer and channel, over its own block store."""
 
@@ -195,13 +174,8 @@ class StoreSupport:
     def channel_config(self) -> ChannelConfig:
         return self.config
 
-    def new_block_cutter(self) -> SimpleBlockCutter:
-        size = self.config.batch_size
-        return SimpleBlockCutter(
-            max_count=size.max_message_count,
-            preferred_bytes=size.preferred_max_bytes,
-            is_config=self.is_config,
-        )
+    def new_block_cutter(self) -> BlockCutter:
+        return BlockCutter(self.config.batch_size)
 
     def create_next_block(self, envelopes: Sequence[bytes]) -> common_pb2.Block:
         return new_block(
@@ -227,13 +201,10 @@ class StoreSupport:
         self.store.append(block)
 
     def is_config(self, envelope: bytes) -> bool:
-        payload = common_pb2.Payload()
         try:
-            payload.ParseFromString(common_pb2.Envelope.FromString(envelope).payload)
-            header = parse_channel_header(payload.header.channel_header)
-        except (WireError, ValueError):
+            return parse_envelope(envelope).header_type == common_pb2.CONFIG
+        except WireError:
             return False
-        return header.type in (common_pb2.CONFIG, common_pb2.CONFIG_UPDATE)
 
 
 @dataclass
@@ -258,6 +229,7 @@ class OrdererNode:
         identity: Identity,
         endpoints: Sequence[str],
         settings: EtcdSettings | None = None,
+        block_puller: BlockPuller | None = None,
     ) -> OrdererNode:
         """Open (or reopen) the store in `folder`, join with the genesis block, start."""
         store = BlockStore.open(folder)
@@ -274,11 +246,10 @@ class OrdererNode:
                 endpoints=tuple(endpoints),
                 orderer_name=name,
                 forward_address=f"127.0.0.1:{port}",
-            )
+            ),
+            block_puller=block_puller,
         )
-        forward_pb2_grpc.add_ForwardServiceServicer_to_server(
-            backend.forward_servicer(), server
-        )
+        server.add_generic_rpc_handlers(backend.rpc_handlers())
         await server.start()
         support = StoreSupport(store, config=channel.config, identity=identity)
         chain = backend.new_chain(support)
@@ -319,3 +290,120 @@ def _orderer_identity(crypto: CryptoLayout, index: int) -> Identity:
 def _client_identity(crypto: CryptoLayout) -> Identity:
     user = crypto.organization(CLIENT_MSP).user("Admin")
     return Identity.load(CLIENT_MSP, user.signcert, user.private_key)
+
+
+class OrdererCluster:
+    """Three (or more) in-process orderers of one channel on one etcd cluster."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        channel: ChannelFixture,
+        endpoints: Sequence[str],
+        settings: EtcdSettings | None = None,
+    ) -> None:
+        self.folder = folder
+        self.channel = channel
+        self.endpoints = tuple(endpoints)
+        self.settings = settings
+        self.nodes: list[OrdererNode] = []
+
+    async def start(self, count: int = 3) -> OrdererCluster:
+        for index in range(count):
+            self.nodes.append(await self._start(index))
+        return self
+
+    async def restart(self, index: int) -> OrdererNode:
+        """Start orderer `index` again on its folder (after a stop or crash)."""
+        await self.nodes[index].crash()
+        self.nodes[index] = await self._start(index)
+        return self.nodes[index]
+
+    async def cutter(self, *, timeout_s: float = 10.0) -> int:
+        """The index of the running orderer that is cutter now (waits for one)."""
+        found: list[int] = []
+
+        def elected() -> bool:
+            found[:] = [
+                i for i, n in enumerate(self.nodes) if n.running and n.chain.is_cutter
+            ]
+            return bool(found)
+
+        await until(elected, timeout_s=timeout_s, what="a cutter")
+        return found[0]
+
+    async def same_height(self, *, timeout_s: float = 10.0) -> int:
+        """Wait until every running orderer has stored the same number of blocks."""
+
+        def level() -> bool:
+            heights = {n.store.height for n in self.nodes if n.running}
+            return len(heights) == 1
+
+        await until(level, timeout_s=timeout_s, what="equal heights")
+        return next(n.store.height for n in self.nodes if n.running)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+    async def _start(self, index: int) -> OrdererNode:
+        return await OrdererNode.start(
+            f"orderer{index}",
+            self.folder / f"orderer{index}",
+            channel=self.channel,
+            identity=self.channel.orderers[index % len(self.channel.orderers)],
+            endpoints=self.endpoints,
+            settings=self.settings,
+        )
+
+
+async def until(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, poll_s: float = 0.02
+) -> None:
+    """Wait for `predicate` to hold, checking every `poll_s`, at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout_s} s")
+        await asyncio.sleep(poll_s)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What the stores hold, checked: height, and the block of every tx id."""
+
+    height: int
+    tx_blocks: dict[str, int]
+
+
+def verify_stores(
+    folders: Sequence[Path], *, acked: Mapping[str, int] | Collection[str]
+) -> ChainReport:
+    """Check the orderers' stores (closed) against each other and the acknowledgements.
+
+    Every store verifies (checksums, hash chain, data hashes), the block files are
+    byte-identical, no tx id appears twice, and every acknowledged tx id is in the
+    chain (in the block its acknowledgement named, when `acked` maps them).
+    """
+    files = [block_files(folder) for folder in folders]
+    assert all(f == files[0] for f in files[1:]), "block files differ between orderers"
+    tx_blocks: dict[str, int] = {}
+    with BlockStore.open(folders[0]) as store:
+        assert store.verify_all() == store.height
+        height = store.height
+        for block in store.iter_blocks(1):
+            for envelope in block.data.data:
+                tx_id = parse_envelope(envelope).tx_id
+                assert tx_id not in tx_blocks, (
+                    f"tx {tx_id} in blocks {tx_blocks[tx_id]} and {block.header.number}"
+                )
+                tx_blocks[tx_id] = block.header.number
+    missing = {tx for tx in acked if tx not in tx_blocks}
+    assert not missing, f"{len(missing)} acknowledged envelopes are not in the chain"
+    if isinstance(acked, Mapping):
+        moved = {
+            tx: (n, tx_blocks[tx]) for tx, n in acked.items() if tx_blocks[tx] != n
+        }
+        assert not moved, f"acknowledged with other block numbers: {moved}"
+    return ChainReport(height=height, tx_blocks=tx_blocks)

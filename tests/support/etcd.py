@@ -362,7 +362,7 @@ class EtcdCluster:
     # Teardown
 
     async def stop(self) -> None:
-        """Terminate every member (SIGKILL after 5 s) and reap it; keeps the folder."""
+        """Terminate every member (SIGKILL after 2 s) and reap it; keeps the folder."""
         for member in self.members:
             process = member.process
             if process is None or process.poll() is not None:
@@ -374,7 +374,7 @@ class EtcdCluster:
             if process is None:
                 continue
             try:
-                await asyncio.to_thread(process.wait, 5)
+                await asyncio.to_thread(process.wait, 2)
             except subprocess.TimeoutExpired:
                 process.kill()
                 await asyncio.to_thread(process.wait, 5)

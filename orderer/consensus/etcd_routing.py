@@ -1,0 +1,210 @@
+"""Routing envelopes to the cutter: the follower's forwarding loop, the cutter's answers.
+
+`Forwarder` is the follower's loop: it takes queued envelopes in batches, sends them
+to the current cutter with a bounded number of calls in flight, and queues again those
+that came back NOT_CUTTER or UNAVAILABLE (with backoff, up to `attempts_max` times) —
+but first it brings its store up to etcd's height, so an envelope the failed cutter did
+write is resolved here and not sent again. `answer_forwarded` is the cutter's side: it
+admits forwarded envelopes to the table and answers once each is in a block stored
+here, or UNAVAILABLE when its term ends or time runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from orderer.consensus.etcd_forward import ForwardClient, ForwardOutcome, ForwardStatus
+from orderer.consensus.etcd_pending import (
+    EnvelopeTable,
+    PendingEnvelope,
+    envelope_digest,
+)
+from orderer.consensus.etcd_types import EnvelopeTooLarge
+from orderer.errors import BackendUnavailable
+
+FORWARD_BATCH_MAX = 500
+FORWARD_BATCH_BYTES_MAX = 8 * 1024 * 1024
+_RETRY_DELAY_S = 0.1
+_RETRY_DELAY_MAX_S = 1.0
+_ANSWER_MARGIN_S = 0.5
+ABANDONED = ForwardOutcome(ForwardStatus.UNAVAILABLE, message="the cutter changed")
+
+
+class Forwarder:
+    """The follower's loop: queued envelopes go to the current cutter in batches."""
+
+    def __init__(
+        self,
+        *,
+        channel_id: str,
+        table: EnvelopeTable,
+        client: Callable[[], ForwardClient],
+        caught_up: Callable[[], Awaitable[object]],
+        timeout_s: float,
+        attempts_max: int,
+        in_flight_max: int,
+    ) -> None:
+        self.channel_id = channel_id
+        self.table = table
+        self.client = client
+        self.caught_up = caught_up
+        self.timeout_s = timeout_s
+        self.attempts_max = attempts_max
+        self.in_flight_max = in_flight_max
+        self._calls: dict[asyncio.Future[list[ForwardOutcome]], str] = {}
+
+    def cutter_changed(self, address: str | None) -> None:
+        """Abandon calls to any other address: a paused or dead cutter never answers,
+        and Broadcast answers in order, so one stuck call would hold up its stream."""
+        for call, target in list(self._calls.items()):
+            if target != address:
+                call.cancel()
+
+    async def run(
+        self,
+        cutter_address: Callable[[], Awaitable[str]],
+        is_follower: Callable[[], bool],
+    ) -> None:
+        """Forward until cancelled; `cutter_address` waits until this orderer follows."""
+        slots = asyncio.Semaphore(self.in_flight_max)
+        async with asyncio.TaskGroup() as calls:
+            while True:
+                address = await cutter_address()
+                if not await self.table.wait_for_work(0.25):
+                    continue
+                await slots.acquire()
+                entries = self.table.take(
+                    count_max=FORWARD_BATCH_MAX, bytes_max=FORWARD_BATCH_BYTES_MAX
+                )
+                if not entries or not is_follower():
+                    for entry in entries:
+                        self.table.requeue(entry)
+                    slots.release()
+                    continue
+                calls.create_task(self._send(address, entries, slots))
+
+    async def _send(
+        self, address: str, entries: list[PendingEnvelope], slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            outcomes = await self._call(address, [entry.envelope for entry in entries])
+            retry = [
+                entry
+                for entry, outcome in zip(entries, outcomes, strict=True)
+                if not entry.is_done and self._settle(entry, outcome)
+            ]
+            if retry:
+                attempts = max(entry.attempts for entry in retry)
+                await asyncio.sleep(min(_RETRY_DELAY_MAX_S, _RETRY_DELAY_S * attempts))
+                await self.caught_up()
+                for entry in retry:
+                    self.table.requeue(entry)  # unless a stored block resolved it
+        finally:
+            slots.release()
+
+    async def _call(self, address: str, envelopes: list[bytes]) -> list[ForwardOutcome]:
+        """One Forward call that `cutter_changed` can abandon (UNAVAILABLE for all)."""
+        call = asyncio.ensure_future(
+            self.client().forward(
+                address,
+                channel_id=self.channel_id,
+                envelopes=envelopes,
+                timeout_s=self.timeout_s,
+            )
+        )
+        self._calls[call] = address
+        try:
+            await asyncio.wait({call})
+        finally:
+            del self._calls[call]
+            call.cancel()
+        if call.cancelled():
+            return [ABANDONED] * len(envelopes)
+        return call.result()
+
+    def _settle(self, entry: PendingEnvelope, outcome: ForwardOutcome) -> bool:
+        """Record a forward outcome; True when the entry must be forwarded again."""
+        if outcome.status is ForwardStatus.ORDERED:
+            return False  # resolved when the block reaches this orderer's store
+        if outcome.status is ForwardStatus.REJECTED:
+            self.table.fail(entry, EnvelopeTooLarge(outcome.message))
+            return False
+        entry.attempts += 1
+        if entry.attempts >= self.attempts_max:
+            message = f"forwarding failed {entry.attempts} times: {outcome.message}"
+            self.table.fail(entry, BackendUnavailable(message))
+            return False
+        return True
+
+
+async def answer_forwarded(
+    table: EnvelopeTable,
+    envelopes: Sequence[bytes],
+    *,
+    term_ended: asyncio.Event,
+    timeout_s: float,
+) -> list[ForwardOutcome]:
+    """The cutter's answer: wait until each envelope is stored, or the term ends."""
+    entries = [_admit_forwarded(table, envelope) for envelope in envelopes]
+    waiting = {entry.future for entry in entries if isinstance(entry, PendingEnvelope)}
+    await _wait_all(waiting, until=term_ended, timeout_s=timeout_s - _ANSWER_MARGIN_S)
+    return [_answer(table, entry) for entry in entries]
+
+
+def _admit_forwarded(
+    table: EnvelopeTable, envelope: bytes
+) -> PendingEnvelope | ForwardOutcome:
+    digest = envelope_digest(envelope)
+    known = table.block_of(digest)
+    if known is not None:
+        return ForwardOutcome(ForwardStatus.ORDERED, block_number=known)
+    try:
+        return table.admit(envelope, local=False, digest=digest)
+    except BackendUnavailable as error:
+        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error))
+
+
+def _answer(
+    table: EnvelopeTable, entry: PendingEnvelope | ForwardOutcome
+) -> ForwardOutcome:
+    if isinstance(entry, ForwardOutcome):
+        return entry
+    future = entry.future
+    if not future.done():
+        table.discard(entry)
+        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message="not ordered in time")
+    if future.cancelled():
+        return ForwardOutcome(ForwardStatus.UNAVAILABLE, message="given up")
+    error = future.exception()
+    if error is None:
+        return ForwardOutcome(ForwardStatus.ORDERED, block_number=future.result())
+    if isinstance(error, EnvelopeTooLarge):
+        return ForwardOutcome(ForwardStatus.REJECTED, message=str(error))
+    return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error) or "term ended")
+
+
+async def _wait_all(
+    futures: set[asyncio.Future[int]], *, until: asyncio.Event, timeout_s: float
+) -> None:
+    """Wait until every future is done, `until` is set, or the timeout passes."""
+    if not futures:
+        return
+    ended: asyncio.Future[Any] = asyncio.ensure_future(until.wait())
+    try:
+        deadline = time.monotonic() + timeout_s
+        pending: set[asyncio.Future[Any]] = set(futures)
+        while pending and not until.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            done, _ = await asyncio.wait(
+                pending | {ended},
+                timeout=remaining,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            pending -= done
+    finally:
+        ended.cancel()
