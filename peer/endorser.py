@@ -1,0 +1,381 @@
+"""The endorser: check a signed proposal, simulate it, sign the result (ProcessProposal).
+
+Execute phase. `Endorser.process_proposal` follows Fabric 2.5's endorser in order:
+
+1. unpack every layer (`parse_signed_proposal`)                     MalformedProposal
+2. find the channel; an unknown one is a status-500 response, not an error; a
+   proposal without a channel is judged by the peer's own MSP
+3. header type ENDORSER_TRANSACTION (CONFIG tolerated), epoch 0, nonce and creator
+   present, tx id = SHA-256(nonce ‖ creator), signature present     MalformedProposal
+4. the creator deserialises with the channel's MSPs and is valid,
+   the signature over the proposal bytes verifies                  AccessDenied
+5. the tx id is not in the ledger                                   DuplicateTransaction
+6. for application chaincode, the creator satisfies the ACL `peer/Propose`
+   (/Channel/Application/Writers)                                    AccessDenied
+7. the chaincode is defined (committed `_lifecycle` definition) and installed, then
+   runs on a simulator of the channel; an execution failure is a status-500 response
+8. status ≥ 500: response and unsigned payload; 400–499: response only; below 400:
+   the private write sets go to the transient store, and the response is signed
+   (`ChaincodeAction.chaincode_id` = name and the definition's version) with its
+   ChaincodeInterest.
+
+Raised `ProposalRejected` errors (steps 1–6) become gRPC errors in the service;
+everything later is a ProposalResponse, as in Fabric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from common.errors import (
+    CryptoError,
+    IdentityError,
+    MedledgerError,
+    PolicyError,
+    WireError,
+)
+from common.msp import Identity, MspManager, SigningIdentity
+from common.protoutil import (
+    ChaincodeId,
+    ChaincodeResponse,
+    ParsedProposal,
+    compute_tx_id,
+    create_proposal_response,
+    parse_signed_proposal,
+    proposal_hash_of,
+)
+from peer.channels import PeerChannel
+from peer.errors import (
+    AccessDenied,
+    ChaincodeError,
+    DuplicateTransaction,
+    MalformedProposal,
+)
+from peer.interest import build_chaincode_interest
+from peer.lifecycle import LIFECYCLE_CHAINCODE_VERSION
+from peer.lifecycle_source import EndorsementInfo
+from peer.scc import SccInvocation, SystemChaincode
+from peer.simulator import SimulationResults, TxSimulator
+from protos.common import common_pb2
+from protos.peer import proposal_pb2, proposal_response_pb2
+from protos.transientstore import transientstore_pb2
+
+__all__ = [
+    "ChaincodeRunner",
+    "Endorser",
+    "PrivateDataHook",
+    "check_proposal",
+    "error_response",
+]
+
+_LOG = logging.getLogger(__name__)
+
+STATUS_ERROR = 500
+STATUS_ERROR_THRESHOLD = 400
+PROPOSE_RESOURCE = "peer/Propose"
+_ACCEPTED_TYPES = (common_pb2.ENDORSER_TRANSACTION, common_pb2.CONFIG)
+
+ProposalResponse = proposal_response_pb2.ProposalResponse
+
+
+class ChaincodeRunner(Protocol):
+    """What the endorser needs of chaincode support (`ChaincodeExecutor`)."""
+
+    async def execute(
+        self, proposal: ParsedProposal, simulator: TxSimulator
+    ) -> _Execution: ...
+
+
+class _Execution(Protocol):
+    @property
+    def response(self) -> ChaincodeResponse: ...
+    @property
+    def events(self) -> bytes: ...
+    @property
+    def simulation(self) -> SimulationResults: ...
+
+
+class DefinitionSource(Protocol):
+    """Committed definitions and local packages (`CommittedLifecycle`)."""
+
+    def endorsement_info(
+        self, channel_id: str, chaincode_name: str, simulator: TxSimulator
+    ) -> EndorsementInfo: ...
+
+
+PrivateDataHook = Callable[[PeerChannel, str, bytes], None]
+"""(channel, tx id, TxPvtReadWriteSetWithConfigInfo bytes): disseminate before signing.
+
+Dissemination to other member peers (requiredPeerCount/maxPeerCount) is issue 7;
+until then the default stores the write sets in this peer's transient store only.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Simulated:
+    response: ChaincodeResponse
+    events: bytes
+    results: SimulationResults | None
+    version: str
+
+
+class Endorser:
+    """ProcessProposal for this peer's channels (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        channels: Callable[[str], PeerChannel | None],
+        local_msp: MspManager,
+        signer: SigningIdentity,
+        runner: ChaincodeRunner,
+        definitions: DefinitionSource,
+        system_chaincodes: Mapping[str, SystemChaincode],
+        private_data: PrivateDataHook | None = None,
+    ) -> None:
+        self._channels = channels
+        self._local_msp = local_msp
+        self._signer = signer
+        self._runner = runner
+        self._definitions = definitions
+        self._system = dict(system_chaincodes)
+        self._private_data = private_data or _store_in_transient_store
+
+    async def process_proposal(
+        self, signed: proposal_pb2.SignedProposal | bytes
+    ) -> ProposalResponse:
+        """Endorse one signed proposal.
+
+        Raises:
+            ProposalRejected: a check before simulation failed (steps 1–6).
+        """
+        proposal = _unpack(signed)
+        channel: PeerChannel | None = None
+        msps = self._local_msp
+        if proposal.channel_id:
+            channel = self._channels(proposal.channel_id)
+            if channel is None:
+                return error_response(f"channel '{proposal.channel_id}' not found")
+            msps = channel.config.msp_manager
+        creator = check_proposal(proposal, msps)
+        if channel is not None:
+            self._check_channel_rules(proposal, channel, creator)
+        try:
+            return await self._endorse(proposal, channel, creator)
+        except (ChaincodeError, WireError) as error:
+            _LOG.info("endorsement failed tx_id=%s: %s", proposal.tx_id, error)
+            return error_response(str(error))
+
+    def _check_channel_rules(
+        self, proposal: ParsedProposal, channel: PeerChannel, creator: Identity
+    ) -> None:
+        if channel.has_tx(proposal.tx_id):
+            raise DuplicateTransaction(
+                f"duplicate transaction found [{proposal.tx_id}]. "
+                f"Creator [{proposal.creator.hex()}]",
+                tx_id=proposal.tx_id,
+            )
+        if proposal.chaincode_id.name in self._system:
+            return
+        try:
+            channel.check_acl(PROPOSE_RESOURCE, creator)
+        except PolicyError as error:
+            raise AccessDenied(
+                f"access denied for [{PROPOSE_RESOURCE}][{channel.channel_id}]: {error}"
+            ) from None
+
+    async def _endorse(
+        self, proposal: ParsedProposal, channel: PeerChannel | None, creator: Identity
+    ) -> ProposalResponse:
+        name = proposal.chaincode_id.name
+        system = self._system.get(name)
+        if system is not None:
+            simulated = _Simulated(
+                await system.invoke(SccInvocation(proposal, creator)),
+                b"",
+                None,
+                LIFECYCLE_CHAINCODE_VERSION,
+            )
+        elif channel is None:
+            raise ChaincodeError(
+                f"make sure the chaincode {name} has been successfully defined on "
+                "channel  and try again: a proposal without a channel can only call "
+                "system chaincodes"
+            )
+        else:
+            simulated = await self._simulate(proposal, channel)
+        return self._respond(proposal, channel, simulated)
+
+    async def _simulate(
+        self, proposal: ParsedProposal, channel: PeerChannel
+    ) -> _Simulated:
+        name = proposal.chaincode_id.name
+        simulator = channel.open_simulator(proposal.tx_id)
+        try:
+            try:
+                info = self._definitions.endorsement_info(
+                    channel.channel_id, name, simulator
+                )
+            except ChaincodeError as error:
+                raise ChaincodeError(
+                    f"make sure the chaincode {name} has been successfully defined on "
+                    f"channel {channel.channel_id} and try again: {error}"
+                ) from error
+            try:
+                execution = await self._runner.execute(proposal, simulator)
+            except ChaincodeError as error:
+                raise ChaincodeError(
+                    f"error in simulation: failed to execute transaction "
+                    f"{proposal.tx_id}: {error}"
+                ) from error
+        finally:
+            simulator.done()
+        response = execution.response
+        events = execution.events if response.status < STATUS_ERROR_THRESHOLD else b""
+        simulated = _Simulated(
+            response, events, execution.simulation, info.definition.version
+        )
+        if response.status < STATUS_ERROR_THRESHOLD:
+            await self._distribute_private_data(proposal, channel, info, simulated)
+        return simulated
+
+    async def _distribute_private_data(
+        self,
+        proposal: ParsedProposal,
+        channel: PeerChannel,
+        info: EndorsementInfo,
+        simulated: _Simulated,
+    ) -> None:
+        results = simulated.results
+        if results is None or not results.private_rwset:
+            return
+        data = _private_data_with_config(results, info, height=channel.height())
+        # Issue 7 replaces this hook with dissemination to the collections' member peers
+        # (requiredPeerCount before signing, maxPeerCount attempts) plus local storage.
+        await asyncio.to_thread(self._private_data, channel, proposal.tx_id, data)
+
+    def _respond(
+        self,
+        proposal: ParsedProposal,
+        channel: PeerChannel | None,
+        simulated: _Simulated,
+    ) -> ProposalResponse:
+        response = simulated.response
+        if proposal.channel_id == "" and response.status < STATUS_ERROR:
+            return ProposalResponse(response=_response_message(response))
+        if STATUS_ERROR_THRESHOLD <= response.status < STATUS_ERROR:
+            return ProposalResponse(response=_response_message(response))
+        results = simulated.results
+        signed = create_proposal_response(
+            proposal_hash=proposal_hash_of(proposal),
+            results=b"" if results is None else results.public_rwset,
+            response=response,
+            chaincode_id=ChaincodeId(proposal.chaincode_id.name, simulated.version),
+            endorser=self._signer.serialized,
+            signer=self._signer.sign if response.status < STATUS_ERROR else _no_sign,
+            events=simulated.events,
+        )
+        if results is not None:
+            signed.interest.CopyFrom(build_chaincode_interest(results))
+        if response.status >= STATUS_ERROR:
+            signed.ClearField("endorsement")
+            signed.version = 0
+        return signed
+
+
+def check_proposal(proposal: ParsedProposal, msps: MspManager) -> Identity:
+    """Fabric's proposal validation (steps 3–4); returns the verified creator.
+
+    Raises:
+        MalformedProposal: wrong header type or epoch, missing nonce, creator or
+            signature, or a tx id that is not SHA-256(nonce ‖ creator).
+        AccessDenied: the creator is unknown or invalid, or the signature fails.
+    """
+    header = proposal.channel_header
+    if header.type not in _ACCEPTED_TYPES:
+        raise MalformedProposal(f"invalid header type {header.type}")
+    if header.epoch != 0:
+        raise MalformedProposal("epoch is non-zero")
+    if not proposal.nonce:
+        raise MalformedProposal("nonce is empty")
+    if not proposal.creator:
+        raise MalformedProposal("creator is empty")
+    expected = compute_tx_id(nonce=proposal.nonce, creator=proposal.creator)
+    if proposal.tx_id != expected:
+        raise MalformedProposal(
+            f"incorrectly computed txid '{proposal.tx_id}' -- expected '{expected}'"
+        )
+    if not proposal.signature:
+        raise MalformedProposal("empty signature bytes")
+    return _verified_creator(proposal, msps)
+
+
+def error_response(message: str) -> ProposalResponse:
+    """ProposalResponse{response{status 500, message}}: Fabric's failure answer."""
+    return ProposalResponse(
+        response=proposal_response_pb2.Response(status=STATUS_ERROR, message=message)
+    )
+
+
+def _verified_creator(proposal: ParsedProposal, msps: MspManager) -> Identity:
+    channel = proposal.channel_id
+    try:
+        creator = msps.deserialize_identity(proposal.creator)
+    except IdentityError as error:
+        _LOG.info("access denied channel=%s: %s", channel, error)
+        raise AccessDenied(
+            f"access denied: channel [{channel}] creator org unknown, creator is "
+            "malformed"
+        ) from None
+    try:
+        msps.validate(creator)
+        creator.verify(proposal.proposal_bytes, proposal.signature)
+    except (IdentityError, CryptoError) as error:
+        _LOG.info(
+            "access denied channel=%s mspid=%s: %s", channel, creator.mspid, error
+        )
+        raise AccessDenied(
+            f"access denied: channel [{channel}] creator org [{creator.mspid}]"
+        ) from None
+    return creator
+
+
+def _unpack(signed: proposal_pb2.SignedProposal | bytes) -> ParsedProposal:
+    try:
+        return parse_signed_proposal(signed)
+    except WireError as error:
+        raise MalformedProposal(str(error)) from None
+    except MedledgerError as error:  # defensive: any other decoding complaint
+        raise MalformedProposal(str(error)) from None
+
+
+def _private_data_with_config(
+    results: SimulationResults, info: EndorsementInfo, *, height: int
+) -> bytes:
+    """TxPvtReadWriteSetWithConfigInfo: the private sets and the collections' configs."""
+    message = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(endorsed_at=height)
+    message.pvt_rwset.ParseFromString(results.private_rwset)
+    definition = info.definition
+    namespaces = {ns.namespace for ns in message.pvt_rwset.ns_pvt_rwset}
+    if definition.collections and definition.name in namespaces:
+        package = message.collection_configs[definition.name]
+        package.ParseFromString(definition.collections)
+    return message.SerializeToString(deterministic=True)
+
+
+def _store_in_transient_store(channel: PeerChannel, tx_id: str, data: bytes) -> None:
+    channel.store_private_data(tx_id, channel.height(), data)
+
+
+def _response_message(response: ChaincodeResponse) -> proposal_response_pb2.Response:
+    return proposal_response_pb2.Response(
+        status=response.status, message=response.message, payload=response.payload
+    )
+
+
+def _no_sign(_message: bytes) -> bytes:
+    return b""
