@@ -25,7 +25,7 @@ from peer.chaincode.execute import ChaincodeInfo
 from peer.chaincode.launcher import node_launch_spec
 from peer.chaincode.support import ChaincodeService, ServiceEndpoint
 from tests.conftest import skip_or_fail
-from tests.integration.peer.chaincode_fixtures import LedgerPeer
+from tests.integration.peer.chaincode_fixtures import LedgerPeer, Pki
 from tests.unit.chaincode.scenarios import ok
 
 pytestmark = pytest.mark.interop
@@ -184,3 +184,30 @@ async def test_node_chaincode_as_a_service(
             await asset_scenario(peer)
         finally:
             await service.stop()
+
+
+async def test_launched_node_chaincode_over_mutual_tls(
+    chaincode_node: Path, tmp_path: Path
+) -> None:
+    """The Node shim dials our TLS Register service with its client certificate."""
+    pki = Pki.create()
+    chaincodes = {"asset": ChaincodeInfo(PACKAGE, "1.0")}
+    peer = await LedgerPeer(tmp_path / "ledger.sqlite", chaincodes).start(
+        tls=pki.server_credentials()
+    )
+    try:
+        files = pki.client_files(tmp_path / "tls", base64_client=True)
+        peer.launcher.launch(
+            node_launch_spec(
+                PACKAGE, peer.address, chaincode_node, msp_id="Org1MSP", tls=files
+            )
+        )
+        created = ok(await peer.submit("CreateAsset", "t1", "teal", "tess"))
+        assert created.event == Event("AssetCreated", b"t1")
+        assert ok(await peer.evaluate("ReadAsset", "t1")).json() == {
+            "id": "t1",
+            "color": "teal",
+            "owner": "tess",
+        }
+    finally:
+        await peer.stop()

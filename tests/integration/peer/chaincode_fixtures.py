@@ -8,14 +8,18 @@ time, so a test can say exactly what crosses the stream.
 from __future__ import annotations
 
 import asyncio
+import base64
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
 from chaincode.testing import Event, InvocationResult, make_identity
+from common.crypto import PrivateKey
+from common.crypto.issue import ExtendedKeyUsage, Subject, issue_ca, issue_certificate
 from common.protoutil import (
     ChaincodeResponse,
     ParsedProposal,
@@ -26,7 +30,7 @@ from common.protoutil import (
     sign_proposal,
 )
 from peer.chaincode.execute import ChaincodeExecutor, ChaincodeInfo, StaticLifecycle
-from peer.chaincode.launcher import ChaincodeLauncher
+from peer.chaincode.launcher import ChaincodeLauncher, PeerTlsFiles
 from peer.chaincode.registry import ChaincodeRegistry
 from peer.chaincode.support import (
     SERVER_OPTIONS,
@@ -199,7 +203,8 @@ class LedgerPeer:
         self._db_path = db_path
         self._block = 0
 
-    async def start(self) -> LedgerPeer:
+    async def start(self, *, tls: grpc.ServerCredentials | None = None) -> LedgerPeer:
+        """Serve Register on 127.0.0.1 (over TLS with `tls`) and open the ledger."""
         conn = open_channel_db(self._db_path)
         pvtdata.ensure(conn)
         self._conn = conn
@@ -213,7 +218,10 @@ class LedgerPeer:
         add_chaincode_support(
             self.server, ChaincodeSupportService(self.registry, invoker=self.executor)
         )
-        port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = self.server.add_secure_port("127.0.0.1:0", tls)
         self.address = f"127.0.0.1:{port}"
         await self.server.start()
         return self
@@ -404,3 +412,74 @@ class _BlockWrites:
         write_history(conn, self.history)
         apply_hashed_updates(conn, self.hashed)
         apply_private_updates(conn, self.private)
+
+
+# ---------------------------------------------------------------- TLS material
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A test CA with a server and a client certificate (PEM), valid for 127.0.0.1."""
+
+    ca: bytes
+    server_cert: bytes
+    server_key: bytes
+    client_cert: bytes
+    client_key: bytes
+
+    @classmethod
+    def create(cls) -> Pki:
+        now = datetime.now(UTC)
+        start, end = now - timedelta(days=1), now + timedelta(days=1)
+        ca_key = PrivateKey.generate()
+        ca = issue_ca(
+            Subject("tlsca.peer.test"), key=ca_key, not_before=start, not_after=end
+        )
+        keys = {name: PrivateKey.generate() for name in ("server", "client")}
+        certs = {
+            name: issue_certificate(
+                Subject(f"{name}.peer.test"),
+                public_key=keys[name].public_key,
+                issuer_cert=ca,
+                issuer_key=ca_key,
+                san_dns=["localhost"],
+                san_ips=["127.0.0.1"],
+                ext_key_usage=[
+                    ExtendedKeyUsage.SERVER_AUTH,
+                    ExtendedKeyUsage.CLIENT_AUTH,
+                ],
+                not_before=start,
+                not_after=end,
+            )
+            for name in keys
+        }
+        return cls(
+            ca=ca.pem,
+            server_cert=certs["server"].pem,
+            server_key=keys["server"].to_pem(),
+            client_cert=certs["client"].pem,
+            client_key=keys["client"].to_pem(),
+        )
+
+    def server_credentials(self) -> grpc.ServerCredentials:
+        """Server TLS that requires client certificates from the CA (mutual TLS)."""
+        return grpc.ssl_server_credentials(
+            [(self.server_key, self.server_cert)],
+            root_certificates=self.ca,
+            require_client_auth=True,
+        )
+
+    def client_files(self, folder: Path, *, base64_client: bool) -> PeerTlsFiles:
+        """The files a launched chaincode reads; Node wants the client pair in base64."""
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def write(name: str, data: bytes, encode: bool) -> str:
+            path = folder / name
+            path.write_bytes(base64.b64encode(data) if encode else data)
+            return str(path)
+
+        return PeerTlsFiles(
+            root_cert_file=write("ca.pem", self.ca, False),
+            client_key_file=write("client.key", self.client_key, base64_client),
+            client_cert_file=write("client.crt", self.client_cert, base64_client),
+        )
