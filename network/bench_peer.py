@@ -4,7 +4,7 @@
 fresh `ChannelLedger`, commits a chaincode definition through a `_lifecycle`
 transaction, then times `Committer.commit_block` over blocks of endorser transactions
 (one read and one write each, endorsed by `endorsements` peers, signed blocks) and
-returns a JSON-able report. `medledger bench peer` prints it.
+returns a JSON-able report, for `medledger bench peer` to print.
 
 The builders (`endorser_transaction`, `definition_transaction`, `orderer_block`) make
 real signed transactions and blocks from signing identities, exactly as a client, its

@@ -779,3 +779,27 @@ def test_a_large_block_is_submitted_in_parts(
         else transaction_pb2.VALID
         for index in range(100)
     ]
+
+
+@pytest.mark.parametrize(
+    ("endorsers", "valid"), [(("peerC",), True), (("peerA", "peerB"), False)]
+)
+def test_a_private_key_level_policy_replaces_the_collection_policy(
+    network: BenchNetwork,
+    ids: dict[str, SigningIdentity],
+    endorsers: tuple[str, ...],
+    valid: bool,
+) -> None:
+    """Goal: VALIDATION_PARAMETER in a private key's hashed metadata governs its writes."""
+    ledger = FakeLedger()
+    parameter = from_string("OR('HospitalCMSP.peer')").SerializeToString()
+    key = (CHAINCODE, "notes", hashlib.sha256(b"patient-17").digest())
+    ledger.hashed[key] = (Version(4, 2), {"VALIDATION_PARAMETER": parameter})
+    run_tx(
+        network,
+        ids,
+        replace(BASE, rwset=private_rwset("notes"), endorsers=endorsers),
+        valid=valid,
+        code=transaction_pb2.ENDORSEMENT_POLICY_FAILURE,
+        ledger=ledger,
+    )
