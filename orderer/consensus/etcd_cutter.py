@@ -126,9 +126,22 @@ class CutterTerm:
                 await self._write_batch(batch)
             return
         wait_s = _POLL_S if self._cut_at is None else min(_POLL_S, self._cut_at - now)
-        if await self.table.wait_for_work(wait_s):
+        if await self._wait_for_work(wait_s):
             for entry in self.table.take(count_max=TAKE_COUNT_MAX, bytes_max=1 << 62):
                 await self._feed(entry)
+
+    async def _wait_for_work(self, timeout_s: float) -> bool:
+        """Wait for queued envelopes, at most `timeout_s`, or until the term ends."""
+        if self.table.has_work:
+            return True
+        work = asyncio.ensure_future(self.table.wait_for_work(timeout_s))
+        ended = asyncio.ensure_future(self.term.ended.wait())
+        try:
+            await asyncio.wait({work, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            work.cancel()
+            ended.cancel()
+        return self.table.has_work
 
     async def _feed(self, entry: PendingEnvelope) -> None:
         known = self.table.block_of(entry.digest)

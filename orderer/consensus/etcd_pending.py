@@ -98,6 +98,11 @@ class EnvelopeTable:
         self.requeue(entry)
         return entry
 
+    @property
+    def has_work(self) -> bool:
+        """Whether the unrouted queue holds anything."""
+        return bool(self._unrouted)
+
     def get(self, digest: bytes) -> PendingEnvelope | None:
         return self._entries.get(digest)
 
