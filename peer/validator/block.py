@@ -86,15 +86,17 @@ def evaluate_block(
         planner.plan(inspect_envelope(data, channel_id=config.channel_id))
         for data in block.data.data
     ]
-    verdicts = planner.verdicts()
+    planner.submit_rest()
+    # Committed reads for the second pass happen while the verifier works.
+    candidates = [plan.endorser for plan in plans if plan.endorser is not None]
+    committed = CommittedVersions.load(context.ledger, candidates)
+    rules.prefetch(candidates)
     judge = _Judge(
         block_number=block.header.number,
         context=context,
         rules=rules,
-        verdicts=verdicts,
-        committed=CommittedVersions.load(
-            context.ledger, [plan.endorser for plan in plans if plan.endorser]
-        ),
+        verdicts=planner.verdicts(),
+        committed=committed,
     )
     codes = tuple(judge.judge(position, plan) for position, plan in enumerate(plans))
     return BlockValidation(codes=codes, config=judge.new_config)
@@ -151,6 +153,10 @@ class _Planner:
         if len(self._batch) >= SUBMIT_CHECKS:
             self._submit()
         return plan
+
+    def submit_rest(self) -> None:
+        """Hand the verifier the signatures not submitted yet."""
+        self._submit()
 
     def verdicts(self) -> list[bool]:
         """Every signature's verdict, by check index (waits for the verifier)."""

@@ -82,6 +82,7 @@ class EndorsementRules:
         self._definitions: dict[str, ChaincodeDefinition | None] = {}
         self._policies: dict[bytes, Policy | None] = {}
         self._outcomes: dict[_OutcomeKey, bool] = {}
+        self._parameters: dict[MetadataKey, bytes] = {}
 
     def check_definitions(self, tx: EndorserTx) -> TxValidationCode | None:
         """INVALID_CHAINCODE or EXPIRED_CHAINCODE, or None when every namespace is defined."""
@@ -129,13 +130,28 @@ class EndorsementRules:
 
     def validation_parameter(self, ns: str, coll: str, key: str | bytes) -> bytes:
         """The committed key-level policy of a key (b"" when it has none)."""
-        if coll:
-            assert isinstance(key, bytes)
-            metadata = self._ledger.hashed_metadata(ns, coll, key)
-        else:
-            assert isinstance(key, str)
-            metadata = self._ledger.metadata(ns, key)
-        return (metadata or {}).get(VALIDATION_PARAMETER, b"")
+        cache_key = (ns, coll, key)
+        parameter = self._parameters.get(cache_key)
+        if parameter is None:
+            if coll:
+                assert isinstance(key, bytes)
+                metadata = self._ledger.hashed_metadata(ns, coll, key)
+            else:
+                assert isinstance(key, str)
+                metadata = self._ledger.metadata(ns, key)
+            parameter = (metadata or {}).get(VALIDATION_PARAMETER, b"")
+            self._parameters[cache_key] = parameter
+        return parameter
+
+    def prefetch(self, txs: Sequence[EndorserTx]) -> None:
+        """Look up the committed key-level policies every write of `txs` may need.
+
+        Lets the committed reads happen while signatures are still being verified.
+        """
+        for tx in txs:
+            for ns in tx.rwset:
+                for coll, key in _written_keys(ns):
+                    self.validation_parameter(ns.namespace, coll, key)
 
     def chaincode_policy_bytes(self, ns: str) -> bytes:
         """The namespace's endorsement policy as marshaled ApplicationPolicy bytes."""
