@@ -93,7 +93,7 @@ class Committer:
         *,
         verifier: SignatureVerifier = _SERIAL,
     ) -> Committer:
-        """Commit a channel's genesis block to an empty ledger and commit after it.
+        """Commit a channel's genesis block to an empty ledger; a committer for what follows.
 
         The genesis block is trusted as given (it comes from the administrator joining
         the peer): it carries no orderer signature, and its config transaction is VALID.
