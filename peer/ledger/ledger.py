@@ -5,12 +5,16 @@ TRANSACTIONS_FILTER already set by the validator) is two durable steps:
 1. append the block to the block store (one fsync);
 2. one SQLite transaction writing the block's public state, history, private
    data and transient-store purge together with the savepoint n.
-A crash between the two leaves the database behind the block store; `open`
+The transaction's writes overlap with the append (which runs on a helper
+thread), but it commits only after the append has returned, so the database
+never gets ahead of the block store. A crash in between leaves the database
+behind the block store; `open`
 replays every block above the savepoint, deriving its updates from the stored
 block again (`peer.ledger.updates`), so no committed block is ever lost and the
 state always equals a replay of the chain.
 
-Threads: one writer (the committer) calls `commit_block`; reads may come from
+Threads: one writer (the committer) calls `commit_block`, and block-store
+listeners run on the ledger's append thread; reads may come from
 any thread and use a per-thread read-only connection, so they see the state of
 the last committed SQLite transaction and never wait for the writer. All calls
 block; the peer crosses into asyncio through one `to_thread` boundary.
@@ -23,8 +27,10 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from common.blockstore import BlockStore
 from common.errors import WireError
@@ -74,10 +80,11 @@ class CommitStep(enum.Enum):
     """Points inside a commit, reported to a `CommitObserver` (metrics, crash tests).
 
     TRANSIENT_STORED: private data handed to `commit_block` is in the transient
-    store; the block is not appended yet. APPENDED: the block is durable, its
-    database transaction has not begun. STATE_WRITTEN, HISTORY_WRITTEN: inside
-    the open database transaction. COMMITTED: the database transaction, with the
-    savepoint, is committed. REPLAYED: `open` re-applied a block above the savepoint.
+    store; the block is not appended yet. STATE_WRITTEN, HISTORY_WRITTEN: inside
+    the open database transaction (the block's append may still be running).
+    APPENDED: the block is durable; the database transaction is still open.
+    COMMITTED: the database transaction, with the savepoint, is committed.
+    REPLAYED: `open` re-applied a block above the savepoint.
     """
 
     TRANSIENT_STORED = "transient-stored"
@@ -113,6 +120,9 @@ class ChannelLedger:
         self._collections = collections
         self._retention = transient_retention_blocks
         self._observer = observer
+        self._appender = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"ledger-append-{channel_id}"
+        )
         self._broken: str | None = None
         self._closed = False
 
@@ -196,22 +206,33 @@ class ChannelLedger:
         if given:
             self._persist_transient(updates, given)
             self._observe(CommitStep.TRANSIENT_STORED, updates.block_num)
-        self._store.append(block)
+        # The append runs on the appender thread while this one writes the
+        # database transaction (SQLite releases the GIL); the transaction commits
+        # only once the append has returned.
+        appended = self._appender.submit(self._store.append, block)
         try:
-            self._observe(CommitStep.APPENDED, updates.block_num)
-            self._apply(updates)
+            self._apply(updates, appended=appended)
         except BaseException as error:
-            self._broken = f"applying block {updates.block_num} failed: {error}"
-            _LOG.error(
-                "commit failed after append channel=%s block=%d error=%s",
-                self.channel_id,
-                updates.block_num,
-                error,
-            )
-            if isinstance(error, sqlite3.Error):
-                raise LedgerError(self._broken) from error
-            raise
+            self._fail(updates.block_num, appended, error)
         self._observe(CommitStep.COMMITTED, updates.block_num)
+
+    def _fail(
+        self, block_num: int, appended: Future[None], error: BaseException
+    ) -> NoReturn:
+        """Re-raise a failed commit; the ledger is broken if the block was stored."""
+        append_error = appended.exception()  # waits for the append to finish
+        if append_error is not None:
+            raise append_error  # rolled back, and the block is not stored
+        self._broken = f"applying block {block_num} failed: {error}"
+        _LOG.error(
+            "commit failed after append channel=%s block=%d error=%s",
+            self.channel_id,
+            block_num,
+            error,
+        )
+        if isinstance(error, sqlite3.Error):
+            raise LedgerError(self._broken) from error
+        raise error
 
     # Reading
 
@@ -291,6 +312,7 @@ class ChannelLedger:
         if self._closed:
             return
         self._closed = True
+        self._appender.shutdown(wait=True)
         self._readers.close()
         self._conn.close()
         self._store.close()
@@ -361,8 +383,14 @@ class ChannelLedger:
                     self._conn, tx.tx_id, updates.block_num, entry.SerializeToString()
                 )
 
-    def _apply(self, updates: BlockUpdates) -> None:
-        """Write one block's updates and its savepoint in one SQLite transaction."""
+    def _apply(
+        self, updates: BlockUpdates, *, appended: Future[None] | None = None
+    ) -> None:
+        """Write one block's updates and its savepoint in one SQLite transaction.
+
+        With `appended` (the block's append, still running), the transaction
+        commits only after the append has returned, and rolls back if it failed.
+        """
         conn, block_num = self._conn, updates.block_num
         with transaction(conn):
             write_updates(conn, updates.state)
@@ -373,6 +401,9 @@ class ChannelLedger:
             transient.purge_by_tx_ids(conn, updates.tx_ids)
             if block_num >= self._retention:
                 transient.purge_below_height(conn, block_num - self._retention)
+            if appended is not None:
+                appended.result()
+                self._observe(CommitStep.APPENDED, block_num)
             write_savepoint(conn, Version(block_num, updates.tx_count))
 
     def _apply_private(self, updates: BlockUpdates) -> None:

@@ -79,6 +79,28 @@ HISTORY_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (ns, key, block_num, tx_num)
         ) WITHOUT ROWID""",
     ),
+    # Version 2 clusters the rows in commit order, so a block's writes append to
+    # the end of the table instead of landing on a random page each, and finds a
+    # key's rows through a small index. On a large state this halves the pages a
+    # block's commit dirties (see peer/ledger/ledger.py and `medledger bench ledger`).
+    (
+        """CREATE TABLE history_v2 (
+            ns         TEXT    NOT NULL,
+            key        TEXT    NOT NULL,
+            block_num  INTEGER NOT NULL,
+            tx_num     INTEGER NOT NULL,
+            tx_id      TEXT    NOT NULL,
+            ts_seconds INTEGER NOT NULL,
+            ts_nanos   INTEGER NOT NULL,
+            is_delete  INTEGER NOT NULL,
+            val        BLOB    NOT NULL,
+            PRIMARY KEY (block_num, tx_num, ns, key)
+        ) WITHOUT ROWID""",
+        "INSERT INTO history_v2 SELECT * FROM history",
+        "DROP TABLE history",
+        "ALTER TABLE history_v2 RENAME TO history",
+        "CREATE INDEX history_by_key ON history (ns, key, block_num, tx_num)",
+    ),
 )
 
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,15 @@ from common.errors import BlockRejected
 from common.protoutil import block_header_hash
 from network.bench_ledger import endorser_envelope, validated_block
 from peer.errors import LedgerError
+from peer.ledger.history import get_history_for_key
 from peer.ledger.ledger import BLOCKS_DIR, ChannelLedger, CommitObserver, CommitStep
+from peer.ledger.schema import (
+    HISTORY_MIGRATIONS,
+    STATE_MIGRATIONS,
+    migrate,
+    open_channel_db,
+    schema_version,
+)
 from peer.ledger.statedb import Version
 from protos.common import common_pb2
 
@@ -114,24 +124,45 @@ def test_committed_blocks_are_readable_and_invalid_transactions_are_not(
 def test_the_block_is_durable_before_the_database_transaction_commits(
     tmp_path: Path, chain: Chain
 ) -> None:
-    """Inside the SQLite transaction the block is already stored; readers still see n-1."""
-    seen: list[tuple[CommitStep, int, int | None]] = []
+    """At APPENDED the block is stored but readers still see n-1; then it commits."""
+    seen: list[tuple[CommitStep, int | None]] = []
+    heights: dict[CommitStep, int] = {}
     holder: list[ChannelLedger] = []
 
     def observe(step: CommitStep, number: int) -> None:
         opened = holder[0]
-        seen.append((step, opened.height, opened.savepoint()))
+        seen.append((step, opened.savepoint()))
+        heights[step] = opened.height
 
     with ChannelLedger.open(tmp_path, channel_id="ch", observer=observe) as ledger:
         holder.append(ledger)
         ledger.commit_block(chain.block((chain.tx(("a", b"1")), VALID)))
 
     assert seen == [
-        (CommitStep.APPENDED, 1, None),
-        (CommitStep.STATE_WRITTEN, 1, None),
-        (CommitStep.HISTORY_WRITTEN, 1, None),
-        (CommitStep.COMMITTED, 1, 0),
+        (CommitStep.STATE_WRITTEN, None),
+        (CommitStep.HISTORY_WRITTEN, None),
+        (CommitStep.APPENDED, None),
+        (CommitStep.COMMITTED, 0),
     ]
+    assert heights[CommitStep.APPENDED] == heights[CommitStep.COMMITTED] == 1
+
+
+def test_a_rejected_append_rolls_the_database_back(
+    ledger: ChannelLedger, chain: Chain
+) -> None:
+    """The block store refuses the block while the transaction is open: nothing stays."""
+    ledger.commit_block(chain.block((chain.tx(("a", b"1")), VALID)))
+    forked = validated_block(
+        1, previous_hash=b"\x00" * 32, envelopes=[chain.tx(("b", b"x"))], codes=[VALID]
+    )
+
+    with pytest.raises(BlockRejected):
+        ledger.commit_block(forked)
+
+    assert ledger.get_state(NS, "b") is None
+    assert list(ledger.get_history_for_key(NS, "b")) == []
+    assert (ledger.height, ledger.savepoint()) == (1, 0)
+    ledger.commit_block(chain.block((chain.tx(("b", b"y")), VALID)))
 
 
 @pytest.mark.parametrize(
@@ -244,3 +275,26 @@ def test_reads_from_other_threads_use_their_own_connections(
         ledger.get_state(NS, "a")
     with pytest.raises(LedgerError, match="closed"):
         ledger.commit_block(chain.block())
+
+
+def test_history_written_in_the_first_layout_survives_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Schema v1 clustered history by key; v2 by commit order. Rows move across."""
+    path = tmp_path / "channel.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrate(conn, "state", STATE_MIGRATIONS)
+        migrate(conn, "history", HISTORY_MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO history VALUES ('cc', 'a', 3, 1, 'tx', 5, 6, 0, x'01')"
+        )
+
+    with closing(open_channel_db(path)) as upgraded:
+        assert schema_version(upgraded, "history") == len(HISTORY_MIGRATIONS)
+        (entry,) = get_history_for_key(upgraded, "cc", "a")
+        assert (entry.tx_id, entry.value, entry.block_num, entry.tx_num) == (
+            "tx",
+            b"\x01",
+            3,
+            1,
+        )
