@@ -22,9 +22,10 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from common.channelconfig import ChannelConfig
-from common.deliver import BlockFeed
+from common.deliver import FeedClosed
 from common.errors import ChannelConfigError
 from common.msp import Identity
 from common.policies import SignedData as PolicySignedData
@@ -42,6 +43,7 @@ __all__ = [
     "CHANNELS_FOLDER",
     "DEFAULT_ACLS",
     "Channels",
+    "CommitFeed",
     "PeerChannel",
     "is_valid_channel_name",
 ]
@@ -79,16 +81,14 @@ def is_valid_channel_name(name: str) -> bool:
 class PeerChannel:
     """One joined channel (see the module docstring)."""
 
-    def __init__(
-        self, channel_id: str, *, folder: Path, committer: Committer, feed: BlockFeed
-    ) -> None:
+    def __init__(self, channel_id: str, *, folder: Path, committer: Committer) -> None:
         self.channel_id = channel_id
         self.folder = folder
         self._committer = committer
-        self._feed = feed
+        self._feed = CommitFeed(committer.ledger)
         self._snapshots = Snapshots(folder / DATABASE_FILE)
         self._commit_lock = asyncio.Lock()
-        self._committing: asyncio.Future[tuple[TxValidationCode, ...]] | None = None
+        self._committing: asyncio.Future[Any] | None = None
         self._private_lock = threading.Lock()
         self._private_conn: sqlite3.Connection | None = None
 
@@ -136,7 +136,8 @@ class PeerChannel:
     # Ledger
 
     def height(self) -> int:
-        return self.ledger.height
+        """Blocks committed (state included): what Deliver and the puller go by."""
+        return self._feed.height()
 
     def has_tx(self, tx_id: str) -> bool:
         """Whether a transaction with this id is in the ledger (valid or not)."""
@@ -155,13 +156,20 @@ class PeerChannel:
             BlockRejected, LedgerError: from the ledger.
         """
         async with self._commit_lock:
-            work = asyncio.ensure_future(
-                asyncio.to_thread(self._committer.commit_block, block)
-            )
+            work = asyncio.ensure_future(asyncio.to_thread(self._commit_block, block))
             self._committing = work
             # A cancelled caller must not leave a commit running unseen: `wait_idle`
             # lets shutdown wait for it before the ledger closes.
-            return await asyncio.shield(work)
+            codes, stored = await asyncio.shield(work)
+            self._feed.committed(block.header.number, stored)
+            return codes
+
+    def _commit_block(
+        self, block: common_pb2.Block
+    ) -> tuple[tuple[TxValidationCode, ...], bytes]:
+        """Commit (worker thread); the codes and the block's stored bytes."""
+        codes = self._committer.commit_block(block)
+        return codes, self.ledger.block_store.block_bytes(block.header.number)
 
     async def wait_idle(self) -> None:
         """Return once no commit is running (its outcome is not reported here)."""
@@ -312,12 +320,7 @@ class Channels:
                 if self._verifier is None
                 else Committer.resume(ledger, verifier=self._verifier)
             )
-            return PeerChannel(
-                name,
-                folder=folder,
-                committer=committer,
-                feed=BlockFeed(ledger.block_store),
-            )
+            return PeerChannel(name, folder=folder, committer=committer)
         except BaseException:
             ledger.close()
             raise
@@ -356,3 +359,50 @@ def _policy_signed_data(signed_data: SignedData) -> PolicySignedData:
         identity=signed_data.identity,
         signature=signed_data.signature,
     )
+
+
+class CommitFeed:
+    """Committed blocks seen from asyncio: height, recent bytes, waiting for more.
+
+    Unlike a block store listener it moves only once a block's state is committed, so a
+    Deliver subscriber told of block n can read the state n wrote.
+    """
+
+    def __init__(self, ledger: ChannelLedger, *, cached_blocks: int = 16) -> None:
+        self._ledger = ledger
+        self._height = ledger.height
+        self._recent: dict[int, bytes] = {}
+        self._cached_blocks = cached_blocks
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    def height(self) -> int:
+        return self._height
+
+    def committed(self, number: int, data: bytes) -> None:
+        """Block `number` (stored as `data`) is committed; wake the waiters."""
+        self._height = max(self._height, number + 1)
+        self._recent[number] = data
+        self._recent.pop(number - self._cached_blocks, None)
+        self._wake()
+
+    async def block_bytes(self, number: int) -> bytes:
+        cached = self._recent.get(number)
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(self._ledger.block_store.block_bytes, number)
+
+    async def wait_for_height(self, height: int) -> None:
+        """Return once `height` blocks are committed (raises FeedClosed on close)."""
+        while self._height < height:
+            if self._closed:
+                raise FeedClosed("block feed closed")
+            await self._changed.wait()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

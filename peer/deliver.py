@@ -92,6 +92,8 @@ async def serve_deliver(
             settings=settings,
         )
         await context.write(status_response(status))
+        if status == common_pb2.SERVICE_UNAVAILABLE:
+            return  # the channel's feed closed: the peer is stopping
 
 
 def status_response(status: int) -> bytes:

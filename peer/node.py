@@ -12,6 +12,8 @@ stop and in-flight commits finish, chaincodes stop, the ledgers close.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -77,6 +79,7 @@ class PeerNode:
         self._verifier: ParallelVerifier | None = None
         self._executor: ChaincodeExecutor | None = None
         self._lifecycle: CommittedLifecycle | None = None
+        self._endorser_service: EndorserService | None = None
         self._stopped = False
 
     # Access for tests and tools
@@ -149,16 +152,22 @@ class PeerNode:
         channels = self._channels
         if channels is not None:
             channels.close_feeds()
-        for server in self._servers:
-            await server.stop(grace_s)
-        await self._pullers.stop(grace_s)
-        if channels is not None:
-            for channel in channels.all():
-                await channel.wait_idle()
+        # Stop accepting at once; chaincode streams are in-flight calls too, so they
+        # end only after the endorsements that need them have drained.
+        stopping = [asyncio.ensure_future(s.stop(grace_s)) for s in self._servers]
+        if self._endorser_service is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_s):
+                    await self._endorser_service.wait_idle()
         for service in self._services:
             await service.stop()
         await self._launcher.stop_all()
         await self._registry.close_all("the peer is stopping")
+        await asyncio.gather(*stopping)
+        await self._pullers.stop(grace_s)
+        if channels is not None:
+            for channel in channels.all():
+                await channel.wait_idle()
         if self._verifier is not None:
             self._verifier.close()
         if channels is not None:
@@ -236,8 +245,9 @@ class PeerNode:
             time_window_s=limits.deliver_time_window_s,
             mutual_tls=config.tls is not None and config.tls.mutual,
         )
+        self._endorser_service = EndorserService(self.endorser)
         handlers: list[grpc.GenericRpcHandler[Any, Any]] = [
-            EndorserService(self.endorser).rpc_handler(),
+            self._endorser_service.rpc_handler(),
             DeliverService(channels, settings=deliver_settings).rpc_handler(),
             AdminService(
                 channels,

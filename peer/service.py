@@ -14,6 +14,7 @@ FAILED_PRECONDITION).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
@@ -91,6 +92,13 @@ class EndorserService:
 
     def __init__(self, endorser: Endorser) -> None:
         self._endorser = endorser
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no ProcessProposal call is running (for an orderly stop)."""
+        await self._idle.wait()
 
     def rpc_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         return grpc.method_handlers_generic_handler(
@@ -106,10 +114,16 @@ class EndorserService:
     async def process_proposal(
         self, request: bytes, context: _Context
     ) -> proposal_response_pb2.ProposalResponse:
+        self._in_flight += 1
+        self._idle.clear()
         try:
             return await self._endorser.process_proposal(request)
         except MedledgerError as error:
             await _abort(context, error)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
 
 class DeliverService:

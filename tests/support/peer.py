@@ -28,6 +28,7 @@ from common.protoutil import (
     BLOCK_UNTIL_READY,
     ParsedProposal,
     SeekPosition,
+    block_header_hash,
     create_proposal,
     create_seek_envelope,
     create_transaction_envelope,
@@ -35,7 +36,7 @@ from common.protoutil import (
     sign_envelope,
     sign_proposal,
 )
-from network.bench_peer import definition_transaction
+from network.bench_peer import definition_transaction, orderer_block
 from network.cryptogen import IdentityLayout
 from network.orderer_material import OrdererMaterial, build_orderer_material
 from network.spec import ConsortiumSpec, parse_spec
@@ -326,3 +327,79 @@ async def peer_deliver(
 
 def signed_envelope(signer: SigningIdentity, payload: bytes) -> bytes:
     return sign_envelope(payload, signer.sign).SerializeToString()
+
+
+def co_endorse(
+    response: proposal_response_pb2.ProposalResponse, endorser: SigningIdentity
+) -> proposal_response_pb2.ProposalResponse:
+    """The same response endorsed by `endorser` (a second organisation's peer)."""
+    signature = endorser.sign(response.payload + endorser.serialized)
+    copy = proposal_response_pb2.ProposalResponse()
+    copy.CopyFrom(response)
+    copy.endorsement.endorser = endorser.serialized
+    copy.endorsement.signature = signature
+    return copy
+
+
+UNREACHABLE_ORDERER = "127.0.0.1:9"
+"""An address nothing listens on: peers whose blocks a test commits itself."""
+
+
+@dataclass
+class StandalonePeer:
+    """peer0 of Hospital A, joined, with the asset chaincode defined and launched.
+
+    No orderer runs: the test commits blocks itself (`commit`), signed as orderer0.
+    """
+
+    material: PeerMaterial
+    node: PeerNode
+    address: str
+
+    @property
+    def channel(self) -> Any:
+        return self.node.channels.require(CHANNEL)
+
+    async def commit(self, envelopes: Sequence[bytes]) -> tuple[int, ...]:
+        """Order `envelopes` into the next block (signed by orderer0) and commit it."""
+        channel = self.channel
+        store = channel.ledger.block_store
+        previous = store.block_by_number(store.height - 1)
+        orderer = self.material.orderer.crypto.organization("HealthCommissionMSP")
+        identity = load_signing_identity(
+            orderer.orderer("orderer0").msp_dir, mspid="HealthCommissionMSP"
+        )
+        block = orderer_block(
+            store.height,
+            previous_hash=block_header_hash(previous.header),
+            envelopes=envelopes,
+            orderer=identity,
+        )
+        return tuple(await channel.commit(block))
+
+
+@contextlib.asynccontextmanager
+async def standalone_peer(
+    material: PeerMaterial, folder: Path, **yaml: Any
+) -> AsyncIterator[StandalonePeer]:
+    config = write_peer_yaml(
+        folder / "peer.yaml",
+        material,
+        HOSPITAL_A,
+        storage=folder / "data",
+        orderer_address=UNREACHABLE_ORDERER,
+        chaincodes={ASSET: launched_asset()},
+        **yaml,
+    )
+    async with running_peer(config) as (node, addresses):
+        await node.join(material.genesis)
+        peer = StandalonePeer(material, node, addresses["grpc"])
+        codes = await peer.commit(
+            [
+                definition_envelope(
+                    material, asset_definition(), [HOSPITAL_A, HOSPITAL_B]
+                )
+            ]
+        )
+        assert codes == (0,), codes
+        yield peer
