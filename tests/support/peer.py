@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import random
 import re
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -403,3 +404,22 @@ async def standalone_peer(
         )
         assert codes == (0,), codes
         yield peer
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    """Flip, drop, duplicate or truncate a few bytes."""
+    buffer = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        if not buffer:
+            break
+        position = rng.randrange(len(buffer))
+        action = rng.randrange(4)
+        if action == 0:
+            buffer[position] ^= 1 << rng.randrange(8)
+        elif action == 1:
+            del buffer[position]
+        elif action == 2:
+            buffer[position:position] = buffer[position : position + rng.randint(1, 8)]
+        else:
+            del buffer[position:]
+    return bytes(buffer)
