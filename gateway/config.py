@@ -34,7 +34,7 @@ endpoints and TLS CAs); `orderers` only redirects or adds to that.
     timeouts:                                # optional; the defaults are shown
       endorse: 30s                           # one ProcessProposal call
       broadcast: 30s                         # one Broadcast to one orderer
-      dial: 10s                              # connecting to a peer or orderer
+      catch_up: 2s                           # wait for a lagging peer before asking it
     limits:
       max_message_bytes: 104857600
 
@@ -101,7 +101,7 @@ class OrdererSettings:
 class GatewayTimeouts:
     endorse_s: float = 30.0
     broadcast_s: float = 30.0
-    dial_s: float = 10.0
+    catch_up_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,12 +278,12 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
 def _read_timeouts(node: ConfigNode | None) -> GatewayTimeouts:
     if node is None:
         return GatewayTimeouts()
-    fields = node.as_mapping(optional=("endorse", "broadcast", "dial"))
+    fields = node.as_mapping(optional=("endorse", "broadcast", "catch_up"))
     defaults = GatewayTimeouts()
     return GatewayTimeouts(
         endorse_s=_duration(fields.get("endorse"), defaults.endorse_s),
         broadcast_s=_duration(fields.get("broadcast"), defaults.broadcast_s),
-        dial_s=_duration(fields.get("dial"), defaults.dial_s),
+        catch_up_s=_duration(fields.get("catch_up"), defaults.catch_up_s),
     )
 
 

@@ -45,11 +45,13 @@ def _action(data: bytes) -> proposal_pb2.ChaincodeAction:
 def _differences(
     first: proposal_pb2.ChaincodeAction, second: proposal_pb2.ChaincodeAction
 ) -> Iterator[str]:
-    if first.response != second.response:
+    if first.response.status != second.response.status:
         yield (
-            f"chaincode response differs (status {first.response.status} vs "
+            f"chaincode response status differs ({first.response.status} vs "
             f"{second.response.status})"
         )
+    elif first.response != second.response:
+        yield "chaincode response differs"
     if first.events != second.events:
         yield "chaincode event differs"
     if first.results != second.results:

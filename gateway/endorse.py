@@ -13,9 +13,13 @@ each named organisation must endorse (the client owns the policy).
 Every payload must be byte-identical to the first; a differing one counts as that
 peer's failure and is described. The unsigned prepared envelope is assembled as
 Fabric's gateway does (`protoutil.create_transaction_envelope`), with each endorser's
-endorsement once. Codes: INVALID_ARGUMENT for a bad proposal, FAILED_PRECONDITION when
-no plan can be made, UNAVAILABLE when a named organisation has no peers, ABORTED when
-endorsements could not be collected, DEADLINE_EXCEEDED on the client's deadline.
+endorsement once. Codes: INVALID_ARGUMENT for a proposal that does not
+decode, the peer's own code when it refuses the proposal (PERMISSION_DENIED for a bad
+signature or a creator who may not write, ALREADY_EXISTS for a used tx id),
+FAILED_PRECONDITION when no plan can be made, UNAVAILABLE when a named organisation
+has no peers, ABORTED when endorsements could not be collected (a chaincode error
+included: the first failing endorser ends the attempt, as in Fabric 2.5),
+DEADLINE_EXCEEDED on the client's deadline.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from gateway.channels import ChannelView
 from gateway.connections import PeerClient
 from gateway.context import GatewayContext, deadline
 from gateway.diff import describe_payload_difference
-from gateway.endorsers import Outcome, call_endorser
+from gateway.endorsers import REFUSALS, Outcome, call_endorser
 from gateway.errors import ErrorDetail, StatusError
 from gateway.evaluate import unpack_proposal
 from gateway.interest import (
@@ -74,7 +78,7 @@ async def endorse(
             proposal.channel_id, missing=grpc.StatusCode.FAILED_PRECONDITION
         )
         groups = ctx.registry.by_org(proposal.channel_id)
-        collector = _Collector(request.proposed_transaction, ctx)
+        collector = _Collector(request.proposed_transaction, ctx, view)
         if request.endorsing_organizations:
             layouts = _layouts_for_orgs(request.endorsing_organizations, groups)
         else:
@@ -129,8 +133,9 @@ async def _plan_from_first_endorser(
         first_org = _plan(base, groups, preferred=None)[0].orgs[0]
     first = await collector.first(first_org, groups[first_org])
     if first is None:
+        refused = collector.refusal
         raise StatusError(
-            grpc.StatusCode.ABORTED,
+            refused.code if refused is not None else grpc.StatusCode.ABORTED,
             "failed to endorse transaction, see attached details for more info",
             collector.details,
         )
@@ -207,15 +212,21 @@ class _Collector:
     """The endorsements gathered for one proposal, and the failures on the way."""
 
     def __init__(
-        self, signed: proposal_pb2.SignedProposal, ctx: GatewayContext
+        self,
+        signed: proposal_pb2.SignedProposal,
+        ctx: GatewayContext,
+        view: ChannelView,
     ) -> None:
         self.ctx = ctx
+        self._view = view
         self._signed = signed
         self._payload: bytes | None = None
         self._endorsed: dict[str, list[proposal_response_pb2.ProposalResponse]] = {}
         self._used: set[str] = set()
         self._failed: set[str] = set()
         self.details: list[ErrorDetail] = []
+        # The first refusal of the proposal itself (bad signature, not a writer, ...).
+        self.refusal: Outcome | None = None
 
     async def first(
         self, org: str, peers: Sequence[PeerClient]
@@ -274,6 +285,12 @@ class _Collector:
             if peer.address in self._used or peer.address in self._failed:
                 continue
             self._used.add(peer.address)
+            await self.ctx.registry.wait_for_height(
+                self._view.channel_id,
+                peer,
+                self._view.height,
+                limit_s=self.ctx.timeouts.catch_up_s,
+            )
             outcome = await call_endorser(
                 peer,
                 self._signed,
@@ -282,6 +299,10 @@ class _Collector:
             )
             if self._accept(org, outcome):
                 got += 1
+            elif not outcome.retry:
+                if outcome.code in REFUSALS and self.refusal is None:
+                    self.refusal = outcome
+                break
         return got >= needed
 
     def _accept(self, org: str, outcome: Outcome) -> bool:

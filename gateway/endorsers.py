@@ -3,15 +3,21 @@
 Fabric's gateway sorts every endorser outcome into four facts, and so do we:
 
     outcome                                     code                retry  peer down
-    gRPC error (no response)                    UNAVAILABLE         yes    yes
+    the call failed (unreachable, timed out,    UNAVAILABLE         yes    yes
+      internal error)
+    the peer refused the proposal with a gRPC   the peer's code     no     no
+      status (malformed, bad signature, not
+      authorised, duplicate tx id)
     status 500 without payload (peer refused,   ABORTED             yes    no
       chaincode could not run)
     other status < 200 or ≥ 400 (the chaincode  UNKNOWN             no     no
       answered with an error)
     anything else                               OK
 
-The message of a chaincode error reads `chaincode response <status>, <message>`; each
-failure becomes an `ErrorDetail` naming the peer.
+A refusal is the client's fault and would be the same on every peer, so it is final
+and its code (INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS, ...) reaches the
+client. The message of a chaincode error reads `chaincode response <status>,
+<message>`; each failure becomes an `ErrorDetail` naming the peer.
 """
 
 from __future__ import annotations
@@ -25,9 +31,22 @@ from gateway.errors import ErrorDetail, describe_rpc_error
 from gateway.registry import Registry
 from protos.peer import proposal_pb2, proposal_response_pb2
 
-__all__ = ["Outcome", "call_endorser", "classify"]
+__all__ = ["REFUSALS", "Outcome", "call_endorser", "classify"]
 
 _PEER_FAILURE_STATUS = 500
+
+REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+"""gRPC codes with which a peer refuses a proposal (the request is at fault)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +76,10 @@ def classify(
     """Sort a ProcessProposal result (see the module docstring)."""
     if response is None:
         message = describe_rpc_error(error) if error is not None else "no response"
+        code = error.code() if error is not None else None
+        if code in REFUSALS:
+            assert code is not None
+            return Outcome(peer, None, code, message, False, False)
         return Outcome(peer, None, grpc.StatusCode.UNAVAILABLE, message, True, True)
     status = response.response.status
     if 200 <= status < 400:
@@ -79,7 +102,9 @@ async def call_endorser(
     try:
         response = await peer.process_proposal(signed, deadline_s=deadline_s)
     except grpc.aio.AioRpcError as error:
-        registry.mark_failed(peer)
-        return classify(peer, None, error)
+        outcome = classify(peer, None, error)
+        if outcome.peer_down:
+            registry.mark_failed(peer)
+        return outcome
     registry.mark_reachable(peer)
     return classify(peer, response)

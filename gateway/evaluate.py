@@ -73,7 +73,7 @@ async def evaluate(
         request.proposed_transaction, prefix="failed to unpack transaction proposal: "
     )
     channel = proposal.channel_id
-    ctx.view(channel, missing=grpc.StatusCode.FAILED_PRECONDITION)
+    view = ctx.view(channel, missing=grpc.StatusCode.FAILED_PRECONDITION)
     targets: list[str] | None = list(request.target_organizations) or None
     protected = bool(proposal.transient_map) and targets is None
     if protected:
@@ -91,7 +91,9 @@ async def evaluate(
             )
         raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, message)
     async with deadline(time_remaining, "evaluate timeout expired"):
-        return await _evaluate_on(peers, request.proposed_transaction, ctx, proposal)
+        return await _evaluate_on(
+            peers, request.proposed_transaction, ctx, proposal, view.height
+        )
 
 
 async def _evaluate_on(
@@ -99,10 +101,14 @@ async def _evaluate_on(
     signed: proposal_pb2.SignedProposal,
     ctx: GatewayContext,
     proposal: ParsedProposal,
+    height: int,
 ) -> gateway_pb2.EvaluateResponse:
     details: list[ErrorDetail] = []
     last: Outcome | None = None
     for peer in peers:
+        await ctx.registry.wait_for_height(
+            proposal.channel_id, peer, height, limit_s=ctx.timeouts.catch_up_s
+        )
         last = await call_endorser(
             peer, signed, deadline_s=ctx.timeouts.endorse_s, registry=ctx.registry
         )

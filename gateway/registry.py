@@ -56,6 +56,7 @@ class Registry:
         self._order = {peer.address: index for index, peer in enumerate(peers)}
         self._status: dict[tuple[str, str], PeerStatus] = {}
         self._unreachable: set[str] = set()
+        self._height_changed: dict[tuple[str, str], asyncio.Event] = {}
 
     @property
     def peers(self) -> tuple[PeerClient, ...]:
@@ -110,6 +111,36 @@ class Registry:
         status.joined = True
         status.reachable = True
         self._unreachable.discard(peer.address)
+        changed = self._height_changed.pop((channel, peer.address), None)
+        if changed is not None:
+            changed.set()
+
+    async def wait_for_height(
+        self, channel: str, peer: PeerClient, height: int, *, limit_s: float
+    ) -> bool:
+        """Wait up to `limit_s` until the peer's ledger holds `height` blocks.
+
+        Returns whether it does. Endorsers that lag behind the gateway's view would
+        simulate on older state, and their payloads would not match. A peer whose
+        height is not known yet, or that is unreachable, is not waited for.
+        """
+        status = self.status(channel, peer)
+        if status.height >= height:
+            return True
+        if (
+            status.height == 0
+            or not status.reachable
+            or peer.address in self._unreachable
+        ):
+            return False
+        try:
+            async with asyncio.timeout(limit_s):
+                while status.height < height:
+                    key = (channel, peer.address)
+                    await self._height_changed.setdefault(key, asyncio.Event()).wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _rank(self, channel: str, peer: PeerClient) -> tuple[int, int, int]:
         status = self.status(channel, peer)
