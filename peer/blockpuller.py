@@ -28,7 +28,6 @@ from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelo
 from peer.errors import BlockVerificationError
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
-from protos.peer.transaction_pb2 import TxValidationCode
 
 __all__ = ["BlockPuller", "PullTarget", "PullerGroup", "PullerSettings"]
 
@@ -56,8 +55,11 @@ class PullTarget(Protocol):
 
     def height(self) -> int: ...
 
-    async def commit(self, block: common_pb2.Block) -> tuple[TxValidationCode, ...]:
-        """Verify, validate and commit; raises BlockVerificationError for a bad block."""
+    async def commit(self, block: common_pb2.Block) -> Sequence[int]:
+        """Verify, validate and commit; the transactions' validation codes.
+
+        Raises BlockVerificationError for a block that does not verify or follow.
+        """
         ...
 
 
@@ -112,8 +114,7 @@ class BlockPuller:
         progressed = False
         channel = self._dial(address)
         try:
-            async with asyncio.timeout(self._settings.connect_timeout_s):
-                await channel.channel_ready()
+            await _connect(channel, self._settings.connect_timeout_s)
             self.connections += 1
             call = _open_deliver(channel)
             await call.write(self._seek())
@@ -200,6 +201,21 @@ class BlockPuller:
     @property
     def _channel(self) -> str:
         return self._target.channel_id
+
+
+async def _connect(channel: grpc.aio.Channel, timeout_s: float) -> None:
+    """Wait until the channel is READY; a failed connection attempt fails at once.
+
+    Raises:
+        TimeoutError: not connected within `timeout_s`, or the attempt failed.
+    """
+    async with asyncio.timeout(timeout_s):
+        state = channel.get_state(try_to_connect=True)
+        while state is not grpc.ChannelConnectivity.READY:
+            if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                raise TimeoutError("the connection attempt failed")
+            await channel.wait_for_state_change(state)
+            state = channel.get_state(try_to_connect=True)
 
 
 def _open_deliver(channel: grpc.aio.Channel) -> Any:
