@@ -19,6 +19,11 @@
     │                           not decode as one
     ├── BlockVerificationError  a block from the orderer fails verification (signature,
     │                           chain, config); it is not committed
+    ├── LifecycleError          a `_lifecycle` operation cannot be done (install, approve,
+    │   │                       commit, queries); the message says why
+    │   ├── InvalidPackage      chaincode install package bytes that do not parse
+    │   ├── PackageNotFound     no package with that id is installed on this peer
+    │   └── DefinitionNotFound  no committed or approved definition is found
     ├── ProposalRejected        the endorser refuses a proposal before running it
     │   ├── MalformedProposal   a layer is missing or wrong (header type, epoch, tx id)
     │   ├── AccessDenied        creator, signature or ACL check failed
@@ -135,3 +140,23 @@ class ChannelExists(ChannelError):
 
 class JoinRejected(ChannelError):
     """The block cannot start a channel on this peer (not a genesis config block, ...)."""
+
+
+class LifecycleError(PeerError):
+    """A `_lifecycle` operation cannot be done; the message says why (Fabric's text)."""
+
+
+class InvalidPackage(LifecycleError):
+    """Chaincode install package bytes that do not parse or cannot be run here."""
+
+
+class PackageNotFound(LifecycleError):
+    """No package with this id is installed on this peer."""
+
+    def __init__(self, message: str, *, package_id: str) -> None:
+        super().__init__(message)
+        self.package_id = package_id
+
+
+class DefinitionNotFound(LifecycleError):
+    """No committed (or approved) chaincode definition matches the request."""
