@@ -5,11 +5,12 @@ An operator describes the whole consortium in one YAML file (see
 frozen `ConsortiumSpec`, from which the crypto generator, and later the channel and
 launcher code, derive everything else.
 
-Top-level keys known today are ``consortium`` and ``organizations``.  The sections that
-later parts of the network add (`RESERVED_SECTIONS`) are accepted now and kept unparsed
-in `ConsortiumSpec.reserved`, so a file written for a newer medledger still loads here;
-any other unknown key, at any level, is an error.  The ``channels`` section is read on
-demand by `ConsortiumSpec.channels` (see `network.spec_channels`).
+Top-level keys read here are ``consortium`` and ``organizations``.  The other sections
+(`RESERVED_SECTIONS`) are kept unparsed in `ConsortiumSpec.reserved` and read on demand
+by the modules that use them: ``channels`` by `ConsortiumSpec.channels`
+(`network.spec_channels`), ``chaincodes`` by `network.spec_chaincodes`, ``tls`` and
+``orderers`` by `network.spec_network`.  Any other unknown key, at any level, is an
+error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RESERVED_SECTIONS",
     "ConsortiumSpec",
+    "GatewaySpec",
     "NodeRole",
     "NodeSpec",
     "OrganizationSpec",
@@ -40,10 +42,11 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "read_spec",
+    "tls_names",
 ]
 
-RESERVED_SECTIONS = ("orderers", "channels", "chaincodes", "collections")
-"""Top-level sections that later parts of medledger define; accepted, kept unparsed."""
+RESERVED_SECTIONS = ("orderers", "channels", "chaincodes", "collections", "tls")
+"""Top-level sections read on demand by other modules; kept unparsed here."""
 
 # X.509 limits a common name to 64 characters; names below end up in common names.
 COMMON_NAME_MAX = 64
@@ -96,6 +99,8 @@ class NodeSpec:
     host: str
     port: int
     sans: tuple[str, ...] = ()
+    admin_port: int | None = None
+    """Orderers only: the channel participation API's port (None: not given)."""
 
     @property
     def full_name(self) -> str:
@@ -105,6 +110,33 @@ class NodeSpec:
     @property
     def address(self) -> str:
         """``host:port`` as other nodes dial it (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    """A gateway of an organisation, attached to one of its peers.
+
+    As Fabric's gateway, which runs inside the peer, it signs and presents TLS as that
+    peer: it uses the peer's MSP and TLS material, so its host must be one the peer's
+    TLS certificate covers.
+    """
+
+    name: str
+    domain: str
+    host: str
+    port: int
+    peer: str
+
+    @property
+    def full_name(self) -> str:
+        """``gateway0.hospital-a.example.com``."""
+        return f"{self.name}.{self.domain}"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as applications dial it (IPv6 hosts in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -136,6 +168,7 @@ class OrganizationSpec:
     peers: tuple[NodeSpec, ...] = ()
     orderers: tuple[NodeSpec, ...] = ()
     users: tuple[UserSpec, ...] = ()
+    gateways: tuple[GatewaySpec, ...] = ()
 
     @property
     def nodes(self) -> tuple[NodeSpec, ...]:
@@ -230,7 +263,7 @@ def read_spec(root: ConfigNode) -> ConsortiumSpec:
 def _read_organization(node: ConfigNode) -> OrganizationSpec:
     fields = node.as_mapping(
         required=("name", "mspid", "domain", "users"),
-        optional=("peers", "orderers"),
+        optional=("peers", "orderers", "gateways"),
     )
     name = fields["name"].as_str(
         pattern=_ORGANIZATION_NAME,
@@ -245,8 +278,18 @@ def _read_organization(node: ConfigNode) -> OrganizationSpec:
         fields, "orderers", lambda item: _read_node(item, NodeRole.ORDERER, domain)
     )
     users = optional_list(fields, "users", lambda item: _read_user(item, domain))
+    gateways = optional_list(
+        fields, "gateways", lambda item: _read_gateway(item, domain, peers)
+    )
     _check_organization(fields, peers + orderers, users)
-    return OrganizationSpec(name, mspid, domain, peers, orderers, users)
+    check_unique(
+        (
+            (item.child("name"), gateway.name)
+            for item, gateway in zip(_items(fields, "gateways"), gateways, strict=True)
+        ),
+        what="gateway name",
+    )
+    return OrganizationSpec(name, mspid, domain, peers, orderers, users, gateways)
 
 
 def _read_domain(node: ConfigNode) -> str:
@@ -260,13 +303,58 @@ def _read_domain(node: ConfigNode) -> str:
 
 
 def _read_node(node: ConfigNode, role: NodeRole, domain: str) -> NodeSpec:
-    fields = node.as_mapping(required=("name", "host", "port"), optional=("sans",))
+    optional = ("sans", "admin_port") if role is NodeRole.ORDERER else ("sans",)
+    fields = node.as_mapping(required=("name", "host", "port"), optional=optional)
     name = fields["name"].as_str(pattern=_NODE_NAME, expected=_EXPECT_NODE_NAME)
     _check_common_name(fields["name"], f"{name}.{domain}")
     host = _read_host(fields["host"])
     port = fields["port"].as_int(minimum=1, maximum=65535)
     sans = optional_list(fields, "sans", _read_san)
-    return NodeSpec(name, role, domain, host, port, sans)
+    admin_node = fields.get("admin_port")
+    admin_port = (
+        admin_node.as_int(minimum=1, maximum=65535) if admin_node is not None else None
+    )
+    if admin_node is not None and admin_port == port:
+        raise admin_node.error(f"the admin port must differ from 'port' ({port})")
+    return NodeSpec(name, role, domain, host, port, sans, admin_port)
+
+
+def _read_gateway(
+    node: ConfigNode, domain: str, peers: tuple[NodeSpec, ...]
+) -> GatewaySpec:
+    fields = node.as_mapping(required=("name", "host", "port"), optional=("peer",))
+    name = fields["name"].as_str(pattern=_NODE_NAME, expected=_EXPECT_NODE_NAME)
+    _check_common_name(fields["name"], f"{name}.{domain}")
+    host = _read_host(fields["host"])
+    port = fields["port"].as_int(minimum=1, maximum=65535)
+    if not peers:
+        raise node.error(
+            "a gateway runs with one of its organisation's peers, and this "
+            "organisation has none"
+        )
+    peer_node = fields.get("peer")
+    peer = peers[0]
+    if peer_node is not None:
+        wanted = peer_node.as_str(expected=_EXPECT_NODE_NAME)
+        by_name = {candidate.name: candidate for candidate in peers}
+        if wanted not in by_name:
+            raise peer_node.error(
+                f"no peer {wanted!r} in this organisation (peers: {', '.join(by_name)})"
+            )
+        peer = by_name[wanted]
+    if host not in tls_names(peer):
+        raise fields["host"].error(
+            f"{host} is not covered by the TLS certificate of {peer.full_name}, which "
+            f"the gateway presents; use one of {', '.join(tls_names(peer))} or add "
+            f"{host} to the peer's 'sans'"
+        )
+    return GatewaySpec(name, domain, host, port, peer.name)
+
+
+def tls_names(node: NodeSpec) -> tuple[str, ...]:
+    """Every DNS name and IP address the node's TLS server certificate covers."""
+    names = [node.full_name, node.name, node.host, "localhost", *node.sans]
+    return tuple(dict.fromkeys([*names, "127.0.0.1", "::1"]))
 
 
 def _read_host(node: ConfigNode) -> str:
@@ -381,9 +469,17 @@ def _check_consortium(
     for item, org in pairs:
         fields = dict(item.as_items())
         node_items = _items(fields, "peers") + _items(fields, "orderers")
+        for node_item, spec in zip(node_items, org.nodes, strict=True):
+            endpoints.append((node_item.child("port"), (spec.host, spec.port)))
+            if spec.admin_port is not None:
+                endpoints.append(
+                    (node_item.child("admin_port"), (spec.host, spec.admin_port))
+                )
         endpoints.extend(
-            (node_item.child("port"), (spec.host, spec.port))
-            for node_item, spec in zip(node_items, org.nodes, strict=True)
+            (gateway_item.child("port"), (gateway.host, gateway.port))
+            for gateway_item, gateway in zip(
+                _items(fields, "gateways"), org.gateways, strict=True
+            )
         )
     check_unique(endpoints, what="host and port")
 

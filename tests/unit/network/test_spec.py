@@ -277,7 +277,7 @@ INVALID: list[tuple[str, Callable[[Document], object], str]] = [
         "unknown organisation key",
         lambda d: org(d, 0).update(msp_id="x"),
         "organizations[0].msp_id: unknown key 'msp_id' (expected one of: domain, "
-        "mspid, name, orderers, peers, users); did you mean 'mspid'?",
+        "gateways, mspid, name, orderers, peers, users); did you mean 'mspid'?",
     ),
     (
         "unknown node key",
