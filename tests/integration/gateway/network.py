@@ -2,16 +2,19 @@
 
 `gateway_network(material, folder)` starts, in the test's event loop on 127.0.0.1:0,
 a solo orderer, peer0 of Hospitals A and B (A launches the Python asset chaincode, B
-dials it as a service), joins both to `medical-records`, commits the asset chaincode's
-definition (default policy: MAJORITY of the three hospitals, so A and B together) and
-starts Hospital A's gateway. `write_gateway_yaml` writes the gateway's config.
+dials it as a service; both dial the `secret` test chaincode of `secret_contract.py`),
+joins both to `medical-records`, commits both chaincodes' definitions (default policy:
+MAJORITY of the three hospitals, so A and B together) and starts Hospital A's gateway.
+`write_gateway_yaml` writes the gateway's config.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from gateway.client import Gateway, Identity, identity_from_msp, signer_from_msp
 from gateway.config import load_gateway_config
 from gateway.node import GatewayNode
 from peer.admin import AdminTarget, join_channel
+from peer.lifecycle import ChaincodeDefinition, default_endorsement_policy
 from peer.node import PeerNode
 from protos.common import common_pb2
 from tests.support.orderer import broadcast, running_orderer
@@ -42,11 +46,17 @@ from tests.support.peer import (
 )
 
 __all__ = [
+    "SECRET",
     "GatewayNetwork",
     "gateway_network",
     "running_gateway",
     "write_gateway_yaml",
 ]
+
+
+SECRET = "secret"
+SECRET_PACKAGE = "secret_1.0:" + hashlib.sha256(b"secret chaincode").hexdigest()
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -134,6 +144,44 @@ async def running_gateway(config_path: Path) -> AsyncIterator[tuple[GatewayNode,
                 raise result
 
 
+@contextlib.asynccontextmanager
+async def secret_server() -> AsyncIterator[str]:
+    """The `secret` test chaincode as a service; yields its address."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chaincode",
+        "serve",
+        "--module",
+        "tests.integration.gateway.secret_contract",
+        "--listen",
+        "127.0.0.1:0",
+        "--chaincode-id",
+        SECRET_PACKAGE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPOSITORY,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(TIMEOUT_S):
+            line = await process.stdout.readline()
+        assert line.startswith(b"READY "), line
+        yield line.decode().split()[1]
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+def secret_definition() -> ChaincodeDefinition:
+    return ChaincodeDefinition(
+        name=SECRET,
+        version="1.0",
+        sequence=1,
+        endorsement_policy=default_endorsement_policy(),
+    )
+
+
 async def _order(orderer: str, envelope: bytes) -> None:
     async with open_orderer_channel(orderer) as channel:
         [response] = await broadcast(channel, [envelope])
@@ -148,7 +196,9 @@ async def gateway_network(
     async with (
         running_orderer(material.orderer, folder / "orderer") as (_, orderer),
         asset_server() as chaincode_address,
+        secret_server() as secret_address,
     ):
+        secret = {"package_id": SECRET_PACKAGE, "address": secret_address}
         grpc_orderer = orderer["grpc"]
         config_a = write_peer_yaml(
             folder / "a" / "peer.yaml",
@@ -156,7 +206,7 @@ async def gateway_network(
             HOSPITAL_A,
             storage=folder / "a" / "data",
             orderer_address=grpc_orderer,
-            chaincodes={"asset": launched_asset()},
+            chaincodes={"asset": launched_asset(), SECRET: secret},
         )
         config_b = write_peer_yaml(
             folder / "b" / "peer.yaml",
@@ -165,7 +215,8 @@ async def gateway_network(
             storage=folder / "b" / "data",
             orderer_address=grpc_orderer,
             chaincodes={
-                "asset": {"package_id": ASSET_PACKAGE, "address": chaincode_address}
+                "asset": {"package_id": ASSET_PACKAGE, "address": chaincode_address},
+                SECRET: secret,
             },
         )
         async with (
@@ -181,14 +232,15 @@ async def gateway_network(
                     signer=material.user(mspid, "Admin"),
                     genesis_block=material.genesis.SerializeToString(),
                 )
-            await _order(
-                grpc_orderer,
-                definition_envelope(
-                    material, asset_definition(), [HOSPITAL_A, HOSPITAL_B]
-                ),
-            )
-            for node in (peer_a, peer_b):
-                await wait_for_height(node, 2)
+            for height, definition in enumerate(
+                (asset_definition(), secret_definition()), start=2
+            ):
+                await _order(
+                    grpc_orderer,
+                    definition_envelope(material, definition, [HOSPITAL_A, HOSPITAL_B]),
+                )
+                for node in (peer_a, peer_b):
+                    await wait_for_height(node, height)
             gateway_config = write_gateway_yaml(
                 folder / "gateway" / "gateway.yaml",
                 material,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from hashlib import sha256
 from pathlib import Path
 
 import grpc
@@ -27,7 +28,7 @@ from gateway.client import (
     signer_from_msp,
 )
 from protos.peer.transaction_pb2 import TxValidationCode
-from tests.integration.gateway.network import GatewayNetwork
+from tests.integration.gateway.network import SECRET, GatewayNetwork
 from tests.support.peer import CHANNEL, HOSPITAL_A, HOSPITAL_B
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -287,3 +288,24 @@ async def test_block_events_from_block_zero_are_contiguous(
                     break
     assert numbers == list(range(height))
     assert filtered == list(range(1, height))
+
+
+async def test_transient_data_reaches_the_chaincode_and_never_a_block(
+    network: GatewayNetwork,
+) -> None:
+    secret = b"diagnosis: influenza A (H1N1)"
+    key = new_asset_id("secret")
+    async with network.connect() as gateway:
+        contract = gateway.network(CHANNEL).contract(SECRET)
+        size = await contract.evaluate("TransientSize", transient={"secret": secret})
+        submitted = await contract.submit_async(
+            "StoreDigest", key, transient={"secret": secret}
+        )
+        status = await submitted.status()
+        stored = await contract.evaluate("Digest", key)
+    assert int(size) == len(secret)
+    assert status.successful
+    assert submitted.result.decode() == stored.decode() == sha256(secret).hexdigest()
+    store = network.peer_a.channels.require(CHANNEL).ledger.block_store
+    for number in range(store.height):
+        assert secret not in store.block_by_number(number).SerializeToString()
