@@ -58,8 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_orderer_commands(commands)
     add_peer_commands(commands)
     add_channel_commands(commands)
+    add_gateway_commands(commands)
     add_bench_commands(commands)
     return parser
+
+
+def add_gateway_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`medledger gateway start`, `medledger tx ...` and `medledger events ...`."""
+    from gateway.cli import add_commands
+
+    add_commands(commands)
 
 
 def add_crypto_commands(
