@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from common.channelconfig import ChannelConfig
-from common.deliver import FeedClosed
 from common.errors import ChannelConfigError
 from common.msp import Identity
 from common.policies import SignedData as PolicySignedData
 from common.protoutil import SignedData
+from peer.commit_feed import CommitFeed
 from peer.committer import Committer, ParallelVerifier
 from peer.errors import ChannelExists, ChannelNotJoined, JoinRejected
 from peer.ledger import transient
@@ -43,7 +43,6 @@ __all__ = [
     "CHANNELS_FOLDER",
     "DEFAULT_ACLS",
     "Channels",
-    "CommitFeed",
     "PeerChannel",
     "is_valid_channel_name",
 ]
@@ -359,50 +358,3 @@ def _policy_signed_data(signed_data: SignedData) -> PolicySignedData:
         identity=signed_data.identity,
         signature=signed_data.signature,
     )
-
-
-class CommitFeed:
-    """Committed blocks seen from asyncio: height, recent bytes, waiting for more.
-
-    Unlike a block store listener it moves only once a block's state is committed, so a
-    Deliver subscriber told of block n can read the state n wrote.
-    """
-
-    def __init__(self, ledger: ChannelLedger, *, cached_blocks: int = 16) -> None:
-        self._ledger = ledger
-        self._height = ledger.height
-        self._recent: dict[int, bytes] = {}
-        self._cached_blocks = cached_blocks
-        self._changed = asyncio.Event()
-        self._closed = False
-
-    def height(self) -> int:
-        return self._height
-
-    def committed(self, number: int, data: bytes) -> None:
-        """Block `number` (stored as `data`) is committed; wake the waiters."""
-        self._height = max(self._height, number + 1)
-        self._recent[number] = data
-        self._recent.pop(number - self._cached_blocks, None)
-        self._wake()
-
-    async def block_bytes(self, number: int) -> bytes:
-        cached = self._recent.get(number)
-        if cached is not None:
-            return cached
-        return await asyncio.to_thread(self._ledger.block_store.block_bytes, number)
-
-    async def wait_for_height(self, height: int) -> None:
-        """Return once `height` blocks are committed (raises FeedClosed on close)."""
-        while self._height < height:
-            if self._closed:
-                raise FeedClosed("block feed closed")
-            await self._changed.wait()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()

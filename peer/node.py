@@ -154,16 +154,10 @@ class PeerNode:
             channels.close_feeds()
         # Stop accepting at once; chaincode streams are in-flight calls too, so they
         # end only after the endorsements that need them have drained.
-        stopping = [asyncio.ensure_future(s.stop(grace_s)) for s in self._servers]
-        if self._endorser_service is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace_s):
-                    await self._endorser_service.wait_idle()
-        for service in self._services:
-            await service.stop()
-        await self._launcher.stop_all()
-        await self._registry.close_all("the peer is stopping")
-        await asyncio.gather(*stopping)
+        await asyncio.gather(
+            *(server.stop(grace_s) for server in self._servers),
+            self._stop_chaincodes(grace_s),
+        )
         await self._pullers.stop(grace_s)
         if channels is not None:
             for channel in channels.all():
@@ -173,6 +167,17 @@ class PeerNode:
         if channels is not None:
             channels.close()
         _LOG.info("peer stopped name=%s", self.config.name)
+
+    async def _stop_chaincodes(self, grace_s: float) -> None:
+        """Once in-flight endorsements are done (or `grace_s` passed), end chaincodes."""
+        if self._endorser_service is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_s):
+                    await self._endorser_service.wait_idle()
+        for service in self._services:
+            await service.stop()
+        await self._launcher.stop_all()
+        await self._registry.close_all("the peer is stopping")
 
     async def join(self, block: common_pb2.Block) -> PeerChannel:
         """Join a channel from its genesis block and start pulling its blocks.
