@@ -29,7 +29,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from common.errors import (
     CryptoError,
@@ -68,6 +68,7 @@ __all__ = [
     "ChaincodeRunner",
     "Endorser",
     "PrivateDataHook",
+    "SimulatingSystemChaincode",
     "check_proposal",
     "error_response",
 ]
@@ -97,6 +98,19 @@ class _Execution(Protocol):
     def events(self) -> bytes: ...
     @property
     def simulation(self) -> SimulationResults: ...
+
+
+@runtime_checkable
+class SimulatingSystemChaincode(SystemChaincode, Protocol):
+    """A system chaincode whose channel proposals run on a simulator (`_lifecycle`).
+
+    Its read-write set is endorsed like a user chaincode's and its private writes
+    (an organisation's approvals) go through the private data hook.
+    """
+
+    async def invoke_simulated(
+        self, invocation: SccInvocation, simulator: TxSimulator
+    ) -> ChaincodeResponse: ...
 
 
 class DefinitionSource(Protocol):
@@ -193,7 +207,9 @@ class Endorser:
     ) -> ProposalResponse:
         name = proposal.chaincode_id.name
         system = self._system.get(name)
-        if system is not None:
+        if system is not None and channel is not None:
+            simulated = await self._simulate_system(system, proposal, channel, creator)
+        elif system is not None:
             simulated = _Simulated(
                 await system.invoke(SccInvocation(proposal, creator)),
                 b"",
@@ -242,6 +258,38 @@ class Endorser:
         if response.status < STATUS_ERROR_THRESHOLD:
             await self._distribute_private_data(proposal, channel, info, simulated)
         return simulated
+
+    async def _simulate_system(
+        self,
+        system: SystemChaincode,
+        proposal: ParsedProposal,
+        channel: PeerChannel,
+        creator: Identity,
+    ) -> _Simulated:
+        """A system chaincode on a channel; on a simulator when it takes one."""
+        invocation = SccInvocation(proposal, creator)
+        if not isinstance(system, SimulatingSystemChaincode):
+            response = await system.invoke(invocation)
+            return _Simulated(response, b"", None, LIFECYCLE_CHAINCODE_VERSION)
+        simulator = channel.open_simulator(proposal.tx_id)
+        try:
+            response = await system.invoke_simulated(invocation, simulator)
+            ok = response.status < STATUS_ERROR_THRESHOLD
+            results = simulator.results() if ok else None
+        finally:
+            simulator.done()
+        if results is not None and results.private_rwset:
+            data = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
+                endorsed_at=channel.height()
+            )
+            data.pvt_rwset.ParseFromString(results.private_rwset)
+            await asyncio.to_thread(
+                self._private_data,
+                channel,
+                proposal.tx_id,
+                data.SerializeToString(deterministic=True),
+            )
+        return _Simulated(response, b"", results, LIFECYCLE_CHAINCODE_VERSION)
 
     async def _distribute_private_data(
         self,

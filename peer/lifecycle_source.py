@@ -7,8 +7,9 @@ through the transaction's simulator, so that read lands in the read-write set an
 definition committed meanwhile invalidates the transaction (MVCC); the rest of the
 definition comes from a cache keyed by that sequence, filled from committed state.
 
-The package id comes from `peer.yaml` (`chaincodes.packages`), standing in for the
-approved definition's package source until the lifecycle commands exist.
+The package id comes from `peer.yaml` (`chaincodes.packages`) when it names the
+chaincode, else from the package this peer's organisation approved for the committed
+definition and installed through `_lifecycle` (`peer.lifecycle.runtime`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from peer.lifecycle import (
 from peer.simulator import TxSimulator
 from protos.peer.lifecycle import db_pb2
 
-__all__ = ["CommittedLifecycle", "EndorsementInfo"]
+__all__ = ["CommittedLifecycle", "EndorsementInfo", "InstalledPackages"]
+
+
+InstalledPackages = Callable[[str, ChaincodeDefinition], str | None]
+"""(channel id, committed definition) → the installed package serving it, or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +54,15 @@ class CommittedLifecycle:
         *,
         readers: Callable[[str], DefinitionReader | None],
         package_ids: Mapping[str, str],
+        installed: InstalledPackages | None = None,
     ) -> None:
         """`readers` gives a channel's committed state (None for an unknown channel);
-        `package_ids` maps chaincode names to the package this peer runs for them."""
+        `package_ids` maps chaincode names to the package this peer runs for them;
+        `installed` finds (and starts) the package installed through `_lifecycle`
+        that this peer's organisation approved, for names `package_ids` lacks."""
         self._readers = readers
         self._package_ids = dict(package_ids)
+        self._installed = installed
         self._cache: dict[tuple[str, str], ChaincodeDefinition] = {}
 
     def endorsement_info(
@@ -72,6 +81,8 @@ class CommittedLifecycle:
             )
         definition = self._definition(channel_id, chaincode_name, sequence)
         package_id = self._package_ids.get(chaincode_name)
+        if package_id is None and self._installed is not None:
+            package_id = self._installed(channel_id, definition)
         if package_id is None:
             raise ChaincodeError(
                 f"chaincode definition for '{chaincode_name}' exists, but chaincode "

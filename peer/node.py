@@ -42,6 +42,8 @@ from peer.config import ChaincodePackage, PeerConfig, format_address, parse_addr
 from peer.endorser import Endorser
 from peer.errors import AccessDenied, ChaincodeError
 from peer.lifecycle import DefinitionReader
+from peer.lifecycle.runtime import InstalledChaincodes
+from peer.lifecycle.store import LIFECYCLE_FOLDER, PackageStore
 from peer.lifecycle_source import CommittedLifecycle
 from peer.scc import ConfigurationSystemChaincode, QuerySystemChaincode
 from peer.service import AdminService, DeliverService, EndorserService
@@ -79,6 +81,7 @@ class PeerNode:
         self._verifier: ParallelVerifier | None = None
         self._executor: ChaincodeExecutor | None = None
         self._lifecycle: CommittedLifecycle | None = None
+        self._installed: InstalledChaincodes | None = None
         self._endorser_service: EndorserService | None = None
         self._stopped = False
 
@@ -117,6 +120,7 @@ class PeerNode:
         self._channels = channels
         for channel in await channels.open_all():
             self._pullers.add(self._new_puller(channel))
+        installed = self._new_installed(channels)
         executor = self._new_executor(channels)
         self._endorser = Endorser(
             channels=channels.get,
@@ -129,9 +133,11 @@ class PeerNode:
                 "cscc": ConfigurationSystemChaincode(
                     channels, local_msp=MspManager([local_msp])
                 ),
+                "_lifecycle": installed.system_chaincode(local_msp),
             },
         )
         addresses = await self._start_servers(channels, local_msp, executor)
+        installed.bind(peer_address=addresses["chaincode"], invoker=executor)
         self._start_chaincodes(addresses["chaincode"], executor)
         _LOG.info(
             "peer started name=%s grpc=%s chaincode=%s channels=%s",
@@ -176,6 +182,8 @@ class PeerNode:
                     await self._endorser_service.wait_idle()
         for service in self._services:
             await service.stop()
+        if self._installed is not None:
+            await self._installed.stop()
         await self._launcher.stop_all()
         await self._registry.close_all("the peer is stopping")
 
@@ -198,6 +206,7 @@ class PeerNode:
             package_ids={
                 name: package.package_id for name, package in settings.packages.items()
             },
+            installed=self._installed.package_id if self._installed else None,
         )
         self._executor = ChaincodeExecutor(
             self._registry,
@@ -208,6 +217,17 @@ class PeerNode:
             call_check=self._check_chaincode_call,
         )
         return self._executor
+
+    def _new_installed(self, channels: Channels) -> InstalledChaincodes:
+        """Packages installed through `_lifecycle`, under `<storage>/lifecycle/`."""
+        self._installed = InstalledChaincodes(
+            store=PackageStore(self.config.storage / LIFECYCLE_FOLDER),
+            config=self.config,
+            channels=channels,
+            launcher=self._launcher,
+            registry=self._registry,
+        )
+        return self._installed
 
     def _lifecycle_source(self) -> CommittedLifecycle:
         assert self._lifecycle is not None, "executor not built"
