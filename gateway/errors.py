@@ -25,7 +25,7 @@ maps every other exception the server may meet to a status, so the codes live he
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -147,9 +147,7 @@ async def abort(
     raise AssertionError("grpc.aio context.abort returned")  # pragma: no cover
 
 
-def details_from_trailers(
-    metadata: Sequence[tuple[str, str | bytes]] | None,
-) -> tuple[ErrorDetail, ...]:
+def details_from_trailers(metadata: Iterable[Any] | None) -> tuple[ErrorDetail, ...]:
     """The `gateway.ErrorDetail`s in a call's trailing metadata (empty when absent)."""
     for key, value in metadata or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):

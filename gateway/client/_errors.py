@@ -15,8 +15,6 @@ Evaluate and event streams raise plain `GatewayError`s.
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 from common.errors import MedledgerError
@@ -97,14 +95,9 @@ def gateway_error(
     return kind(
         error.details() or code.name,
         code=code,
-        details=details_from_trailers(_metadata(error)),
+        details=details_from_trailers(error.trailing_metadata()),
         transaction_id=transaction_id,
     )
-
-
-def _metadata(error: grpc.aio.AioRpcError) -> list[tuple[str, str | bytes]]:
-    trailing: Any = error.trailing_metadata()
-    return [(str(key), value) for key, value in (trailing or ())]
 
 
 def _code_name(code: int) -> str:

@@ -280,10 +280,10 @@ async def test_block_events_from_block_zero_are_contiguous(
         checkpointer = InMemoryCheckpointer()
         checkpointer.checkpoint_block(0)
         async with asyncio.timeout(20):
-            async for block in gateway.network(CHANNEL).filtered_block_events(
+            async for filtered_block in gateway.network(CHANNEL).filtered_block_events(
                 checkpoint=checkpointer
             ):
-                filtered.append(block.number)
+                filtered.append(filtered_block.number)
                 if len(filtered) == height - 1:
                     break
     assert numbers == list(range(height))

@@ -43,7 +43,7 @@ def user(
 async def call(
     channel: grpc.aio.Channel, method: str, request: Any, response_type: Any
 ) -> Any:
-    stub = channel.unary_unary(  # type: ignore[call-arg]
+    stub = channel.unary_unary(
         f"/gateway.Gateway/{method}",
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=response_type.FromString,
@@ -120,8 +120,10 @@ async def test_a_wrongly_signed_proposal_is_permission_denied_with_the_peer_name
         channel, "Evaluate", evaluate_request(forged), gateway_pb2.EvaluateResponse
     )
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert error.details().startswith("evaluate call to endorser returned error: ")
-    [detail] = details_from_trailers(list(error.trailing_metadata() or ()))
+    assert (error.details() or "").startswith(
+        "evaluate call to endorser returned error: "
+    )
+    [detail] = details_from_trailers(error.trailing_metadata())
     assert (detail.address, detail.mspid) == (network.address_a, HOSPITAL_A)
 
 
@@ -142,7 +144,7 @@ async def test_an_unsigned_proposal_is_refused(
         gateway_pb2.EndorseResponse,
     )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    assert details_from_trailers(list(error.trailing_metadata() or ()))
+    assert details_from_trailers(error.trailing_metadata())
 
 
 async def test_a_creator_who_may_not_write_the_channel_is_permission_denied(
@@ -224,7 +226,7 @@ async def test_a_transaction_the_orderer_rejects_is_aborted_without_retry(
         "received unsuccessful response from orderer: status=FORBIDDEN, "
         "info=envelope signature: signature does not match message and key"
     )
-    [detail] = details_from_trailers(list(error.trailing_metadata() or ()))
+    [detail] = details_from_trailers(error.trailing_metadata())
     assert detail.mspid == ORDERING
 
 
@@ -293,7 +295,7 @@ async def test_bad_commit_status_requests(
 async def events_failure(
     channel: grpc.aio.Channel, request: gateway_pb2.SignedChaincodeEventsRequest
 ) -> grpc.aio.AioRpcError:
-    stream = channel.unary_stream(  # type: ignore[call-arg]
+    stream = channel.unary_stream(
         "/gateway.Gateway/ChaincodeEvents",
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=gateway_pb2.ChaincodeEventsResponse.FromString,
@@ -346,7 +348,7 @@ async def test_a_malformed_deliver_request_gets_a_bad_request_status(
         "/protos.Deliver/Deliver",
         response_deserializer=events_pb2.DeliverResponse.FromString,
     )
-    call: Any = method(timeout=20)
+    call: Any = method(timeout=20)  # type: ignore[call-arg]
     await call.write(b"\xff\x01")
     response = await call.read()
     assert response.status == common_pb2.BAD_REQUEST
