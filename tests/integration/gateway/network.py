@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.tls import TlsFiles
 from gateway.client import Gateway, Identity, identity_from_msp, signer_from_msp
 from gateway.config import load_gateway_config
 from gateway.node import GatewayNode
@@ -69,6 +70,7 @@ class GatewayNetwork:
     address_b: str
     gateway: GatewayNode
     gateway_address: str
+    tls: bool = False
 
     def user_msp(self, mspid: str = HOSPITAL_A, name: str = "dr-lee") -> Path:
         return self.material.orderer.user(mspid, name).msp_dir
@@ -82,6 +84,7 @@ class GatewayNetwork:
             self.gateway_address,
             identity_from_msp(msp, mspid),
             signer_from_msp(msp, mspid),
+            tls=self.material.tls_ca(HOSPITAL_A) if self.tls else None,
         )
 
     async def wait_for_height(self, height: int) -> None:
@@ -96,23 +99,41 @@ def write_gateway_yaml(
     peers: Sequence[tuple[str, str]],
     orderer_address: str,
     mspid: str = HOSPITAL_A,
+    tls: bool = False,
     extra: dict[str, object] | None = None,
 ) -> Path:
-    """A gateway.yaml for `mspid`'s gateway, signing as its peer0 (JSON is YAML)."""
+    """A gateway.yaml for `mspid`'s gateway, signing as its peer0 (JSON is YAML).
+
+    With `tls` the gateway listens with peer0's TLS pair and dials peers and orderers
+    over TLS (peers trusted through their organisation's TLS CA, orderers through the
+    channel config).
+    """
     layout = material.peer_layout(mspid)
     document: dict[str, object] = {
         "name": f"gateway.{layout.name}",
         "msp": {"id": mspid, "dir": str(layout.msp_dir)},
         "listen": "127.0.0.1:0",
-        "tls": {"enabled": False},
+        "tls": (
+            {"enabled": True, "cert": str(layout.tls_cert), "key": str(layout.tls_key)}
+            if tls
+            else {"enabled": False}
+        ),
         "channels": [CHANNEL],
         "peers": [
-            {"address": address, "mspid": peer_mspid, "tls": False}
+            (
+                {
+                    "address": address,
+                    "mspid": peer_mspid,
+                    "tls_root_cas": [str(material.tls_ca(peer_mspid))],
+                }
+                if tls
+                else {"address": address, "mspid": peer_mspid, "tls": False}
+            )
             for address, peer_mspid in peers
         ],
         "orderers": {
             "address_overrides": {ORDERER_ENDPOINT: orderer_address},
-            "tls": False,
+            "tls": tls,
         },
         "timeouts": {"endorse": "10s", "broadcast": "10s"},
     }
@@ -182,19 +203,23 @@ def secret_definition() -> ChaincodeDefinition:
     )
 
 
-async def _order(orderer: str, envelope: bytes) -> None:
-    async with open_orderer_channel(orderer) as channel:
+async def _order(
+    orderer: str, envelope: bytes, material: PeerMaterial, *, tls: bool
+) -> None:
+    opened = open_orderer_channel(orderer, material.orderer if tls else None)
+    async with opened as channel:
         [response] = await broadcast(channel, [envelope])
     assert response.status == common_pb2.SUCCESS, response.info
 
 
 @contextlib.asynccontextmanager
 async def gateway_network(
-    material: PeerMaterial, folder: Path
+    material: PeerMaterial, folder: Path, *, tls: bool = False
 ) -> AsyncIterator[GatewayNetwork]:
-    """The network of the module docstring, stopped on exit."""
+    """The network of the module docstring, stopped on exit; `tls` on every gRPC link
+    except the chaincode servers'."""
     async with (
-        running_orderer(material.orderer, folder / "orderer") as (_, orderer),
+        running_orderer(material.orderer, folder / "orderer", tls=tls) as (_, orderer),
         asset_server() as chaincode_address,
         secret_server() as secret_address,
     ):
@@ -207,6 +232,7 @@ async def gateway_network(
             storage=folder / "a" / "data",
             orderer_address=grpc_orderer,
             chaincodes={"asset": launched_asset(), SECRET: secret},
+            tls=tls,
         )
         config_b = write_peer_yaml(
             folder / "b" / "peer.yaml",
@@ -218,6 +244,7 @@ async def gateway_network(
                 "asset": {"package_id": ASSET_PACKAGE, "address": chaincode_address},
                 SECRET: secret,
             },
+            tls=tls,
         )
         async with (
             running_peer(config_a) as (peer_a, addresses_a),
@@ -228,7 +255,12 @@ async def gateway_network(
                 (HOSPITAL_B, addresses_b),
             ):
                 await join_channel(
-                    AdminTarget(address=addresses["grpc"]),
+                    AdminTarget(
+                        address=addresses["grpc"],
+                        tls=TlsFiles(root_cas=(material.tls_ca(mspid),))
+                        if tls
+                        else None,
+                    ),
                     signer=material.user(mspid, "Admin"),
                     genesis_block=material.genesis.SerializeToString(),
                 )
@@ -238,6 +270,8 @@ async def gateway_network(
                 await _order(
                     grpc_orderer,
                     definition_envelope(material, definition, [HOSPITAL_A, HOSPITAL_B]),
+                    material,
+                    tls=tls,
                 )
                 for node in (peer_a, peer_b):
                     await wait_for_height(node, height)
@@ -249,6 +283,7 @@ async def gateway_network(
                     (addresses_b["grpc"], HOSPITAL_B),
                 ],
                 orderer_address=grpc_orderer,
+                tls=tls,
             )
             async with running_gateway(gateway_config) as (gateway, address):
                 yield GatewayNetwork(
@@ -260,4 +295,5 @@ async def gateway_network(
                     addresses_b["grpc"],
                     gateway,
                     address,
+                    tls,
                 )

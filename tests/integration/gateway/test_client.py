@@ -27,6 +27,8 @@ from gateway.client import (
     InMemoryCheckpointer,
     signer_from_msp,
 )
+from gateway.commit import TxStatus
+from gateway.ledger import find_transaction
 from protos.peer.transaction_pb2 import TxValidationCode
 from tests.integration.gateway.network import SECRET, GatewayNetwork
 from tests.support.peer import CHANNEL, HOSPITAL_A, HOSPITAL_B
@@ -309,3 +311,38 @@ async def test_transient_data_reaches_the_chaincode_and_never_a_block(
     store = network.peer_a.channels.require(CHANNEL).ledger.block_store
     for number in range(store.height):
         assert secret not in store.block_by_number(number).SerializeToString()
+
+
+async def test_chaincode_events_from_the_next_commit(network: GatewayNetwork) -> None:
+    asset_id = new_asset_id()
+    await create(network, asset_id)
+    async with network.connect() as gateway:
+        contract = gateway.network(CHANNEL).contract("asset")
+        events = gateway.network(CHANNEL).chaincode_events("asset")
+        first = asyncio.ensure_future(anext(aiter(events)))
+        await asyncio.sleep(0)
+        # the stream opens at the height it sees; transfer until an event arrives
+        transferred: list[str] = []
+        async with asyncio.timeout(20):
+            while not first.done():
+                submitted = await contract.submit_async("TransferAsset", asset_id, "Z")
+                assert (await submitted.status()).successful
+                transferred.append(submitted.transaction_id)
+                await asyncio.wait([first], timeout=0.5)
+        event = first.result()
+    assert event.transaction_id in transferred
+
+
+async def test_the_ledger_answers_for_transactions_the_gateway_did_not_see(
+    network: GatewayNetwork,
+) -> None:
+    async with network.connect() as gateway:
+        contract = gateway.network(CHANNEL).contract("asset")
+        submitted = await contract.submit_async(
+            "CreateAsset", new_asset_id(), "blue", "5", "Tomoko", "300"
+        )
+        status = await submitted.status()
+    ctx = network.gateway.context
+    found = await find_transaction(ctx, CHANNEL, submitted.transaction_id)
+    assert found == TxStatus(status.code, status.block_number)
+    assert await find_transaction(ctx, CHANNEL, "f" * 64) is None
