@@ -8,7 +8,11 @@ keys and is measured, then grows to `keys` keys and is measured again:
 - committed writes/s for blocks updating random existing keys (the worst case
   for the B-trees), and for blocks inserting new keys (how the state grew);
 - point reads/s (`get_state` of random keys) and range-scan keys/s;
-- database and block-store bytes, and how much the throughput fell.
+- database bytes (after a full checkpoint) and block-store bytes, and how much
+  each rate fell from the first size to the second.
+The report also gives the process CPU time per committed block (both threads:
+the append overlaps the database transaction) and the load average, since
+wall-clock rates on a shared machine move with whatever else is running.
 
 The synthetic transactions are unsigned (the commit path checks no signature)
 but shaped like real ones: one action, a certificate-sized creator and
@@ -20,11 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +117,7 @@ def run_commit_bench(
     params: BenchParams, *, directory: str | None = None
 ) -> dict[str, Any]:
     """Run the benchmark in a fresh ledger under `directory`; a JSON-able report."""
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-ledger-", dir=directory) as folder:
         bench = _Bench(Path(folder), params)
         try:
@@ -129,6 +137,9 @@ def run_commit_bench(
             "keys": params.keys,
             "baseline_keys": params.baseline_keys,
             "seed": params.seed,
+            "cpus": os.cpu_count(),
+            "load_average_at_start": round(load_at_start, 2),
+            "load_average_at_end": round(os.getloadavg()[0], 2),
         },
         "sizes": sizes,
         "drop_pct": {
@@ -154,6 +165,12 @@ def _targets(at_large: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Rate:
+    writes_per_s: float
+    cpu_ms_per_block: float
+
+
 class _Bench:
     """One growing ledger: insert blocks up to a size, then measure at that size."""
 
@@ -170,30 +187,40 @@ class _Bench:
         inserts = self._insert_up_to(key_count)
         updates = self._commit_blocks(self.params.blocks, insert=False)
         return {
-            "commit_writes_per_s": round(updates),
-            "commit_inserts_per_s": round(inserts),
+            "commit_writes_per_s": round(updates.writes_per_s),
+            "commit_cpu_ms_per_block": round(updates.cpu_ms_per_block, 1),
+            "commit_inserts_per_s": round(inserts.writes_per_s),
             "point_reads_per_s": round(self._point_reads()),
             "range_keys_per_s": round(self._range_scan()),
-            "database_bytes": _bytes_of(self.folder, f"{DATABASE_FILE}*"),
+            "database_bytes": self._checkpointed_database_bytes(),
             "block_store_bytes": _bytes_of(self.folder / BLOCKS_DIR, "blockfile_*"),
             "height": self.ledger.height,
         }
 
-    def _insert_up_to(self, key_count: int) -> float:
+    def _insert_up_to(self, key_count: int) -> _Rate:
         per_block = self.params.txs * self.params.writes
         blocks = -(-(key_count - self.key_count) // per_block)
-        return self._commit_blocks(blocks, insert=True) if blocks > 0 else 0.0
+        return self._commit_blocks(blocks, insert=True) if blocks > 0 else _Rate(0, 0)
 
-    def _commit_blocks(self, count: int, *, insert: bool) -> float:
-        """Writes/s over `count` blocks; building the blocks is not timed."""
-        elapsed = 0.0
+    def _commit_blocks(self, count: int, *, insert: bool) -> _Rate:
+        """Writes/s and CPU per block over `count` blocks; building them is not timed."""
+        elapsed = cpu = 0.0
         for _ in range(count):
             block = self._next_block(insert=insert)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             self.ledger.commit_block(block)
             elapsed += time.perf_counter() - started
+            cpu += time.process_time() - cpu_started
             self.previous_hash = block_header_hash(block.header)
-        return count * self.params.txs * self.params.writes / elapsed
+        writes = count * self.params.txs * self.params.writes
+        return _Rate(writes / elapsed, 1000 * cpu / count)
+
+    def _checkpointed_database_bytes(self) -> int:
+        """The database file's size once the WAL is copied into it (the state's size)."""
+        path = self.folder / DATABASE_FILE
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return path.stat().st_size
 
     def _next_block(self, *, insert: bool) -> common_pb2.Block:
         params = self.params

@@ -42,6 +42,7 @@ __all__ = [
 VALID = transaction_pb2.TxValidationCode.VALID
 
 _M = TypeVar("_M", bound=Message)
+_DECODE_ERRORS = (DecodeError, RecursionError, ValueError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,13 +116,16 @@ def add_kv_writes(
 ) -> list[KeyWrite]:
     """Add a write set's writes, then its metadata writes; returns the writes for history."""
     writes: list[KeyWrite] = []
+    put, delete, record = target.put, target.delete, writes.append
     for write in kv_rwset.writes:
+        key = write.key
         if write.is_delete:
-            target.delete(ns, write.key, version)
-            writes.append(KeyWrite(ns, write.key, None))
+            delete(ns, key, version)
+            record(KeyWrite(ns, key, None))
         else:
-            target.put(ns, write.key, write.value, version)
-            writes.append(KeyWrite(ns, write.key, write.value))
+            value = write.value
+            put(ns, key, value, version)
+            record(KeyWrite(ns, key, value))
     for metadata_write in kv_rwset.metadata_writes:
         entries = {entry.name: entry.value for entry in metadata_write.entries}
         target.put_metadata(ns, metadata_write.key, entries, version)
@@ -140,7 +144,7 @@ def decode_message(message_type: type[_M], data: bytes, what: str) -> _M:
     """Decode `data`; failure is a WireError naming `what`."""
     try:
         return message_type.FromString(data)
-    except (DecodeError, RecursionError, ValueError) as error:
+    except _DECODE_ERRORS as error:
         raise WireError(f"{what} does not decode: {error}") from error
 
 
@@ -160,41 +164,44 @@ def _validation_codes(block: common_pb2.Block) -> tuple[int, ...]:
 def _decode_header(
     envelope_bytes: bytes,
 ) -> tuple[common_pb2.ChannelHeader, common_pb2.Payload]:
-    envelope = decode_message(common_pb2.Envelope, envelope_bytes, "envelope")
-    payload = decode_message(common_pb2.Payload, envelope.payload, "envelope.payload")
-    if not payload.header.channel_header:
-        raise WireError("envelope.payload.header.channel_header is missing")
-    header = decode_message(
-        common_pb2.ChannelHeader,
-        payload.header.channel_header,
-        "envelope.payload.header.channel_header",
-    )
+    # One try block for all layers (the commit path decodes 500 of these a block).
+    layer = "envelope"
+    try:
+        envelope = common_pb2.Envelope.FromString(envelope_bytes)
+        layer = "envelope.payload"
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        layer = "envelope.payload.header.channel_header"
+        if not payload.header.channel_header:
+            raise WireError(f"{layer} is missing")
+        header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+    except _DECODE_ERRORS as error:
+        raise WireError(f"{layer} does not decode: {error}") from error
     return header, payload
 
 
 def _decode_rwset(transaction_bytes: bytes) -> rwset_pb2.TxReadWriteSet:
-    transaction = decode_message(
-        transaction_pb2.Transaction, transaction_bytes, "transaction"
-    )
-    if len(transaction.actions) != 1:
-        raise WireError(
-            "a transaction must hold exactly one action, this one holds "
-            f"{len(transaction.actions)}"
+    layer = "transaction"
+    try:
+        transaction = transaction_pb2.Transaction.FromString(transaction_bytes)
+        if len(transaction.actions) != 1:
+            raise WireError(
+                "a transaction must hold exactly one action, this one holds "
+                f"{len(transaction.actions)}"
+            )
+        layer = "ChaincodeActionPayload"
+        action_payload = transaction_pb2.ChaincodeActionPayload.FromString(
+            transaction.actions[0].payload
         )
-    action_payload = decode_message(
-        transaction_pb2.ChaincodeActionPayload,
-        transaction.actions[0].payload,
-        "ChaincodeActionPayload",
-    )
-    response_payload = decode_message(
-        proposal_response_pb2.ProposalResponsePayload,
-        action_payload.action.proposal_response_payload,
-        "ProposalResponsePayload",
-    )
-    action = decode_message(
-        proposal_pb2.ChaincodeAction, response_payload.extension, "ChaincodeAction"
-    )
-    return decode_message(rwset_pb2.TxReadWriteSet, action.results, "TxReadWriteSet")
+        layer = "ProposalResponsePayload"
+        response_payload = proposal_response_pb2.ProposalResponsePayload.FromString(
+            action_payload.action.proposal_response_payload
+        )
+        layer = "ChaincodeAction"
+        action = proposal_pb2.ChaincodeAction.FromString(response_payload.extension)
+        layer = "TxReadWriteSet"
+        return rwset_pb2.TxReadWriteSet.FromString(action.results)
+    except _DECODE_ERRORS as error:
+        raise WireError(f"{layer} does not decode: {error}") from error
 
 
 def _undecodable(block_num: int, tx_num: int, error: Exception) -> LedgerError:

@@ -25,39 +25,37 @@ from __future__ import annotations
 import enum
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
 from common.blockstore import BlockStore
-from common.errors import WireError
 from peer.errors import LedgerError
-from peer.ledger import pvtdata, transient
-from peer.ledger.committed_txs import CommittedTx
-from peer.ledger.history import KeyModification, get_history_for_key, write_history
-from peer.ledger.pvtrwset import CollectionRwSet, split_tx_pvt_rwset
+from peer.ledger import pvtdata
+from peer.ledger.apply import (
+    ApplyHooks,
+    apply_block_updates,
+    keep_in_transient,
+    private_data_on_hand,
+)
+from peer.ledger.connections import Checkpointer, Readers, open_writer
+from peer.ledger.history import KeyModification, get_history_for_key
 from peer.ledger.pvtupdates import EVERY_COLLECTION, CollectionConfigs
-from peer.ledger.schema import CACHE_MIB, open_channel_db, transaction
 from peer.ledger.statedb import (
     KV,
     Page,
-    Version,
     VersionedValue,
     get_state,
     get_state_metadata,
     get_state_range,
     get_state_range_page,
     savepoint,
-    write_savepoint,
-    write_updates,
 )
 from peer.ledger.updates import BlockUpdates, derive_block_updates
 from protos.common import common_pb2, ledger_pb2
-from protos.ledger.rwset import rwset_pb2
-from protos.transientstore import transientstore_pb2
 
 __all__ = [
     "BLOCKS_DIR",
@@ -71,7 +69,6 @@ _LOG = logging.getLogger(__name__)
 
 BLOCKS_DIR = "blocks"
 DATABASE_FILE = "ledger.sqlite"
-MMAP_BYTES = 1 << 30
 TRANSIENT_RETENTION_BLOCKS = 1000
 """Fabric's default `transientstoreMaxBlockRetention`."""
 
@@ -116,7 +113,8 @@ class ChannelLedger:
         self.channel_id = channel_id
         self._store = store
         self._conn = conn
-        self._readers = _Readers(database_path)
+        self._readers = Readers(database_path)
+        self._checkpointer = Checkpointer(database_path)
         self._collections = collections
         self._retention = transient_retention_blocks
         self._observer = observer
@@ -149,21 +147,21 @@ class ChannelLedger:
         """
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
-        store = BlockStore.open(root / BLOCKS_DIR)
-        try:
-            conn = _open_writer(root / DATABASE_FILE)
-        except BaseException:
-            store.close()
-            raise
-        ledger = cls(
-            channel_id=channel_id,
-            store=store,
-            conn=conn,
-            database_path=root / DATABASE_FILE,
-            collections=collections,
-            transient_retention_blocks=transient_retention_blocks,
-            observer=observer,
-        )
+        with ExitStack() as on_error:
+            store = BlockStore.open(root / BLOCKS_DIR)
+            on_error.callback(store.close)
+            conn = open_writer(root / DATABASE_FILE)
+            on_error.callback(conn.close)
+            ledger = cls(
+                channel_id=channel_id,
+                store=store,
+                conn=conn,
+                database_path=root / DATABASE_FILE,
+                collections=collections,
+                transient_retention_blocks=transient_retention_blocks,
+                observer=observer,
+            )
+            on_error.pop_all()
         try:
             ledger._replay()
         except BaseException:
@@ -204,7 +202,7 @@ class ChannelLedger:
         given = dict(pvt_data or {})
         updates = self._derive(block, given)
         if given:
-            self._persist_transient(updates, given)
+            keep_in_transient(self._conn, updates, given)
             self._observe(CommitStep.TRANSIENT_STORED, updates.block_num)
         # The append runs on the appender thread while this one writes the
         # database transaction (SQLite releases the GIL); the transaction commits
@@ -314,6 +312,7 @@ class ChannelLedger:
         self._closed = True
         self._appender.shutdown(wait=True)
         self._readers.close()
+        self._checkpointer.close()
         self._conn.close()
         self._store.close()
 
@@ -354,76 +353,32 @@ class ChannelLedger:
     def _derive(
         self, block: common_pb2.Block, given: Mapping[int, bytes]
     ) -> BlockUpdates:
-        def on_hand(tx: CommittedTx) -> list[CollectionRwSet]:
-            found: list[CollectionRwSet] = []
-            if tx.tx_num in given:
-                found += _split_given(tx, given[tx.tx_num])
-            for entry in transient.get_by_tx_id(self._conn, tx.tx_id):
-                found += _collections_of(entry.pvt_rwset.pvt_rwset)
-            return found
-
         return derive_block_updates(
-            block, private_data=on_hand, collections=self._collections
+            block,
+            private_data=private_data_on_hand(self._conn, given),
+            collections=self._collections,
         )
-
-    def _persist_transient(
-        self, updates: BlockUpdates, given: Mapping[int, bytes]
-    ) -> None:
-        """Keep the handed-in private data in the transient store until the block applies."""
-        with transaction(self._conn):
-            for tx in updates.committed:
-                data = given.get(tx.tx_num)
-                if data is None:
-                    continue
-                entry = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
-                    endorsed_at=updates.block_num,
-                    pvt_rwset=rwset_pb2.TxPvtReadWriteSet.FromString(data),
-                )
-                transient.persist(
-                    self._conn, tx.tx_id, updates.block_num, entry.SerializeToString()
-                )
 
     def _apply(
         self, updates: BlockUpdates, *, appended: Future[None] | None = None
     ) -> None:
-        """Write one block's updates and its savepoint in one SQLite transaction.
-
-        With `appended` (the block's append, still running), the transaction
-        commits only after the append has returned, and rolls back if it failed.
-        """
-        conn, block_num = self._conn, updates.block_num
-        with transaction(conn):
-            write_updates(conn, updates.state)
-            self._observe(CommitStep.STATE_WRITTEN, block_num)
-            write_history(conn, updates.history)
-            self._observe(CommitStep.HISTORY_WRITTEN, block_num)
-            self._apply_private(updates)
-            transient.purge_by_tx_ids(conn, updates.tx_ids)
-            if block_num >= self._retention:
-                transient.purge_below_height(conn, block_num - self._retention)
-            if appended is not None:
-                appended.result()
-                self._observe(CommitStep.APPENDED, block_num)
-            write_savepoint(conn, Version(block_num, updates.tx_count))
-
-    def _apply_private(self, updates: BlockUpdates) -> None:
-        conn, block_num, private = self._conn, updates.block_num, updates.private
-        if not private.is_empty():
-            pvtdata.apply_hashed_updates(conn, private.hashed)
-            pvtdata.apply_private_updates(conn, private.private)
-            pvtdata.store_block_private_data(
-                conn, block_num, private.stored, private.missing
-            )
-            for schedule in private.expiry:
-                pvtdata.schedule_expiry(
-                    conn,
-                    block_num=block_num,
-                    ns=schedule.ns,
-                    coll=schedule.coll,
-                    block_to_live=schedule.block_to_live,
-                    key_hashes=schedule.key_hashes,
-                )
-        pvtdata.expire(conn, block_num)
+        block_num = updates.block_num
+        apply_block_updates(
+            self._conn,
+            updates,
+            transient_retention_blocks=self._retention,
+            appended=appended,
+            hooks=ApplyHooks(
+                state_written=lambda: self._observe(
+                    CommitStep.STATE_WRITTEN, block_num
+                ),
+                history_written=lambda: self._observe(
+                    CommitStep.HISTORY_WRITTEN, block_num
+                ),
+                appended=lambda: self._observe(CommitStep.APPENDED, block_num),
+            ),
+        )
+        self._checkpointer.committed()
 
     def _observe(self, step: CommitStep, block_num: int) -> None:
         if self._observer is not None:
@@ -436,75 +391,4 @@ class ChannelLedger:
             raise LedgerError(
                 f"channel {self.channel_id}: the ledger must be reopened: {self._broken}"
             )
-
-
-def _split_given(tx: CommittedTx, data: bytes) -> tuple[CollectionRwSet, ...]:
-    what = f"private data of block {tx.block_num} tx {tx.tx_num}"
-    try:
-        return split_tx_pvt_rwset(data, what=what)
-    except WireError as error:
-        raise LedgerError(f"cannot commit: {error}") from error
-
-
-def _collections_of(message: rwset_pb2.TxPvtReadWriteSet) -> list[CollectionRwSet]:
-    return [
-        CollectionRwSet(ns.namespace, coll.collection_name, coll.rwset)
-        for ns in message.ns_pvt_rwset
-        for coll in ns.collection_pvt_rwset
-    ]
-
-
-def _open_writer(path: Path) -> sqlite3.Connection:
-    """The committer's connection, with every ledger component's tables in place."""
-    conn = open_channel_db(path)
-    try:
-        pvtdata.ensure(conn)
-        transient.ensure(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-class _Readers:
-    """One read-only connection per reading thread, all closed together."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._closed = False
-
-    def get(self) -> sqlite3.Connection:
-        if self._closed:
-            raise LedgerError("the ledger is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        with self._lock:
-            if self._closed:
-                raise LedgerError("the ledger is closed")
-            conn = _open_reader(self._path)
-            self._connections.append(conn)
-        self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-
-
-def _open_reader(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA query_only=ON")
-        conn.execute(f"PRAGMA cache_size={-1024 * CACHE_MIB}")
-        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
-    except sqlite3.Error as error:
-        conn.close()
-        raise LedgerError(f"cannot open a reader on {path}: {error}") from error
-    return conn
+        self._checkpointer.raise_if_failed()
