@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -335,7 +334,7 @@ class EtcdChain:
             term.end()
             self._term = None
             self._set_role(Role.UNKNOWN, cutter=None)
-        if time.monotonic() < term.valid_until:
+        if not term.lost_contact:
             # The term ended for another reason than an unreachable etcd: let go now.
             await parts.election.resign(term, timeout_s=_RESIGN_TIMEOUT_S)
 

@@ -127,8 +127,14 @@ class CutterTerm:
             return
         wait_s = _POLL_S if self._cut_at is None else min(_POLL_S, self._cut_at - now)
         if await self._wait_for_work(wait_s):
-            for entry in self.table.take(count_max=TAKE_COUNT_MAX, bytes_max=1 << 62):
-                await self._feed(entry)
+            taken = self.table.take(count_max=TAKE_COUNT_MAX, bytes_max=1 << 62)
+            for index, entry in enumerate(taken):
+                try:
+                    await self._feed(entry)
+                except BaseException:
+                    for unfed in taken[index + 1 :]:
+                        self.table.requeue(unfed)  # taken from the queue, not yet cut
+                    raise
 
     async def _wait_for_work(self, timeout_s: float) -> bool:
         """Wait for queued envelopes, at most `timeout_s`, or until the term ends."""

@@ -7,8 +7,11 @@ orderers watch the key and campaign when it is deleted. The key's create revisio
 identifies the term and fences every block write (see etcd_log), because a lock or lease
 alone cannot guarantee one writer when processes pause.
 
-A cutter keeps its lease alive every TTL/3 and counts its term as valid only until
-`send time + TTL - margin` of the last answered keep-alive, by its own monotonic clock.
+A cutter keeps its lease alive every TTL/3. Its term ends when etcd says the lease is
+gone, when a block write finds the key is no longer its own (etcd_log's fence), or when
+no keep-alive got through for a whole TTL. The term's safety never rests on the cutter's
+clock or on timely keep-alives (a busy or paused process must not be able to fork the
+chain, and cannot, thanks to the fence); they only decide how soon it stops trying.
 After a restart an orderer finds its previous incarnation's record and revokes that
 lease instead of waiting for it to expire; if etcd was unreachable for a while but the
 lease survived (etcd extends leases when its own leader changes), the same process
@@ -38,8 +41,6 @@ from orderer.consensus.etcd_types import (
 from protos.medledger.orderer import forward_pb2
 
 _LOG = logging.getLogger(__name__)
-VALIDITY_MARGIN_S = 0.5
-"""How much sooner than etcd a cutter considers its lease gone (clock rate, scheduling)."""
 _KEEP_ALIVE_RETRY_S = 0.1
 _CAMPAIGN_ROUNDS = 5
 
@@ -76,16 +77,17 @@ class CutterInfo:
 
 
 class Term:
-    """One tenure as cutter: its lease, the election key's create revision, liveness."""
+    """One tenure as cutter: its lease and the election key's create revision."""
 
-    def __init__(self, *, lease_id: int, revision: int, valid_until: float) -> None:
+    def __init__(self, *, lease_id: int, revision: int) -> None:
         self.lease_id = lease_id
         self.revision = revision
-        self.valid_until = valid_until
         self.ended = asyncio.Event()
+        self.lost_contact = False
+        """Set when the term ended because etcd could not be reached for a TTL."""
 
     def is_valid(self) -> bool:
-        return not self.ended.is_set() and time.monotonic() < self.valid_until
+        return not self.ended.is_set()
 
     def end(self) -> None:
         self.ended.set()
@@ -127,29 +129,29 @@ class Election:
         raise EtcdUnavailable(f"no stable cutter election for {self.keys.channel_id}")
 
     async def keep_alive(self, term: Term) -> None:
-        """Refresh the term's lease every TTL/3 until it ends; then mark it ended."""
+        """Refresh the term's lease every TTL/3 until the term ends; end it when the
+        lease is gone or no refresh got through for a whole TTL."""
         interval_s = self.ttl_s / 3
+        answered = time.monotonic()
         try:
             while term.is_valid():
-                sent = time.monotonic()
                 try:
                     ttl = await self.client.keep_alive(
-                        term.lease_id, timeout_s=max(0.05, term.valid_until - sent)
+                        term.lease_id, timeout_s=self.ttl_s
                     )
                 except EtcdUnavailable as error:
-                    _LOG.warning(
-                        "cutter keep-alive failed channel=%s: %s",
-                        self.keys.channel_id,
-                        error,
-                    )
+                    if time.monotonic() - answered > self.ttl_s:
+                        _LOG.warning(
+                            "cutter lost etcd channel=%s: %s", self._channel, error
+                        )
+                        term.lost_contact = True
+                        return
                     await _wait(term.ended, _KEEP_ALIVE_RETRY_S)
                     continue
                 if ttl <= 0:
-                    _LOG.warning(
-                        "cutter lease expired channel=%s", self.keys.channel_id
-                    )
+                    _LOG.warning("cutter lease expired channel=%s", self._channel)
                     return
-                term.valid_until = max(term.valid_until, sent + ttl - VALIDITY_MARGIN_S)
+                answered = time.monotonic()
                 await _wait(term.ended, interval_s)
         finally:
             term.end()
@@ -181,8 +183,7 @@ class Election:
         current = await self.client.get(self.keys.cutter)
         if current is not None:
             return await self._existing(current)
-        sent = time.monotonic()
-        lease_id, ttl = await self.client.grant_lease(self.ttl_s)
+        lease_id, _ = await self.client.grant_lease(self.ttl_s)
         result = await self.client.txn(
             [KeyMissing(self.keys.cutter)],
             [Put(self.keys.cutter, self.me.encode(), lease=lease_id)],
@@ -194,11 +195,7 @@ class Election:
                 self.keys.channel_id,
                 lease_id,
             )
-            return Term(
-                lease_id=lease_id,
-                revision=result.revision,
-                valid_until=sent + ttl - VALIDITY_MARGIN_S,
-            )
+            return Term(lease_id=lease_id, revision=result.revision)
         await self._revoke_quietly(lease_id)
         winner = result.ranges[0].kvs
         return await self._existing(winner[0]) if winner else None
@@ -215,16 +212,15 @@ class Election:
             # Our previous process's lease: revoke it rather than wait for it to expire.
             await self._revoke_quietly(current.lease)
             return None
-        sent = time.monotonic()
         ttl = await self.client.keep_alive(current.lease, timeout_s=self.ttl_s)
         if ttl <= 0:
             return None
         _LOG.info("resuming cutter term channel=%s", self.keys.channel_id)
-        return Term(
-            lease_id=current.lease,
-            revision=current.create_revision,
-            valid_until=sent + ttl - VALIDITY_MARGIN_S,
-        )
+        return Term(lease_id=current.lease, revision=current.create_revision)
+
+    @property
+    def _channel(self) -> str:
+        return self.keys.channel_id
 
     async def _revoke_quietly(self, lease_id: int) -> None:
         try:

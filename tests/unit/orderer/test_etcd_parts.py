@@ -282,7 +282,7 @@ class Orderer:
 
 async def run_term(orderer: Orderer, awaited: Sequence[PendingEnvelope]) -> Term:
     """Run a term until the `awaited` entries are done (5 s at most), then end it."""
-    term = Term(lease_id=1, revision=1, valid_until=time.monotonic() + 60)
+    term = Term(lease_id=1, revision=1)
     cutter = CutterTerm(
         term=term,
         host=orderer,
@@ -291,7 +291,10 @@ async def run_term(orderer: Orderer, awaited: Sequence[PendingEnvelope]) -> Term
         table=orderer.table,
     )
     running = asyncio.create_task(cutter.run())
-    await asyncio.wait([entry.future for entry in awaited], timeout=5)
+    if awaited:
+        await asyncio.wait([entry.future for entry in awaited], timeout=5)
+    else:
+        await asyncio.wait([running], timeout=5)
     term.end()
     await running
     return term
@@ -361,3 +364,17 @@ async def test_an_envelope_no_block_can_hold_is_rejected() -> None:
     assert small.future.result() == 1
     assert isinstance(huge.future.exception(), EnvelopeTooLarge)
     assert len(log.blocks) == 2
+
+
+async def test_envelopes_taken_but_not_yet_cut_go_back_when_the_term_ends() -> None:
+    """The term ends on its first write; the envelopes it had taken behind it are queued."""
+    pending = table()
+    log = MemoryLog(ChannelKeys("ch"), blocks=[genesis()], cutter_revision=2)
+    orderer = Orderer(log, pending, max_count=1)
+    entries = [pending.admit(f"E{i}".encode(), local=True) for i in range(3)]
+
+    await run_term(orderer, [])
+
+    assert not any(entry.is_done for entry in entries)
+    queued = pending.take(count_max=10, bytes_max=100)
+    assert sorted(e.envelope for e in queued) == [b"E0", b"E1", b"E2"]
