@@ -80,7 +80,12 @@ async def chaincode_events(
             try:
                 async for response in _events_from(peer, request, position, ctx):
                     yield response
-            except (grpc.aio.AioRpcError, MedledgerError, ConnectionError) as error:
+            except (
+                grpc.aio.AioRpcError,
+                MedledgerError,
+                ConnectionError,
+                DecodeError,
+            ) as error:
                 _LOG.info(
                     "chaincode events stream from peer ended peer=%s error=%s",
                     peer.address,

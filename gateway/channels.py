@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig
 from common.errors import MedledgerError
@@ -140,7 +141,12 @@ async def follow_channel(
             before = view.height
             try:
                 await _follow(view, peer, creator=creator, signer=signer)
-            except (grpc.aio.AioRpcError, MedledgerError, ConnectionError) as error:
+            except (
+                grpc.aio.AioRpcError,
+                MedledgerError,
+                ConnectionError,
+                DecodeError,
+            ) as error:
                 _LOG.info(
                     "block stream ended peer=%s channel=%s error=%s",
                     peer.address,

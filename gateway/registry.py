@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from common.protoutil import (
     BLOCK_UNTIL_READY,
@@ -197,15 +198,15 @@ class Registry:
                     "peer ended height stream peer=%s channel=%s status=%s",
                     peer.address,
                     channel,
-                    common_pb2.Status.Name(response.status),
+                    response.status,
                 )
                 return response.status
-        except grpc.aio.AioRpcError as error:
+        except (grpc.aio.AioRpcError, DecodeError) as error:
             _LOG.debug(
-                "height stream failed peer=%s channel=%s code=%s",
+                "height stream failed peer=%s channel=%s error=%s",
                 peer.address,
                 channel,
-                error.code(),
+                error,
             )
         finally:
             stream.cancel()
