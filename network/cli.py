@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from common.errors import MedledgerError
+from network.network_cli import add_network_commands
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -58,9 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_orderer_commands(commands)
     add_peer_commands(commands)
     add_channel_commands(commands)
+    add_chaincode_commands(commands)
     add_gateway_commands(commands)
+    add_network_commands(commands)
     add_bench_commands(commands)
     return parser
+
+
+def add_chaincode_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`medledger chaincode package|install|approve|commit|...` (the lifecycle)."""
+    from network.lifecycle_cli import add_chaincode_commands as add_lifecycle
+
+    add_lifecycle(commands)
 
 
 def add_gateway_commands(
