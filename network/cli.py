@@ -60,20 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_peer_commands(commands)
     add_channel_commands(commands)
     add_chaincode_commands(commands)
-    add_chaincode_commands(commands)
     add_gateway_commands(commands)
     add_network_commands(commands)
     add_bench_commands(commands)
     return parser
-
-
-def add_chaincode_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """`medledger chaincode package|install|approve|commit|...` (the lifecycle)."""
-    from network.lifecycle_cli import add_chaincode_commands as add_lifecycle
-
-    add_lifecycle(commands)
 
 
 def add_chaincode_commands(
