@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from common.errors import WireError
 from peer.errors import LedgerError
 from peer.ledger import pvtdata, transient
-from peer.ledger.committed_txs import CommittedTx
+from peer.ledger.committed_txs import CommittedTx, decode_message
 from peer.ledger.history import write_history
 from peer.ledger.pvtrwset import CollectionRwSet, split_tx_pvt_rwset
 from peer.ledger.pvtupdates import PrivateDataSource, PrivateUpdates
@@ -126,19 +126,30 @@ def keep_in_transient(
 
     Committed in its own transaction before the block is appended, so a replay
     after a crash finds it; the block's own transaction purges it again.
+
+    Raises:
+        LedgerError: handed-in private data does not decode (nothing is stored).
     """
+    entries = [
+        (tx.tx_id, _transient_entry(tx, given[tx.tx_num]))
+        for tx in updates.committed
+        if tx.tx_num in given and tx.tx_id
+    ]
     with transaction(conn):
-        for tx in updates.committed:
-            data = given.get(tx.tx_num)
-            if data is None:
-                continue
-            entry = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
-                endorsed_at=updates.block_num,
-                pvt_rwset=rwset_pb2.TxPvtReadWriteSet.FromString(data),
-            )
-            transient.persist(
-                conn, tx.tx_id, updates.block_num, entry.SerializeToString()
-            )
+        for tx_id, entry in entries:
+            transient.persist(conn, tx_id, updates.block_num, entry)
+
+
+def _transient_entry(tx: CommittedTx, data: bytes) -> bytes:
+    what = f"private data of block {tx.block_num} tx {tx.tx_num}"
+    try:
+        pvt_rwset = decode_message(rwset_pb2.TxPvtReadWriteSet, data, what)
+    except WireError as error:
+        raise LedgerError(f"cannot commit: {error}") from error
+    entry = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
+        endorsed_at=tx.block_num, pvt_rwset=pvt_rwset
+    )
+    return entry.SerializeToString()
 
 
 def _split_given(tx: CommittedTx, data: bytes) -> tuple[CollectionRwSet, ...]:

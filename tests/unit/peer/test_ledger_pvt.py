@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from peer.errors import LedgerError
 from peer.ledger import pvtdata, transient
 from peer.ledger.ledger import DATABASE_FILE, ChannelLedger, CommitStep
 from peer.ledger.schema import open_channel_db
@@ -160,3 +161,22 @@ def test_transient_entries_older_than_the_retention_are_dropped(
 
 def _sha(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def test_private_data_that_does_not_decode_is_refused_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    chain = Chain()
+    envelope, _ = private_tx(chain, {"mine": [PrivateWrite("p", b"secret")]})
+    public = chain.tx(("a", b"1"))
+    with open_ledger(tmp_path) as ledger:
+        for bad in ({0: b"\xff\xff"}, {1: b"\xff\xff"}):
+            with pytest.raises(LedgerError, match="cannot commit"):
+                ledger.commit_block(
+                    chain.block((envelope, VALID), (public, VALID)), bad
+                )
+            chain.number -= 1  # the same block again
+            chain.previous_hash = ledger.blockchain_info().currentBlockHash
+
+        assert ledger.height == 0
+        assert transient.tx_ids(ledger.reader()) == []
