@@ -23,6 +23,7 @@ undefined chaincode is status 404.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -286,7 +287,14 @@ class LifecycleSystemChaincode:
         ops.check_approval(simulator, self._mspid, definition, package_id)
         collection = implicit_collection(self._mspid)
         for key, value in approval_writes(definition, package_id):
-            simulator.set_private_data(LIFECYCLE_NAMESPACE, collection, key, value)
+            # As Fabric's serializer: a value already stored is not written again, so
+            # changing only the package leaves the approval's parameters (and the
+            # commits that read them) untouched.
+            stored = simulator.get_private_data_hash(
+                LIFECYCLE_NAMESPACE, collection, key
+            )
+            if stored != hashlib.sha256(value).digest():
+                simulator.set_private_data(LIFECYCLE_NAMESPACE, collection, key, value)
         _LOG.info(
             "endorsed approval channel=%s chaincode=%s sequence=%d package_id=%s",
             channel.channel_id,
