@@ -12,9 +12,10 @@ started is stopped again before the error propagates.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
-from common.msp import load_signing_identity
+from common.tls import TlsFiles
 from network.admin_calls import (
     admin_identity,
     join_orderer,
@@ -24,8 +25,7 @@ from network.admin_calls import (
     peer_admin,
     peer_heights,
 )
-from network.cryptogen import CryptoLayout
-from network.deploy import Endpoint, chaincode_definition, commit_definition
+from network.deploy import OrganizationPeers, deploy
 from network.launcher import (
     LaunchError,
     NetworkState,
@@ -36,15 +36,17 @@ from network.launcher import (
     stop_all,
     wait_ready,
 )
+from network.lifecycle_client import Target
 from network.nodeprocs import Material, check_ports, make_material, node_tiers
 from network.plan import Plan, Progress
 from network.spec import NodeSpec
-from network.spec_chaincodes import ChaincodeSpec
 from network.spec_channels import ChannelSpec
 from network.spec_network import admin_port
 from network.status import summary_lines
 
 __all__ = ["run_sequence"]
+
+CATCH_UP_TIMEOUT_S = 30.0
 
 
 async def run_sequence(
@@ -163,78 +165,101 @@ async def _join_peers(
 async def _deploy_chaincodes(
     plan: Plan, material: Material, state: NetworkState, progress: Progress
 ) -> None:
-    """Commit each chaincode's definition on its channels unless already committed."""
+    """Deploy each chaincode on its channels through the lifecycle, unless done."""
     for chaincode in plan.chaincodes:
+        package = material.packages[chaincode.name]
         for channel_name in chaincode.channels:
             key = f"{channel_name}/{chaincode.name}"
             done = state.chaincodes.get(key)
-            if done is not None and int(done.get("sequence", 0)) >= chaincode.sequence:
+            if (
+                done is not None
+                and int(done.get("sequence", 0)) >= chaincode.sequence
+                and done.get("package_id") == package.package_id
+            ):
                 continue
             channel = plan.channel(channel_name)
-            tx_id = await _commit(plan, material, state, channel, chaincode)
+            organizations = _organization_peers(plan, material, state, channel)
+            tx_id = await deploy(
+                chaincode,
+                package,
+                channel=channel_name,
+                organizations=organizations,
+                orderer=_orderer_target(plan, material, state, channel),
+                progress=progress,
+            )
+            await _wait_caught_up(plan, material, state, channel)
             state.chaincodes[key] = {
                 "version": chaincode.version,
                 "sequence": chaincode.sequence,
-                "package_id": material.packages[chaincode.name],
-                "tx_id": tx_id,
+                "package_id": package.package_id,
+                "tx_id": tx_id or "",
             }
             state.save()
-            progress(
-                f"defined chaincode {chaincode.name} {chaincode.version} (sequence "
-                f"{chaincode.sequence}) on {channel_name}: tx {tx_id[:16]}…"
+            if tx_id is not None:
+                progress(
+                    f"committed chaincode {chaincode.name} {chaincode.version} "
+                    f"(sequence {chaincode.sequence}) on {channel_name}: "
+                    f"tx {tx_id[:16]}…"
+                )
+
+
+def _organization_peers(
+    plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
+) -> list[OrganizationPeers]:
+    """The channel's members that have peers, with their admins and peer targets."""
+    found = []
+    for mspid in channel.members:
+        organization = plan.spec.organization(mspid)
+        if not organization.peers:
+            continue
+        found.append(
+            OrganizationPeers(
+                mspid=mspid,
+                admin=admin_identity(material.crypto, organization),
+                peers=tuple(
+                    _target(plan, material, state, peer) for peer in organization.peers
+                ),
             )
-
-
-async def _commit(
-    plan: Plan,
-    material: Material,
-    state: NetworkState,
-    channel: ChannelSpec,
-    chaincode: ChaincodeSpec,
-) -> str:
-    """Endorsed by the first peer of every member with peers; awaited on all peers."""
-    crypto = material.crypto
-    members = [plan.spec.organization(mspid) for mspid in channel.members]
-    with_peers = [organization for organization in members if organization.peers]
-    if not with_peers:
-        raise LaunchError(
-            f"channel {channel.name} has no peers to run {chaincode.name}"
         )
-    endorsers = [
-        load_signing_identity(
-            crypto.organization(o.mspid).peer(o.peers[0].name).msp_dir, mspid=o.mspid
-        )
-        for o in with_peers
-    ]
-    waits = []
-    for organization in with_peers:
-        for peer in organization.peers:
-            address = _address(state, peer, "grpc", peer.address)
-            heights = await peer_heights(peer_admin(plan, crypto, peer, address))
-            waits.append(
-                (_endpoint(plan, crypto, peer, address), heights.get(channel.name, 0))
-            )
-    orderer = channel.orderer.consenters[0]
-    creator = admin_identity(crypto, with_peers[0])
-    return await commit_definition(
-        chaincode_definition(chaincode),
-        channel=channel.name,
-        creator=creator,
-        endorsers=endorsers,
-        orderer=_endpoint(
-            plan, crypto, orderer, _address(state, orderer, "grpc", orderer.address)
-        ),
-        peers=waits,
-        reader=creator,
-    )
+    return found
 
 
-def _endpoint(
-    plan: Plan, crypto: CryptoLayout, node: NodeSpec, address: str
-) -> Endpoint:
+def _orderer_target(
+    plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
+) -> Target:
+    return _target(plan, material, state, channel.orderer.consenters[0])
+
+
+def _target(
+    plan: Plan, material: Material, state: NetworkState, node: NodeSpec
+) -> Target:
     mspid = plan.organization_of(node).mspid
-    tls_ca = crypto.organization(mspid).tlsca_cert if plan.settings.tls else None
-    return Endpoint(name=node.full_name, address=address, tls_ca=tls_ca)
+    tls = None
+    if plan.settings.tls:
+        tls = TlsFiles(root_cas=(material.crypto.organization(mspid).tlsca_cert,))
+    return Target(address=_address(state, node, "grpc", node.address), tls=tls)
+
+
+async def _wait_caught_up(
+    plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
+) -> None:
+    """Every member peer has the channel's newest block (so each one can endorse)."""
+    admins = []
+    for mspid in channel.members:
+        for peer in plan.spec.organization(mspid).peers:
+            address = _address(state, peer, "grpc", peer.address)
+            admins.append(peer_admin(plan, material.crypto, peer, address))
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    while True:
+        heights = [(await peer_heights(admin)).get(channel.name, 0) for admin in admins]
+        if not heights or min(heights) == max(heights):
+            return
+        if time.monotonic() > deadline:
+            raise LaunchError(
+                f"the peers of {channel.name} did not catch up within "
+                f"{CATCH_UP_TIMEOUT_S:.0f}s (heights {heights})"
+            )
+        await asyncio.sleep(0.1)
 
 
 def _address(state: NetworkState, node: NodeSpec, listener: str, default: str) -> str:

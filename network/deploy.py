@@ -1,144 +1,153 @@
-"""Chaincode for a local network: package ids, how peers run it, its committed definition.
+"""Chaincode for a network: its install package and its deployment through the lifecycle.
 
-`package_id` names a chaincode's source as Fabric does (``<label>:<hex SHA-256>``, here
-over the folder's files in a fixed order, so the same source always has the same id);
-`launch_command` is how a peer starts Python or Node chaincode, `ccaas_command` how the
-launcher runs a chaincode server. `chaincode_definition` is the `_lifecycle`
-definition of a spec's chaincode.
+`chaincode_package` builds a spec's chaincode into a Fabric install package
+(`peer.lifecycle.package`): the source folder for Python and Node chaincode, a
+`connection.json` for ccaas (the address the peers dial, and the CA of the server's
+TLS certificate). `ccaas_command` is how the launcher runs a ccaas chaincode server,
+`launch_command` how a peer.yaml entry would run Python or Node chaincode directly.
 
-`commit_definition` puts a definition on a channel through an ordinary transaction:
-its `_lifecycle` writes endorsed by a peer of every member organisation (so any
-LifecycleEndorsement policy built from the members' Endorsement policies is met),
-broadcast to an orderer, then awaited on every member peer through DeliverFiltered
-until it is committed, failing unless it is VALID.
+`deploy` is Fabric's lifecycle, each step skipped when it is already done so that a
+resumed network repeats nothing: install the package on every member peer, each
+member organisation approves the definition for itself (endorsed by its own peer),
+then one commit endorsed by a peer of every member organisation; finally every member
+peer has caught up with the block holding it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import grpc
 
 from common.msp import SigningIdentity
-from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
-from common.protoutil.deliver import CONTENT_BLOCK
-from common.tls import TlsFiles, channel_credentials
-from network.bench_peer import endorser_transaction
 from network.launcher import LaunchError
+from network.lifecycle_client import (
+    Definition,
+    LifecycleCommandError,
+    Target,
+    approve,
+    commit,
+    install,
+    query_approved,
+    query_committed,
+    query_installed,
+)
 from network.spec_chaincodes import (
     ChaincodeLanguage,
     ChaincodeSpec,
     collection_package,
     endorsement_policy_bytes,
+    python_module,
 )
-from peer.lifecycle import (
-    LIFECYCLE_CHAINCODE_VERSION,
-    LIFECYCLE_NAMESPACE,
-    ChaincodeDefinition,
-    definition_writes,
-)
-from peer.simulator import RwSetBuilder
-from protos.common import common_pb2
-from protos.orderer import ab_pb2
-from protos.peer import events_pb2, transaction_pb2
+from peer.lifecycle.package import build_package
+from peer.lifecycle.package import package_id as make_package_id
+from protos.peer.lifecycle import lifecycle_pb2 as lb
 
 __all__ = [
-    "Endpoint",
+    "ChaincodePackageFile",
+    "OrganizationPeers",
     "ccaas_command",
-    "chaincode_definition",
-    "commit_definition",
+    "chaincode_package",
+    "deploy",
     "launch_command",
+    "lifecycle_definition",
     "module_root",
-    "package_id",
 ]
 
-COMMIT_TIMEOUT_S = 60.0
-BROADCAST_TIMEOUT_S = 30.0
-_SKIPPED = frozenset({"__pycache__", ".git", "node_modules", ".venv", ".mypy_cache"})
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+@dataclass(frozen=True, slots=True)
+class ChaincodePackageFile:
+    """An install package and its id (``<label>:<hex SHA-256 of the file>``)."""
+
+    package_id: str
+    data: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
-class Endpoint:
-    """A node to dial: its address and, with TLS, the CA of its certificate."""
+class OrganizationPeers:
+    """A member organisation: its admin and its peers (the first one approves)."""
 
-    name: str
-    address: str
-    tls_ca: Path | None
-
-
-def package_id(chaincode: ChaincodeSpec) -> str:
-    """``<name>_<version>:<SHA-256 over the language, module and source files>``."""
-    digest = hashlib.sha256()
-    digest.update(f"{chaincode.language}\0{chaincode.module or ''}\0".encode())
-    for relative, path in _source_files(chaincode.path):
-        digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
-        digest.update(path.read_bytes())
-    return f"{chaincode.label}:{digest.hexdigest()}"
+    mspid: str
+    admin: SigningIdentity
+    peers: tuple[Target, ...]
 
 
-def module_root(chaincode: ChaincodeSpec) -> Path:
-    """The folder to put on PYTHONPATH so that `chaincode.module` imports.
+def chaincode_package(
+    chaincode: ChaincodeSpec, *, ccaas_root_cert: bytes | None = None
+) -> ChaincodePackageFile:
+    """The install package of a spec's chaincode (deterministic: same source, same id).
 
-    When the folder's path ends with the module's parts (``.../chaincode/contracts/asset``
-    for ``chaincode.contracts.asset``) the root is above them; otherwise the module
-    lives inside the folder.
+    `ccaas_root_cert` is the CA of a ccaas server's TLS certificate (None: plaintext).
     """
-    assert chaincode.module is not None, "python and ccaas chaincode have a module"
-    parts = chaincode.module.split(":")[0].split(".")
-    if chaincode.path.parts[-len(parts) :] == tuple(parts):
-        return chaincode.path.parents[len(parts) - 1]
-    return chaincode.path
+    if chaincode.language is ChaincodeLanguage.CCAAS:
+        return _ccaas_package(chaincode, ccaas_root_cert)
+    data, _ = build_package(
+        label=chaincode.label,
+        kind=str(chaincode.language),
+        source=chaincode.path,
+        module=chaincode.module or "",
+    )
+    return ChaincodePackageFile(make_package_id(chaincode.label, data), data)
 
 
-def launch_command(
-    chaincode: ChaincodeSpec, *, python: str = sys.executable, source: str | None = None
-) -> tuple[str, ...]:
-    """The command a peer runs for Python or Node chaincode (it adds Fabric's env).
+def lifecycle_definition(chaincode: ChaincodeSpec) -> Definition:
+    """The definition the lifecycle commands approve and commit."""
+    return Definition(
+        name=chaincode.name,
+        version=chaincode.version,
+        sequence=chaincode.sequence,
+        endorsement_policy=endorsement_policy_bytes(chaincode.endorsement_policy),
+        init_required=chaincode.init_required,
+        collections=collection_package(chaincode.collections),
+    )
 
-    `source` is where the peer finds a copy of the chaincode (for Python, the folder
-    to put on PYTHONPATH), relative to the folder the peer is started in, as
-    `network generate` lays it out; None means the spec's folder on this host.
+
+async def deploy(
+    chaincode: ChaincodeSpec,
+    package: ChaincodePackageFile,
+    *,
+    channel: str,
+    organizations: Sequence[OrganizationPeers],
+    orderer: Target,
+    progress: Callable[[str], None],
+) -> str | None:
+    """Install, approve and commit `chaincode` on `channel`; the commit's tx id.
+
+    None when the definition (this sequence or a later one) is already committed.
+
+    Raises:
+        LaunchError: a peer or the orderer refused a step; the message says which.
     """
-    if chaincode.language is ChaincodeLanguage.NODE:
-        return (
-            *_node_runner(chaincode, source),
-            "start",
-            "--module-path",
-            source or str(chaincode.path),
+    if not organizations:
+        raise LaunchError(f"channel {channel} has no peers to run {chaincode.name}")
+    try:
+        await _install_everywhere(chaincode, package, organizations, progress)
+        first = organizations[0]
+        if (
+            await _committed_sequence(first, channel, chaincode.name)
+            >= chaincode.sequence
+        ):
+            return None
+        definition = lifecycle_definition(chaincode)
+        for organization in organizations:
+            await _approve(
+                organization, orderer, channel, definition, package, progress
+            )
+        tx_id = await commit(
+            [organization.peers[0] for organization in organizations],
+            orderer,
+            first.admin,
+            channel=channel,
+            definition=definition,
         )
-    assert chaincode.module is not None, "python chaincode has a module"
-    python_path = (
-        source if source is not None else _python_path(str(module_root(chaincode)))
-    )
-    return (
-        "env",
-        f"PYTHONPATH={python_path}",
-        python,
-        "-m",
-        "chaincode",
-        "serve",
-        "--module",
-        chaincode.module,
-    )
-
-
-def _node_runner(chaincode: ChaincodeSpec, source: str | None) -> tuple[str, ...]:
-    """The project's own fabric-chaincode-node when installed here, else npx."""
-    if source is not None:
-        return ("npx", "fabric-chaincode-node")
-    local = chaincode.path / "node_modules" / ".bin" / "fabric-chaincode-node"
-    if local.exists():
-        return (str(local),)
-    return (shutil.which("npx") or "npx", "fabric-chaincode-node")
+    except LifecycleCommandError as error:
+        raise LaunchError(f"deploying chaincode {chaincode.name}: {error}") from None
+    return tx_id
 
 
 def ccaas_command(
@@ -150,7 +159,6 @@ def ccaas_command(
     python: str = sys.executable,
 ) -> tuple[str, ...]:
     """`python -m chaincode serve --listen ADDRESS` for a chaincode run as a service."""
-    assert chaincode.module is not None, "ccaas chaincode has a module"
     assert chaincode.address is not None, "ccaas chaincode has a port"
     command = [
         "env",
@@ -160,7 +168,7 @@ def ccaas_command(
         "chaincode",
         "serve",
         "--module",
-        chaincode.module,
+        served_module(chaincode),
         "--listen",
         chaincode.address,
         "--chaincode-id",
@@ -171,167 +179,141 @@ def ccaas_command(
     return tuple(command)
 
 
-def chaincode_definition(chaincode: ChaincodeSpec) -> ChaincodeDefinition:
-    """The `_lifecycle` definition of a spec's chaincode."""
-    return ChaincodeDefinition(
-        name=chaincode.name,
-        version=chaincode.version,
-        sequence=chaincode.sequence,
-        endorsement_policy=endorsement_policy_bytes(chaincode.endorsement_policy),
-        init_required=chaincode.init_required,
-        collections=collection_package(chaincode.collections),
-    )
+def launch_command(
+    chaincode: ChaincodeSpec, *, python: str = sys.executable, source: str | None = None
+) -> tuple[str, ...]:
+    """A peer.yaml `launch` command for Python or Node chaincode (the peer adds env).
 
-
-async def commit_definition(
-    definition: ChaincodeDefinition,
-    *,
-    channel: str,
-    creator: SigningIdentity,
-    endorsers: Sequence[SigningIdentity],
-    orderer: Endpoint,
-    peers: Sequence[tuple[Endpoint, int]],
-    reader: SigningIdentity,
-    timeout_s: float = COMMIT_TIMEOUT_S,
-) -> str:
-    """Commit `definition` on `channel`; returns the transaction id.
-
-    `peers` pairs each peer that must have committed it with the channel height it
-    had before (where its Deliver stream starts); `reader` signs those requests.
-
-    Raises:
-        LaunchError: the orderer refused the transaction, a peer did not commit it in
-            time, or it was committed invalid.
+    `source` is where the peer finds a copy of the chaincode (for Python, the folder
+    to put on PYTHONPATH), relative to the folder the peer is started in; None means
+    the spec's folder on this host.
     """
-    nonce = os.urandom(24)
-    tx_id = hashlib.sha256(nonce + creator.serialized).hexdigest()
-    builder = RwSetBuilder()
-    for key, value in definition_writes(definition):
-        builder.add_write(LIFECYCLE_NAMESPACE, key, value)
-    rwset, _ = builder.build()
-    envelope = endorser_transaction(
-        channel_id=channel,
-        chaincode=LIFECYCLE_NAMESPACE,
-        version=LIFECYCLE_CHAINCODE_VERSION,
-        rwset=rwset,
-        creator=creator,
-        endorsers=endorsers,
-        args=(b"CommitChaincodeDefinition",),
-        nonce=nonce,
+    if chaincode.language is ChaincodeLanguage.NODE:
+        folder = source or str(chaincode.path)
+        return (*_node_runner(chaincode, source), "start", "--module-path", folder)
+    root = source if source is not None else _python_path(str(module_root(chaincode)))
+    return (
+        "env",
+        f"PYTHONPATH={root}",
+        python,
+        "-m",
+        "chaincode",
+        "serve",
+        "--module",
+        served_module(chaincode),
     )
-    await _broadcast(orderer, envelope)
-    await asyncio.gather(
-        *(
-            _wait_committed(
-                peer,
-                channel=channel,
-                tx_id=tx_id,
-                start=height,
-                reader=reader,
-                timeout_s=timeout_s,
-            )
-            for peer, height in peers
-        )
-    )
-    return tx_id
 
 
-def _open(endpoint: Endpoint) -> grpc.aio.Channel:
-    if endpoint.tls_ca is None:
-        return grpc.aio.insecure_channel(endpoint.address)
-    credentials = channel_credentials(TlsFiles(root_cas=(endpoint.tls_ca,)))
-    return grpc.aio.secure_channel(endpoint.address, credentials)
+def served_module(chaincode: ChaincodeSpec) -> str:
+    """The module `chaincode serve` loads: the spec's, else found from the folder."""
+    return chaincode.module or python_module(chaincode.path)
 
 
-async def _broadcast(orderer: Endpoint, envelope: bytes) -> None:
-    async with _open(orderer) as channel:
-        method = channel.stream_stream(  # type: ignore[call-arg]
-            "/orderer.AtomicBroadcast/Broadcast",
-            response_deserializer=ab_pb2.BroadcastResponse.FromString,
-        )
-        try:
-            call: Any = method(iter([envelope]), timeout=BROADCAST_TIMEOUT_S)
-            responses = [response async for response in call]
-        except grpc.aio.AioRpcError as error:
-            raise LaunchError(
-                f"{orderer.name} ({orderer.address}): broadcast failed: "
-                f"{error.code().name}: {error.details()}"
-            ) from None
-    if len(responses) != 1 or responses[0].status != common_pb2.SUCCESS:
-        shown = ", ".join(
-            f"{common_pb2.Status.Name(r.status)} {r.info}".strip() for r in responses
-        )
-        raise LaunchError(
-            f"{orderer.name} refused the transaction: {shown or 'no answer'}"
-        )
+def module_root(chaincode: ChaincodeSpec) -> Path:
+    """The folder to put on PYTHONPATH so that the served module imports.
+
+    When the folder's path ends with the module's parts (``.../chaincode/contracts/asset``
+    for ``chaincode.contracts.asset``) the root is above them; otherwise the module
+    lives inside the folder.
+    """
+    parts = served_module(chaincode).split(":")[0].split(".")
+    if chaincode.path.parts[-len(parts) :] == tuple(parts):
+        return chaincode.path.parents[len(parts) - 1]
+    return chaincode.path
 
 
-async def _wait_committed(
-    peer: Endpoint,
-    *,
-    channel: str,
-    tx_id: str,
-    start: int,
-    reader: SigningIdentity,
-    timeout_s: float,
+async def _install_everywhere(
+    chaincode: ChaincodeSpec,
+    package: ChaincodePackageFile,
+    organizations: Sequence[OrganizationPeers],
+    progress: Callable[[str], None],
 ) -> None:
-    request = create_seek_envelope(
-        channel_id=channel,
-        start=SeekPosition.specified(start),
-        stop=SeekPosition.specified(2**63 - 1),
-        behavior=BLOCK_UNTIL_READY,
-        creator=reader.serialized,
-        signer=reader.sign,
-        content_type=CONTENT_BLOCK,
-    ).SerializeToString()
-    async with _open(peer) as grpc_channel:
-        method = grpc_channel.stream_stream(  # type: ignore[call-arg]
-            "/protos.Deliver/DeliverFiltered",
-            response_deserializer=events_pb2.DeliverResponse.FromString,
+    for organization in organizations:
+        for peer in organization.peers:
+            installed = await query_installed(peer, organization.admin)
+            assert isinstance(installed, lb.QueryInstalledChaincodesResult)
+            if any(
+                entry.package_id == package.package_id
+                for entry in installed.installed_chaincodes
+            ):
+                continue
+            await install(peer, organization.admin, package.data)
+            progress(f"installed {package.package_id[:40]}… on {peer.address}")
+
+
+async def _committed_sequence(
+    organization: OrganizationPeers, channel: str, name: str
+) -> int:
+    try:
+        result = await query_committed(
+            organization.peers[0], organization.admin, channel=channel, name=name
         )
-        try:
-            call: Any = method(iter([request]), timeout=timeout_s)
-            async for response in call:
-                code = _validation_code(response, tx_id)
-                if code is None:
-                    continue
-                call.cancel()
-                if code != transaction_pb2.VALID:
-                    raise LaunchError(
-                        f"{peer.name}: transaction {tx_id} was committed invalid: "
-                        f"{transaction_pb2.TxValidationCode.Name(code)}"
-                    )
-                return
-        except grpc.aio.AioRpcError as error:
-            raise LaunchError(
-                f"{peer.name} ({peer.address}): waiting for transaction {tx_id}: "
-                f"{error.code().name}: {error.details()}"
-            ) from None
-    raise LaunchError(f"{peer.name}: the block stream ended before transaction {tx_id}")
+    except LifecycleCommandError:
+        return 0
+    assert isinstance(result, lb.QueryChaincodeDefinitionResult)
+    return int(result.sequence)
 
 
-def _validation_code(response: events_pb2.DeliverResponse, tx_id: str) -> int | None:
-    kind = response.WhichOneof("Type")
-    if kind == "status":
-        raise LaunchError(
-            f"the peer ended the block stream: {common_pb2.Status.Name(response.status)}"
+async def _approve(
+    organization: OrganizationPeers,
+    orderer: Target,
+    channel: str,
+    definition: Definition,
+    package: ChaincodePackageFile,
+    progress: Callable[[str], None],
+) -> None:
+    peer = organization.peers[0]
+    try:
+        approved = await query_approved(
+            peer, organization.admin, channel=channel, name=definition.name
         )
-    if kind != "filtered_block":
-        return None
-    for transaction in response.filtered_block.filtered_transactions:
-        if transaction.txid == tx_id:
-            return int(transaction.tx_validation_code)
-    return None
+        if approved.sequence == definition.sequence:
+            return
+    except LifecycleCommandError:
+        pass
+    tx_id = await approve(
+        peer,
+        orderer,
+        organization.admin,
+        channel=channel,
+        definition=definition,
+        package_id=package.package_id,
+    )
+    progress(
+        f"{organization.mspid} approved {definition.name} (sequence "
+        f"{definition.sequence}) on {channel}: tx {tx_id[:16]}…"
+    )
 
 
-def _source_files(folder: Path) -> Iterator[tuple[str, Path]]:
-    """Regular files under `folder`, sorted, skipping caches and dependencies."""
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part in _SKIPPED for part in relative.parts):
-            continue
-        if path.is_file() and not path.name.endswith(_SKIPPED_SUFFIXES):
-            yield relative.as_posix(), path
+def _ccaas_package(
+    chaincode: ChaincodeSpec, root_cert: bytes | None
+) -> ChaincodePackageFile:
+    assert chaincode.address is not None, "ccaas chaincode has a port"
+    connection: dict[str, object] = {
+        "address": chaincode.address,
+        "dial_timeout": "10s",
+        "tls_required": root_cert is not None,
+    }
+    if root_cert is not None:
+        connection["root_cert"] = root_cert.decode()
+    with tempfile.TemporaryDirectory(prefix="medledger-ccaas-") as folder:
+        Path(folder, "connection.json").write_text(
+            json.dumps(connection, indent=2, sort_keys=True) + "\n"
+        )
+        data, _ = build_package(
+            label=chaincode.label, kind="ccaas", source=Path(folder)
+        )
+    return ChaincodePackageFile(make_package_id(chaincode.label, data), data)
+
+
+def _node_runner(chaincode: ChaincodeSpec, source: str | None) -> tuple[str, ...]:
+    """The project's own fabric-chaincode-node when installed here, else npx."""
+    if source is not None:
+        return ("npx", "fabric-chaincode-node")
+    local = chaincode.path / "node_modules" / ".bin" / "fabric-chaincode-node"
+    if local.exists():
+        return (str(local),)
+    return (shutil.which("npx") or "npx", "fabric-chaincode-node")
 
 
 def _python_path(root: str) -> str:

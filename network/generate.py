@@ -20,16 +20,22 @@ makes what is new.
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from network.cryptogen import CryptoLayout, IdentityLayout, generate_crypto
-from network.deploy import launch_command, module_root, package_id
+from network.deploy import (
+    ChaincodePackageFile,
+    chaincode_package,
+    module_root,
+    served_module,
+)
 from network.genesis import build_channel_config, build_genesis_block, write_block
 from network.nodeconfigs import (
-    ChaincodePackageEntry,
     EtcdClientTls,
     NodeMaterial,
     gateway_document,
@@ -40,7 +46,11 @@ from network.nodeconfigs import (
 from network.plan import Plan, make_plan
 from network.service_tls import ensure_server_pair
 from network.spec import GatewaySpec, NodeSpec, OrganizationSpec, load_spec
-from network.spec_chaincodes import ChaincodeLanguage, ChaincodeSpec
+from network.spec_chaincodes import (
+    DEFAULT_ENDORSEMENT_REFERENCE,
+    ChaincodeLanguage,
+    ChaincodeSpec,
+)
 from network.spec_channels import OrdererType
 from network.spec_network import EtcdMemberSpec, admin_port
 
@@ -68,13 +78,14 @@ def generate(
         ConfigError: the spec is wrong (nothing is written).
     """
     spec = load_spec(spec_path)
+    out_dir = out_dir.resolve()
     types = {channel.name: str(channel.orderer.type) for channel in spec.channels}
-    plan = make_plan(spec, workdir=out_dir.resolve(), orderer_types=types)
+    plan = make_plan(spec, workdir=out_dir, orderer_types=types)
     crypto = generate_crypto(plan.spec, out_dir)
     _write_blocks(plan, crypto, out_dir)
     writer = _Writer(plan, crypto, out_dir)
     nodes = writer.all_nodes()
-    _write_top_readme(plan, out_dir, nodes)
+    _write_top_readme(plan, out_dir, nodes, writer.write_packages())
     for node in nodes:
         progress(f"{node.name}: {node.folder}  (start: {node.command})")
     progress(f"read {out_dir / 'README.txt'} for the order to start them in")
@@ -156,7 +167,6 @@ class _Writer:
             folder=folder,
             storage=folder / "data",
             tls=self.plan.settings.tls,
-            packages=self._packages(organization, folder),
         )
         self._copy_blocks(folder, channels)
         write_config(folder / "peer.yaml", document, kind="peer", source=self._source)
@@ -258,26 +268,45 @@ class _Writer:
             "chaincode",
             "serve",
             "--module",
-            str(chaincode.module),
+            served_module(chaincode),
             "--listen",
             str(chaincode.address),
             "--chaincode-id",
-            package_id(chaincode),
+            self.package(chaincode).package_id,
         ]
         if self.plan.settings.tls:
-            channel = self.plan.channel(chaincode.channels[0])
-            organization = self.crypto.organization(channel.members[0])
-            ensure_server_pair(
-                organization,
-                common_name=f"{chaincode.name}.chaincode.{organization.domain}",
-                names=(chaincode.host,),
-                folder=folder / "tls",
-            )
             words += ["--tls-cert", "tls/server.crt", "--tls-key", "tls/server.key"]
         command = " ".join(words)
         _write_script(folder / "start.sh", f"env {command}")
         self._readme(folder, name, "./start.sh", [])
         return GeneratedNode(name, folder, "./start.sh")
+
+    def package(self, chaincode: ChaincodeSpec) -> ChaincodePackageFile:
+        """The chaincode's install package (a ccaas one trusts its server's TLS CA)."""
+        root_cert = None
+        if chaincode.language is ChaincodeLanguage.CCAAS and self.plan.settings.tls:
+            channel = self.plan.channel(chaincode.channels[0])
+            organization = self.crypto.organization(channel.members[0])
+            pair = ensure_server_pair(
+                organization,
+                common_name=f"{chaincode.name}.chaincode.{organization.domain}",
+                names=(chaincode.host,),
+                folder=self.out_dir / f"chaincode-{chaincode.name}" / "tls",
+            )
+            root_cert = pair.ca_cert.read_bytes()
+        return chaincode_package(chaincode, ccaas_root_cert=root_cert)
+
+    def write_packages(self) -> list[str]:
+        """chaincode/<name>.tar.gz per chaincode; the lifecycle commands to deploy them."""
+        lines: list[str] = []
+        for chaincode in self.plan.chaincodes:
+            package = self.package(chaincode)
+            path = self.out_dir / "chaincode" / f"{chaincode.name}.tar.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(package.data)
+            for channel_name in chaincode.channels:
+                lines += self._lifecycle_lines(chaincode, package, channel_name, path)
+        return lines
 
     @property
     def _source(self) -> str:
@@ -330,40 +359,6 @@ class _Writer:
         )
         return target
 
-    def _packages(
-        self, organization: OrganizationSpec, folder: Path
-    ) -> list[ChaincodePackageEntry]:
-        member_of = {c.name for c in self.plan.member_channels(organization)}
-        entries = []
-        for chaincode in self.plan.chaincodes:
-            if not member_of.intersection(chaincode.channels):
-                continue
-            if chaincode.language is ChaincodeLanguage.CCAAS:
-                tls_root = None
-                if self.plan.settings.tls:
-                    channel = self.plan.channel(chaincode.channels[0])
-                    tls_root = folder / "tlsca" / f"{channel.members[0]}.pem"
-                entries.append(
-                    ChaincodePackageEntry(
-                        name=chaincode.name,
-                        package_id=package_id(chaincode),
-                        address=chaincode.address,
-                        tls_root_cert=tls_root,
-                    )
-                )
-                continue
-            source = self._copy_source(chaincode, folder)
-            entries.append(
-                ChaincodePackageEntry(
-                    name=chaincode.name,
-                    package_id=package_id(chaincode),
-                    launch=launch_command(
-                        chaincode, python=REMOTE_PYTHON, source=source
-                    ),
-                )
-            )
-        return entries
-
     def _copy_source(self, chaincode: ChaincodeSpec, folder: Path) -> str:
         """Copy the chaincode's source into the node folder; its PYTHONPATH entry.
 
@@ -378,6 +373,87 @@ class _Writer:
         relative = chaincode.path.relative_to(root)
         _copy_tree(chaincode.path, folder / base / relative, skip_dependencies=True)
         return str(base)
+
+    def _lifecycle_lines(
+        self,
+        chaincode: ChaincodeSpec,
+        package: ChaincodePackageFile,
+        channel_name: str,
+        path: Path,
+    ) -> list[str]:
+        """install on every member peer, approve per organisation, then commit."""
+        channel = self.plan.channel(channel_name)
+        members = [self.plan.spec.organization(mspid) for mspid in channel.members]
+        organizations = [organization for organization in members if organization.peers]
+        if not organizations:
+            return []
+        definition = " ".join(
+            [
+                f"-C {channel_name} -n {chaincode.name} -v {chaincode.version}",
+                f"--sequence {chaincode.sequence}",
+                *self._definition_flags(chaincode),
+            ]
+        )
+        orderer = channel.orderer.consenters[0]
+        orderer_flags = f"-o {orderer.address}"
+        if self.plan.settings.tls:
+            orderer_org = self.plan.organization_of(orderer).mspid
+            orderer_flags += (
+                f" --orderer-tls-ca {self.crypto.organization(orderer_org).tlsca_cert}"
+            )
+        lines = [
+            f"# {chaincode.name} on {channel_name}: install on every member peer, "
+            "each organisation approves, one admin commits"
+        ]
+        for organization in organizations:
+            admin = self._admin_flags(organization)
+            lines += [
+                f"medledger chaincode install {path} --peer {peer.address} {admin}"
+                for peer in organization.peers
+            ]
+        for organization in organizations:
+            lines.append(
+                f"medledger chaincode approve {definition} --package-id "
+                f"{package.package_id} --peer {organization.peers[0].address} "
+                f"{self._admin_flags(organization)} {orderer_flags}"
+            )
+        peers = " ".join(f"--peer {o.peers[0].address}" for o in organizations)
+        extra_cas = "".join(
+            f" --tls-ca {self.crypto.organization(o.mspid).tlsca_cert}"
+            for o in organizations[1:]
+            if self.plan.settings.tls
+        )
+        lines.append(
+            f"medledger chaincode commit {definition} {peers} "
+            f"{self._admin_flags(organizations[0])}{extra_cas} {orderer_flags}"
+        )
+        return [*lines, ""]
+
+    def _definition_flags(self, chaincode: ChaincodeSpec) -> list[str]:
+        flags = []
+        policy = chaincode.endorsement_policy
+        if policy != DEFAULT_ENDORSEMENT_REFERENCE:
+            kind = (
+                "channel-config-policy"
+                if policy.startswith("/")
+                else "signature-policy"
+            )
+            flags.append(f"--{kind} {shlex.quote(policy)}")
+        if chaincode.init_required:
+            flags.append("--init-required")
+        if chaincode.collections:
+            path = self.out_dir / "chaincode" / f"{chaincode.name}-collections.json"
+            path.write_text(json.dumps(_collections_json(chaincode), indent=2) + "\n")
+            flags.append(f"--collections-config {path}")
+        return flags
+
+    def _admin_flags(self, organization: OrganizationSpec) -> str:
+        layout = self.crypto.organization(organization.mspid)
+        admin = layout.user(organization.admins[0].name)
+        flags = f"--identity {admin.msp_dir} --mspid {organization.mspid}"
+        if self.plan.settings.tls:
+            flags += f" --tls-ca {layout.tlsca_cert}"
+        return flags
 
     def _orderer_join_line(
         self, organization: OrganizationSpec, orderer: NodeSpec, channel: str
@@ -430,8 +506,32 @@ def _write_blocks(plan: Plan, crypto: CryptoLayout, out_dir: Path) -> None:
             write_block(path, build_genesis_block(config, channel.name))
 
 
+def _collections_json(chaincode: ChaincodeSpec) -> list[dict[str, object]]:
+    """The chaincode's collections in Fabric's collection config JSON."""
+    document: list[dict[str, object]] = []
+    for collection in chaincode.collections:
+        entry: dict[str, object] = {
+            "name": collection.name,
+            "policy": collection.policy,
+            "requiredPeerCount": collection.required_peer_count,
+            "maxPeerCount": collection.max_peer_count,
+            "blockToLive": collection.block_to_live,
+            "memberOnlyRead": collection.member_only_read,
+            "memberOnlyWrite": collection.member_only_write,
+        }
+        if collection.endorsement_policy is not None:
+            entry["endorsementPolicy"] = {
+                "signaturePolicy": collection.endorsement_policy
+            }
+        document.append(entry)
+    return document
+
+
 def _write_top_readme(
-    plan: Plan, out_dir: Path, nodes: Sequence[GeneratedNode]
+    plan: Plan,
+    out_dir: Path,
+    nodes: Sequence[GeneratedNode],
+    lifecycle: Sequence[str],
 ) -> None:
     lines = [
         f"Consortium {plan.spec.name}: one folder per node.",
@@ -444,18 +544,13 @@ def _write_top_readme(
         "",
         *(f"    {node.folder.name:<40} {node.command}" for node in nodes),
     ]
-    if plan.chaincodes:
+    if lifecycle:
         lines += [
             "",
-            "Chaincode: peers run the chaincodes listed in their peer.yaml; commit each",
-            "definition on its channels with the lifecycle commands once the peers",
-            "have joined:",
+            "Then deploy the chaincode (packages in chaincode/) through the lifecycle,",
+            "from this host (the admins' material is here):",
             "",
-            *(
-                f"    {chaincode.name} {chaincode.version} sequence {chaincode.sequence} "
-                f"on {', '.join(chaincode.channels)}"
-                for chaincode in plan.chaincodes
-            ),
+            *(f"    {line}" if line else "" for line in lifecycle),
         ]
     (out_dir / "README.txt").write_text("\n".join(lines) + "\n")
 

@@ -20,7 +20,7 @@ import aiohttp
 
 from common.tls import TlsFiles, client_ssl_context
 from network.cryptogen import CryptoLayout, generate_crypto
-from network.deploy import ccaas_command, launch_command, package_id
+from network.deploy import ChaincodePackageFile, ccaas_command, chaincode_package
 from network.genesis import build_channel_config, build_genesis_block, write_block
 from network.launcher import (
     NetworkState,
@@ -30,7 +30,6 @@ from network.launcher import (
     is_alive,
 )
 from network.nodeconfigs import (
-    ChaincodePackageEntry,
     EtcdClientTls,
     gateway_document,
     node_material,
@@ -64,7 +63,7 @@ class Material:
     blocks: dict[str, bytes]
     etcd_pairs: dict[str, ServerPair]
     ccaas_pairs: dict[str, ServerPair]
-    packages: dict[str, str]
+    packages: dict[str, ChaincodePackageFile]
 
 
 def make_material(plan: Plan, progress: Progress) -> Material:
@@ -85,14 +84,13 @@ def make_material(plan: Plan, progress: Progress) -> Material:
                 f"genesis block of {channel.name} ({channel.orderer.type}): {path}"
             )
         blocks[channel.name] = path.read_bytes()
+    ccaas_pairs = _ccaas_pairs(plan, crypto) if plan.settings.tls else {}
     return Material(
         crypto=crypto,
         blocks=blocks,
         etcd_pairs=_etcd_pairs(plan, crypto) if plan.settings.tls else {},
-        ccaas_pairs=_ccaas_pairs(plan, crypto) if plan.settings.tls else {},
-        packages={
-            chaincode.name: package_id(chaincode) for chaincode in plan.chaincodes
-        },
+        ccaas_pairs=ccaas_pairs,
+        packages=_packages(plan, ccaas_pairs),
     )
 
 
@@ -189,7 +187,6 @@ def _peer_node(
         folder=folder,
         storage=folder / "data",
         tls=plan.settings.tls,
-        packages=_packages_of(plan, organization, material),
     )
     write_config(folder / "peer.yaml", document, kind="peer", source=plan.source)
     spec = _python_node(plan, NodeKind.PEER, peer.full_name, "peer.yaml")
@@ -280,7 +277,7 @@ def _ccaas_node(
     pair = material.ccaas_pairs.get(chaincode.name)
     argv = ccaas_command(
         chaincode,
-        package=material.packages[chaincode.name],
+        package=material.packages[chaincode.name].package_id,
         tls_cert=None if pair is None else pair.cert,
         tls_key=None if pair is None else pair.key,
         python=plan.python,
@@ -370,32 +367,15 @@ def _ccaas_pairs(plan: Plan, crypto: CryptoLayout) -> dict[str, ServerPair]:
     return pairs
 
 
-def _packages_of(
-    plan: Plan, organization: OrganizationSpec, material: Material
-) -> list[ChaincodePackageEntry]:
-    """The chaincodes a peer of `organization` runs: those on channels it is in."""
-    member_of = {channel.name for channel in plan.member_channels(organization)}
-    entries = []
+def _packages(
+    plan: Plan, ccaas_pairs: dict[str, ServerPair]
+) -> dict[str, ChaincodePackageFile]:
+    """Each chaincode's install package (a ccaas one trusts its server's TLS CA)."""
+    packages = {}
     for chaincode in plan.chaincodes:
-        if not member_of.intersection(chaincode.channels):
-            continue
-        package = material.packages[chaincode.name]
-        if chaincode.language is ChaincodeLanguage.CCAAS:
-            pair = material.ccaas_pairs.get(chaincode.name)
-            entries.append(
-                ChaincodePackageEntry(
-                    name=chaincode.name,
-                    package_id=package,
-                    address=chaincode.address,
-                    tls_root_cert=None if pair is None else pair.ca_cert,
-                )
-            )
-        else:
-            entries.append(
-                ChaincodePackageEntry(
-                    name=chaincode.name,
-                    package_id=package,
-                    launch=launch_command(chaincode, python=plan.python),
-                )
-            )
-    return entries
+        pair = ccaas_pairs.get(chaincode.name)
+        root_cert = pair.ca_cert.read_bytes() if pair is not None else None
+        packages[chaincode.name] = chaincode_package(
+            chaincode, ccaas_root_cert=root_cert
+        )
+    return packages

@@ -4,8 +4,8 @@
       - name: asset                        # the chaincode's name on the channel
         path: ../../chaincode/contracts/asset   # its source folder, relative to this file
         language: python                   # python (our SDK) | node | ccaas
-        module: chaincode.contracts.asset  # python/ccaas: what to serve (default: found
-                                           # from the folder's packages)
+        module: chaincode.contracts.asset  # python/ccaas: what to serve (default: the
+                                           # folder, a Python package, by its name)
         version: "1.0"                     # default "1.0"
         sequence: 1                        # default 1; raise it to upgrade the definition
         channels: [medical-records]        # default: every channel of the spec
@@ -105,7 +105,8 @@ class CollectionSpec:
 class ChaincodeSpec:
     """One chaincode as the operator described it, defaults applied.
 
-    `path` is absolute; `module` is set for python and ccaas chaincode.
+    `path` is absolute; `module` is what python and ccaas chaincode serve when the
+    operator named it (None: the folder, a Python package, serves itself).
     """
 
     name: str
@@ -237,7 +238,7 @@ def _read_chaincode(
         channels=_read_channels(fields.get("channels"), channels, node),
         version=_read_version(fields.get("version")),
         sequence=_read_sequence(fields.get("sequence")),
-        module=_read_module(fields.get("module"), language, path),
+        module=_read_module(fields.get("module"), language, path, node),
         endorsement_policy=(
             _read_policy(policy_node, mspids, paths=True)
             if policy_node is not None
@@ -311,7 +312,7 @@ def _read_sequence(node: ConfigNode | None) -> int:
 
 
 def _read_module(
-    node: ConfigNode | None, language: ChaincodeLanguage, path: Path
+    node: ConfigNode | None, language: ChaincodeLanguage, path: Path, at: ConfigNode
 ) -> str | None:
     if language is ChaincodeLanguage.NODE:
         if node is not None:
@@ -321,7 +322,12 @@ def _read_module(
         return node.as_str(
             pattern=_MODULE, expected="a module path such as 'mypackage.contracts'"
         )
-    return python_module(path)
+    if not (path / "__init__.py").is_file():
+        raise at.error(
+            f"missing key 'module': {path} is not a Python package (no __init__.py), "
+            "so say which module to serve"
+        )
+    return None
 
 
 def python_module(path: Path) -> str:
