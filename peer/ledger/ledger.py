@@ -8,13 +8,14 @@ TRANSACTIONS_FILTER already set by the validator) is two durable steps:
 The transaction's writes overlap with the append (which runs on a helper
 thread), but it commits only after the append has returned, so the database
 never gets ahead of the block store. A crash in between leaves the database
-behind the block store; `open`
-replays every block above the savepoint, deriving its updates from the stored
-block again (`peer.ledger.updates`), so no committed block is ever lost and the
-state always equals a replay of the chain.
+behind the block store; `open` replays every block above the savepoint,
+deriving its updates from the stored block again (`peer.ledger.updates`), so no
+committed block is ever lost and the state always equals a replay of the chain.
 
-Threads: one writer (the committer) calls `commit_block`, and block-store
-listeners run on the ledger's append thread; reads may come from
+Threads: one writer (the committer) calls `commit_block`; block-store listeners
+run on the ledger's append thread, before the block's database transaction has
+committed (`commit_block` returning, or the COMMITTED step, means the state is
+readable); WAL checkpoints run on a thread of their own. Reads may come from
 any thread and use a per-thread read-only connection, so they see the state of
 the last committed SQLite transaction and never wait for the writer. All calls
 block; the peer crosses into asyncio through one `to_thread` boundary.
