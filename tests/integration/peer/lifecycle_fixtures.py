@@ -1,0 +1,188 @@
+"""Shared pieces of the lifecycle tests: two hospitals' peers and an orderer, a contract.
+
+`lifecycle_network` starts a solo orderer and peer0 of Hospitals A and B in process
+(no chaincode in their peer.yaml) joined to medical-records; `records_package` packages
+a small Python contract whose `Version` answers the version it was packaged as.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.msp import SigningIdentity
+from common.protoutil import parse_proposal_response
+from network.lifecycle_client import Definition, Target, approve, install
+from peer.admin import AdminTarget, join_channel
+from peer.lifecycle.package import build_package
+from peer.node import PeerNode
+from protos.common import common_pb2
+from tests.support.orderer import broadcast, running_orderer
+from tests.support.orderer import open_channel as open_orderer_channel
+from tests.support.peer import (
+    CHANNEL,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    PeerMaterial,
+    open_channel,
+    process_proposal,
+    running_peer,
+    signed_proposal,
+    transaction,
+    wait_for_height,
+    write_peer_yaml,
+)
+
+RECORDS = "records"
+CONTRACT = """
+from chaincode.contract import Context, Contract, query, transaction
+
+
+class Records(Contract):
+    def __init__(self) -> None:
+        super().__init__("Records")
+
+    @transaction
+    async def Put(self, ctx: Context, key: str, value: str) -> None:
+        await ctx.stub.put_state(key, value.encode())
+
+    @query
+    async def Get(self, ctx: Context, key: str) -> str:
+        return (await ctx.stub.get_state(key)).decode()
+
+    @query
+    async def Version(self, ctx: Context) -> str:
+        return "{version}"
+
+
+contracts = [Records()]
+"""
+
+
+@dataclass
+class Network:
+    material: PeerMaterial
+    orderer: Target
+    peer_a: Target
+    peer_b: Target
+    nodes: tuple[PeerNode, PeerNode]
+    folder: Path
+
+    def admin(self, mspid: str) -> SigningIdentity:
+        return self.material.user(mspid, "Admin")
+
+    def height(self) -> int:
+        return max(node.channels.require(CHANNEL).height() for node in self.nodes)
+
+    async def synced(self, height: int | None = None) -> None:
+        """Wait until both peers hold `height` blocks (default: the taller one's)."""
+        target = self.height() if height is None else height
+        for node in self.nodes:
+            await wait_for_height(node, target)
+
+
+@contextlib.asynccontextmanager
+async def lifecycle_network(
+    material: PeerMaterial, tmp_path: Path
+) -> AsyncIterator[Network]:
+    """Orderer + peer0 of Hospitals A and B (no chaincode configured), both joined."""
+    async with running_orderer(material.orderer, tmp_path / "orderer") as (_, orderer):
+        configs = [
+            write_peer_yaml(
+                tmp_path / name / "peer.yaml",
+                material,
+                mspid,
+                storage=tmp_path / name / "data",
+                orderer_address=orderer["grpc"],
+                extra={"chaincodes": {"startup_timeout": "20s"}},
+            )
+            for name, mspid in (("a", HOSPITAL_A), ("b", HOSPITAL_B))
+        ]
+        async with (
+            running_peer(configs[0]) as (node_a, addresses_a),
+            running_peer(configs[1]) as (node_b, addresses_b),
+        ):
+            for mspid, addresses in (
+                (HOSPITAL_A, addresses_a),
+                (HOSPITAL_B, addresses_b),
+            ):
+                await join_channel(
+                    AdminTarget(address=addresses["grpc"]),
+                    signer=material.user(mspid, "Admin"),
+                    genesis_block=material.genesis.SerializeToString(),
+                )
+            yield Network(
+                material,
+                Target(address=orderer["grpc"]),
+                Target(address=addresses_a["grpc"]),
+                Target(address=addresses_b["grpc"]),
+                (node_a, node_b),
+                tmp_path,
+            )
+
+
+def records_package(folder: Path, version: str) -> tuple[bytes, str]:
+    """A Python package of the records contract answering `Version` with `version`."""
+    source = folder / f"records-{version}" / RECORDS
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text(
+        textwrap.dedent(CONTRACT).format(version=version)
+    )
+    package, _ = build_package(label=f"records_{version}", kind="python", source=source)
+    return package, f"records_{version}"
+
+
+async def install_on_both(network: Network, package: bytes) -> str:
+    result_a = await install(network.peer_a, network.admin(HOSPITAL_A), package)
+    result_b = await install(network.peer_b, network.admin(HOSPITAL_B), package)
+    assert result_a.package_id == result_b.package_id
+    return result_a.package_id
+
+
+async def approve_both(
+    network: Network, definition: Definition, package_id: str
+) -> None:
+    for mspid, peer in ((HOSPITAL_A, network.peer_a), (HOSPITAL_B, network.peer_b)):
+        await approve(
+            peer,
+            network.orderer,
+            network.admin(mspid),
+            channel=CHANNEL,
+            definition=definition,
+            package_id=package_id,
+        )
+    await network.synced()
+
+
+async def invoke(
+    network: Network, args: list[str], *, chaincode: str = RECORDS
+) -> None:
+    """Endorse on both peers, order, and wait until both committed it VALID."""
+    client = network.material.user(HOSPITAL_A, "dr-lee")
+    signed, proposal = signed_proposal(client, args, chaincode=chaincode)
+    height = network.height()
+    responses = []
+    for peer in (network.peer_a, network.peer_b):
+        async with open_channel(peer.address) as channel:
+            response = await process_proposal(channel, signed)
+        assert response.response.status == 200, response.response.message
+        responses.append(response)
+    async with open_orderer_channel(network.orderer.address) as channel:
+        [answer] = await broadcast(channel, [transaction(client, proposal, responses)])
+    assert answer.status == common_pb2.SUCCESS, answer.info
+    await network.synced(height + 1)
+
+
+async def evaluate(
+    peer: Target, network: Network, args: list[str], *, chaincode: str = RECORDS
+) -> str:
+    client = network.material.user(HOSPITAL_A, "dr-lee")
+    signed, _ = signed_proposal(client, args, chaincode=chaincode)
+    async with open_channel(peer.address) as channel:
+        response = await process_proposal(channel, signed)
+    assert response.response.status == 200, response.response.message
+    parse_proposal_response(response)
+    return response.response.payload.decode()
