@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.msp import SigningIdentity
-from common.protoutil import parse_proposal_response
+from common.protoutil import parse_proposal_response, transaction_filter
 from network.lifecycle_client import Definition, Target, approve, install
 from peer.admin import AdminTarget, join_channel
 from peer.lifecycle.package import build_package
 from peer.node import PeerNode
 from protos.common import common_pb2
+from protos.peer import transaction_pb2
 from tests.support.orderer import broadcast, running_orderer
 from tests.support.orderer import open_channel as open_orderer_channel
 from tests.support.peer import (
@@ -160,20 +161,46 @@ async def approve_both(
 async def invoke(
     network: Network, args: list[str], *, chaincode: str = RECORDS
 ) -> None:
-    """Endorse on both peers, order, and wait until both committed it VALID."""
+    """Endorse on both peers, order, and check that both committed it VALID."""
+    envelope = await endorse(network, args, chaincode=chaincode)
+    assert await order(network, envelope) == transaction_pb2.VALID
+
+
+async def endorse(
+    network: Network,
+    args: list[str],
+    *,
+    chaincode: str = RECORDS,
+    peers: Sequence[Target] | None = None,
+) -> bytes:
+    """The signed transaction of a proposal endorsed by `peers` (default: both)."""
     client = network.material.user(HOSPITAL_A, "dr-lee")
     signed, proposal = signed_proposal(client, args, chaincode=chaincode)
-    height = network.height()
     responses = []
-    for peer in (network.peer_a, network.peer_b):
+    for peer in peers or (network.peer_a, network.peer_b):
         async with open_channel(peer.address) as channel:
             response = await process_proposal(channel, signed)
         assert response.response.status == 200, response.response.message
         responses.append(response)
+    return transaction(client, proposal, responses)
+
+
+async def order(network: Network, envelope: bytes) -> int:
+    """Broadcast one transaction; its validation code once both peers committed it."""
+    height = network.height()
     async with open_orderer_channel(network.orderer.address) as channel:
-        [answer] = await broadcast(channel, [transaction(client, proposal, responses)])
+        [answer] = await broadcast(channel, [envelope])
     assert answer.status == common_pb2.SUCCESS, answer.info
     await network.synced(height + 1)
+    codes = [
+        transaction_filter(
+            node.channels.require(CHANNEL).ledger.block_store.block_by_number(height)
+        )
+        for node in network.nodes
+    ]
+    assert codes[0] == codes[1], codes
+    [code] = codes[0]
+    return code
 
 
 async def evaluate(

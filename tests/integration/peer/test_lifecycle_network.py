@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from common.policies import from_string
 from network.lifecycle_client import (
     Definition,
     LifecycleCommandError,
@@ -27,15 +28,19 @@ from network.lifecycle_client import (
     query_committed,
     query_installed,
 )
+from peer.lifecycle.definitions import signature_endorsement_policy
+from protos.peer import transaction_pb2
 from protos.peer.lifecycle import lifecycle_pb2 as lb
 from tests.integration.peer.lifecycle_fixtures import (
     RECORDS,
     Network,
     approve_both,
+    endorse,
     evaluate,
     install_on_both,
     invoke,
     lifecycle_network,
+    order,
     records_package,
 )
 from tests.support.peer import (
@@ -62,7 +67,8 @@ async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Netwo
 async def test_package_install_approve_commit_invoke_and_upgrade(
     network: Network,
 ) -> None:
-    """Both hospitals install, approve and commit; the chaincode runs; sequence 2 upgrades."""
+    """Both hospitals install, approve and commit; the chaincode runs; sequence 2 upgrades
+    to new code and a new policy, and a transaction endorsed before is invalidated."""
     package, label = records_package(network.folder, "1.0")
     package_id = await install_on_both(network, package)
     assert package_id.startswith(f"{label}:")
@@ -114,9 +120,13 @@ async def test_package_install_approve_commit_invoke_and_upgrade(
     assert await evaluate(network.peer_b, network, ["Version"]) == "1.0"
     assert await evaluate(network.peer_a, network, ["Get", "patient-17"]) == "stable"
 
+    in_flight = await endorse(network, ["Put", "patient-17", "critical"])
     package_2, _ = records_package(network.folder, "2.0")
     package_id_2 = await install_on_both(network, package_2)
-    upgrade = Definition(name=RECORDS, version="2.0", sequence=2)
+    only_a = signature_endorsement_policy(from_string("OR('HospitalAMSP.peer')"))
+    upgrade = Definition(
+        name=RECORDS, version="2.0", sequence=2, endorsement_policy=only_a
+    )
     await approve_both(network, upgrade, package_id_2)
     await commit(
         [network.peer_a, network.peer_b],
@@ -127,7 +137,34 @@ async def test_package_install_approve_commit_invoke_and_upgrade(
     )
     await network.synced()
     assert await evaluate(network.peer_a, network, ["Version"]) == "2.0"
+    # Endorsed under sequence 1 (version 1.0): the validator refuses the old version
+    # before the stale read of the definition would fail MVCC.
+    assert await order(network, in_flight) == transaction_pb2.EXPIRED_CHAINCODE
     assert await evaluate(network.peer_b, network, ["Get", "patient-17"]) == "stable"
+    by_b = await endorse(network, ["Put", "patient-17", "x"], peers=[network.peer_b])
+    assert await order(network, by_b) == transaction_pb2.ENDORSEMENT_POLICY_FAILURE
+    by_a = await endorse(
+        network, ["Put", "patient-17", "recovered"], peers=[network.peer_a]
+    )
+    assert await order(network, by_a) == transaction_pb2.VALID
+    assert await evaluate(network.peer_b, network, ["Get", "patient-17"]) == "recovered"
+
+    # Sequence 3 keeps version 2.0 and changes only the policy; a transaction both
+    # hospitals endorsed under sequence 2 meets either policy, but its read of the
+    # definition is stale: MVCC catches it.
+    in_flight = await endorse(network, ["Put", "patient-17", "late"])
+    policy_only = Definition(name=RECORDS, version="2.0", sequence=3)
+    await approve_both(network, policy_only, package_id_2)
+    await commit(
+        [network.peer_a, network.peer_b],
+        network.orderer,
+        network.admin(HOSPITAL_A),
+        channel=CHANNEL,
+        definition=policy_only,
+    )
+    await network.synced()
+    assert await order(network, in_flight) == transaction_pb2.MVCC_READ_CONFLICT
+    assert await evaluate(network.peer_a, network, ["Get", "patient-17"]) == "recovered"
 
 
 async def test_wrong_sequences_missing_approvals_and_non_admins_are_refused(
