@@ -16,12 +16,13 @@ by the peer's `ChaincodeLauncher`; dialled servers are redialled until `stop`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
+from common.channelconfig import parse_go_duration
 from common.msp import Msp
 from peer.chaincode.handler import Invoker
 from peer.chaincode.launcher import (
@@ -266,13 +267,9 @@ def _committed_definitions(ledger: ChannelLedger) -> list[ChaincodeDefinition]:
 
 
 def _seconds(text: str) -> float:
-    """A Go-style duration ("10s", "500ms", "1m"); the default when empty or unknown."""
-    units: Mapping[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0}
-    for suffix in ("ms", "s", "m"):
-        number = text.removesuffix(suffix)
-        if number != text:
-            try:
-                return float(number) * units[suffix]
-            except ValueError:
-                break
-    return DEFAULT_DIAL_TIMEOUT_S
+    """A Go duration ("10s", "500ms"); the default when empty, unparsable or negative."""
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        return DEFAULT_DIAL_TIMEOUT_S
+    return seconds if seconds > 0 else DEFAULT_DIAL_TIMEOUT_S
