@@ -281,6 +281,7 @@ async def wait_ready(
             )
         if time.monotonic() > deadline:
             _kill_group(record.pid)
+            await _wait_gone(record, DEFAULT_GRACE_S)
             raise LaunchError(
                 f"{spec.name} was not ready within {timeout_s:.0f}s (stopped it); the "
                 f"end of {spec.log}:\n{log_tail(spec.log, offset=offset)}"
