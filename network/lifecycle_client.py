@@ -341,7 +341,7 @@ async def _watch_blocks(
         "/protos.Deliver/DeliverFiltered",
         response_deserializer=events_pb2.DeliverResponse.FromString,
     )
-    stream: Any = method(timeout=peer.timeout_s)
+    stream: Any = method(timeout=peer.timeout_s)  # type: ignore[call-arg]
     try:
         await stream.write(seek.SerializeToString())
         first = await stream.read()
@@ -349,19 +349,14 @@ async def _watch_blocks(
         raise LifecycleCommandError(
             f"peer {peer.address}: block events: {error.code().name}: {error.details()}"
         ) from None
-    _check_not_status(peer, first)
+    _delivered(peer, first)
     return stream
 
 
 async def _wait_for(peer: Target, stream: Any, tx_id: str) -> None:
     try:
         while True:
-            response = await stream.read()
-            if response is grpc.aio.EOF:
-                raise LifecycleCommandError(
-                    f"peer {peer.address}: the block stream ended before {tx_id}"
-                )
-            _check_not_status(peer, response)
+            response = _delivered(peer, await stream.read())
             for tx in response.filtered_block.filtered_transactions:
                 if tx.txid != tx_id:
                     continue
@@ -378,11 +373,16 @@ async def _wait_for(peer: Target, stream: Any, tx_id: str) -> None:
         ) from None
 
 
-def _check_not_status(peer: Target, response: Any) -> None:
-    if response is grpc.aio.EOF or response.WhichOneof("Type") == "status":
-        status = "EOF" if response is grpc.aio.EOF else response.status
-        shown = common_pb2.Status.Name(status) if isinstance(status, int) else status
-        raise LifecycleCommandError(f"peer {peer.address}: block events ended: {shown}")
+def _delivered(peer: Target, response: object) -> events_pb2.DeliverResponse:
+    """A block event; the stream's end or a status is an error here."""
+    if not isinstance(response, events_pb2.DeliverResponse):  # grpc.aio.EOF
+        raise LifecycleCommandError(f"peer {peer.address}: the block stream ended")
+    if response.WhichOneof("Type") == "status":
+        status = common_pb2.Status.Name(response.status)
+        raise LifecycleCommandError(
+            f"peer {peer.address}: block events ended: {status}"
+        )
+    return response
 
 
 async def _broadcast(orderer: Target, envelope: bytes) -> None:
