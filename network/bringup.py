@@ -12,6 +12,7 @@ started is stopped again before the error propagates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 
@@ -171,23 +172,29 @@ async def _deploy_chaincodes(
         for channel_name in chaincode.channels:
             key = f"{channel_name}/{chaincode.name}"
             done = state.chaincodes.get(key)
-            if (
-                done is not None
-                and int(done.get("sequence", 0)) >= chaincode.sequence
-                and done.get("package_id") == package.package_id
-            ):
+            if done is not None and int(done.get("sequence", 0)) >= chaincode.sequence:
+                if done.get("package_id") != package.package_id:
+                    progress(
+                        f"chaincode {chaincode.name} changed since sequence "
+                        f"{chaincode.sequence} was committed on {channel_name}; the "
+                        "peers keep running the committed package until you raise "
+                        "its sequence (and version) in the spec"
+                    )
                 continue
             channel = plan.channel(channel_name)
-            organizations = _organization_peers(plan, material, state, channel)
+            caught_up = functools.partial(
+                _wait_caught_up, plan, material, state, channel
+            )
             tx_id = await deploy(
                 chaincode,
                 package,
                 channel=channel_name,
-                organizations=organizations,
+                organizations=_organization_peers(plan, material, state, channel),
                 orderer=_orderer_target(plan, material, state, channel),
                 progress=progress,
+                caught_up=caught_up,
             )
-            await _wait_caught_up(plan, material, state, channel)
+            await caught_up()
             state.chaincodes[key] = {
                 "version": chaincode.version,
                 "sequence": chaincode.sequence,

@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,10 +115,14 @@ async def deploy(
     organizations: Sequence[OrganizationPeers],
     orderer: Target,
     progress: Callable[[str], None],
+    caught_up: Callable[[], Awaitable[None]],
 ) -> str | None:
     """Install, approve and commit `chaincode` on `channel`; the commit's tx id.
 
     None when the definition (this sequence or a later one) is already committed.
+    `caught_up` returns once every member peer has the channel's newest block: the
+    commit's endorsers must all have seen every approval, or their read sets (and so
+    their endorsements) would differ.
 
     Raises:
         LaunchError: a peer or the orderer refused a step; the message says which.
@@ -138,6 +142,7 @@ async def deploy(
             await _approve(
                 organization, orderer, channel, definition, package, progress
             )
+        await caught_up()
         tx_id = await commit(
             [organization.peers[0] for organization in organizations],
             orderer,
