@@ -20,8 +20,6 @@ makes what is new.
 
 from __future__ import annotations
 
-import json
-import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from network.deploy import (
     module_root,
     served_module,
 )
+from network.generate_readme import Instructions, write_top_readme
 from network.genesis import build_channel_config, build_genesis_block, write_block
 from network.nodeconfigs import (
     EtcdClientTls,
@@ -47,12 +46,11 @@ from network.plan import Plan, make_plan
 from network.service_tls import ensure_server_pair
 from network.spec import GatewaySpec, NodeSpec, OrganizationSpec, load_spec
 from network.spec_chaincodes import (
-    DEFAULT_ENDORSEMENT_REFERENCE,
     ChaincodeLanguage,
     ChaincodeSpec,
 )
 from network.spec_channels import OrdererType
-from network.spec_network import EtcdMemberSpec, admin_port
+from network.spec_network import EtcdMemberSpec
 
 __all__ = ["GeneratedNode", "generate"]
 
@@ -85,7 +83,7 @@ def generate(
     _write_blocks(plan, crypto, out_dir)
     writer = _Writer(plan, crypto, out_dir)
     nodes = writer.all_nodes()
-    _write_top_readme(plan, out_dir, nodes, writer.write_packages())
+    write_top_readme(plan, out_dir, nodes, writer.write_packages())
     for node in nodes:
         progress(f"{node.name}: {node.folder}  (start: {node.command})")
     progress(f"read {out_dir / 'README.txt'} for the order to start them in")
@@ -97,6 +95,10 @@ class _Writer:
     plan: Plan
     crypto: CryptoLayout
     out_dir: Path
+
+    @property
+    def texts(self) -> Instructions:
+        return Instructions(self.plan, self.crypto, self.out_dir)
 
     def all_nodes(self) -> list[GeneratedNode]:
         plan = self.plan
@@ -150,10 +152,10 @@ class _Writer:
         )
         command = "medledger orderer start -c orderer.yaml"
         join = [
-            self._orderer_join_line(organization, orderer, channel.name)
+            self.texts.orderer_join_line(organization, orderer, channel.name)
             for channel in channels
         ]
-        self._readme(folder, orderer.full_name, command, join)
+        self.texts.node_readme(folder, orderer.full_name, command, join)
         return GeneratedNode(orderer.full_name, folder, command)
 
     def peer(self, organization: OrganizationSpec, peer: NodeSpec) -> GeneratedNode:
@@ -184,7 +186,7 @@ class _Writer:
             f"{peer.address} --identity {admin.msp_dir.resolve()}{tls}"
             for channel in channels
         ]
-        self._readme(folder, peer.full_name, command, join)
+        self.texts.node_readme(folder, peer.full_name, command, join)
         return GeneratedNode(peer.full_name, folder, command)
 
     def gateway(
@@ -209,7 +211,7 @@ class _Writer:
             folder / "gateway.yaml", document, kind="gateway", source=self._source
         )
         command = "medledger gateway start -c gateway.yaml"
-        self._readme(folder, gateway.full_name, command, [])
+        self.texts.node_readme(folder, gateway.full_name, command, [])
         return GeneratedNode(gateway.full_name, folder, command)
 
     def etcd_member(self, member: EtcdMemberSpec) -> GeneratedNode:
@@ -254,7 +256,7 @@ class _Writer:
             ]
         command = "etcd " + " ".join(flags)
         _write_script(folder / "start.sh", command)
-        self._readme(folder, member.name, "./start.sh", [])
+        self.texts.node_readme(folder, member.name, "./start.sh", [])
         return GeneratedNode(member.name, folder, "./start.sh")
 
     def chaincode_server(self, chaincode: ChaincodeSpec) -> GeneratedNode:
@@ -278,7 +280,7 @@ class _Writer:
             words += ["--tls-cert", "tls/server.crt", "--tls-key", "tls/server.key"]
         command = " ".join(words)
         _write_script(folder / "start.sh", f"env {command}")
-        self._readme(folder, name, "./start.sh", [])
+        self.texts.node_readme(folder, name, "./start.sh", [])
         return GeneratedNode(name, folder, "./start.sh")
 
     def package(self, chaincode: ChaincodeSpec) -> ChaincodePackageFile:
@@ -305,7 +307,9 @@ class _Writer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(package.data)
             for channel_name in chaincode.channels:
-                lines += self._lifecycle_lines(chaincode, package, channel_name, path)
+                lines += self.texts.lifecycle_lines(
+                    chaincode, package, channel_name, path
+                )
         return lines
 
     @property
@@ -374,129 +378,6 @@ class _Writer:
         _copy_tree(chaincode.path, folder / base / relative, skip_dependencies=True)
         return str(base)
 
-    def _lifecycle_lines(
-        self,
-        chaincode: ChaincodeSpec,
-        package: ChaincodePackageFile,
-        channel_name: str,
-        path: Path,
-    ) -> list[str]:
-        """install on every member peer, approve per organisation, then commit."""
-        channel = self.plan.channel(channel_name)
-        members = [self.plan.spec.organization(mspid) for mspid in channel.members]
-        organizations = [organization for organization in members if organization.peers]
-        if not organizations:
-            return []
-        definition = " ".join(
-            [
-                f"-C {channel_name} -n {chaincode.name} -v {chaincode.version}",
-                f"--sequence {chaincode.sequence}",
-                *self._definition_flags(chaincode),
-            ]
-        )
-        orderer = channel.orderer.consenters[0]
-        orderer_flags = f"-o {orderer.address}"
-        if self.plan.settings.tls:
-            orderer_org = self.plan.organization_of(orderer).mspid
-            orderer_flags += (
-                f" --orderer-tls-ca {self.crypto.organization(orderer_org).tlsca_cert}"
-            )
-        lines = [
-            f"# {chaincode.name} on {channel_name}: install on every member peer, "
-            "each organisation approves, one admin commits"
-        ]
-        for organization in organizations:
-            admin = self._admin_flags(organization)
-            lines += [
-                f"medledger chaincode install {path} --peer {peer.address} {admin}"
-                for peer in organization.peers
-            ]
-        for organization in organizations:
-            lines.append(
-                f"medledger chaincode approve {definition} --package-id "
-                f"{package.package_id} --peer {organization.peers[0].address} "
-                f"{self._admin_flags(organization)} {orderer_flags}"
-            )
-        peers = " ".join(f"--peer {o.peers[0].address}" for o in organizations)
-        extra_cas = "".join(
-            f" --tls-ca {self.crypto.organization(o.mspid).tlsca_cert}"
-            for o in organizations[1:]
-            if self.plan.settings.tls
-        )
-        lines.append(
-            f"medledger chaincode commit {definition} {peers} "
-            f"{self._admin_flags(organizations[0])}{extra_cas} {orderer_flags}"
-        )
-        return [*lines, ""]
-
-    def _definition_flags(self, chaincode: ChaincodeSpec) -> list[str]:
-        flags = []
-        policy = chaincode.endorsement_policy
-        if policy != DEFAULT_ENDORSEMENT_REFERENCE:
-            kind = (
-                "channel-config-policy"
-                if policy.startswith("/")
-                else "signature-policy"
-            )
-            flags.append(f"--{kind} {shlex.quote(policy)}")
-        if chaincode.init_required:
-            flags.append("--init-required")
-        if chaincode.collections:
-            path = self.out_dir / "chaincode" / f"{chaincode.name}-collections.json"
-            path.write_text(json.dumps(_collections_json(chaincode), indent=2) + "\n")
-            flags.append(f"--collections-config {path}")
-        return flags
-
-    def _admin_flags(self, organization: OrganizationSpec) -> str:
-        layout = self.crypto.organization(organization.mspid)
-        admin = layout.user(organization.admins[0].name)
-        flags = f"--identity {admin.msp_dir} --mspid {organization.mspid}"
-        if self.plan.settings.tls:
-            flags += f" --tls-ca {layout.tlsca_cert}"
-        return flags
-
-    def _orderer_join_line(
-        self, organization: OrganizationSpec, orderer: NodeSpec, channel: str
-    ) -> str:
-        admin = self.crypto.organization(organization.mspid).user(
-            organization.admins[0].name
-        )
-        host = f"[{orderer.host}]" if ":" in orderer.host else orderer.host
-        if not self.plan.settings.tls:
-            return (
-                f"curl -X POST http://{host}:{admin_port(orderer)}"
-                f"/participation/v1/channels -F config-block=@channels/{channel}.block"
-            )
-        return (
-            f"curl --cacert tlsca/{organization.mspid}.pem "
-            f"--cert {admin.tls_cert.resolve()} --key {admin.tls_key.resolve()} "
-            f"-X POST https://{host}:{admin_port(orderer)}/participation/v1/channels "
-            f"-F config-block=@channels/{channel}.block"
-        )
-
-    def _readme(
-        self, folder: Path, name: str, command: str, then: Sequence[str]
-    ) -> None:
-        lines = [
-            f"{name}",
-            "",
-            "Copy this folder to the node's host, then, inside it:",
-            "",
-            f"    {command}",
-            "",
-            "It prints a READY line once it listens; stop it with SIGTERM (Ctrl-C).",
-        ]
-        if then:
-            lines += [
-                "",
-                "The first time, join its channels (an admin of its organisation does",
-                "this; the paths to the admin's material are on the generating host):",
-                "",
-                *(f"    {line}" for line in then),
-            ]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "README.txt").write_text("\n".join(lines) + "\n")
-
 
 def _write_blocks(plan: Plan, crypto: CryptoLayout, out_dir: Path) -> None:
     for channel in plan.channels:
@@ -504,55 +385,6 @@ def _write_blocks(plan: Plan, crypto: CryptoLayout, out_dir: Path) -> None:
         if not path.exists():
             config = build_channel_config(plan.spec, channel.name, crypto)
             write_block(path, build_genesis_block(config, channel.name))
-
-
-def _collections_json(chaincode: ChaincodeSpec) -> list[dict[str, object]]:
-    """The chaincode's collections in Fabric's collection config JSON."""
-    document: list[dict[str, object]] = []
-    for collection in chaincode.collections:
-        entry: dict[str, object] = {
-            "name": collection.name,
-            "policy": collection.policy,
-            "requiredPeerCount": collection.required_peer_count,
-            "maxPeerCount": collection.max_peer_count,
-            "blockToLive": collection.block_to_live,
-            "memberOnlyRead": collection.member_only_read,
-            "memberOnlyWrite": collection.member_only_write,
-        }
-        if collection.endorsement_policy is not None:
-            entry["endorsementPolicy"] = {
-                "signaturePolicy": collection.endorsement_policy
-            }
-        document.append(entry)
-    return document
-
-
-def _write_top_readme(
-    plan: Plan,
-    out_dir: Path,
-    nodes: Sequence[GeneratedNode],
-    lifecycle: Sequence[str],
-) -> None:
-    lines = [
-        f"Consortium {plan.spec.name}: one folder per node.",
-        "",
-        "organizations/ holds all crypto material, CA keys and admins included: keep it",
-        "on a trusted host. channels/ holds the genesis blocks.",
-        "",
-        "Start the nodes in this order (each folder's README.txt has its command), and",
-        "join each orderer and then each peer to its channels once:",
-        "",
-        *(f"    {node.folder.name:<40} {node.command}" for node in nodes),
-    ]
-    if lifecycle:
-        lines += [
-            "",
-            "Then deploy the chaincode (packages in chaincode/) through the lifecycle,",
-            "from this host (the admins' material is here):",
-            "",
-            *(f"    {line}" if line else "" for line in lifecycle),
-        ]
-    (out_dir / "README.txt").write_text("\n".join(lines) + "\n")
 
 
 def _write_script(path: Path, command: str) -> None:

@@ -7,12 +7,11 @@ from where this start began until the node's READY line (`common.node`), its hea
 check passes, the process exits, or the deadline passes; every failure names the node
 and shows the end of its log. `stop` sends SIGTERM to the node's process group and
 SIGKILL after a grace period, then kills any descendant that survived (chaincode
-processes a peer started in groups of their own).
+processes a peer started in groups of their own). `check_port_free` fails clearly when
+another process holds a port a node needs.
 
-`NetworkState` is WORKDIR/state.json: per node its PID, start time (so a reused PID is
-not mistaken for the node), command, log and READY addresses, plus what `up` decided
-once (orderer types) and did (chaincodes deployed). It is rewritten atomically after
-every change, so `down` can clean up after an `up` that failed half-way.
+The records these functions return are kept in WORKDIR/state.json (`network.netstate`,
+whose names this module re-exports).
 """
 
 from __future__ import annotations
@@ -20,19 +19,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import os
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from common.errors import MedledgerError
 from common.node import READY_PREFIX, parse_ready_line
+from network.netstate import (
+    STATE_FILE,
+    LaunchError,
+    NetworkState,
+    NodeKind,
+    NodeRecord,
+)
 
 __all__ = [
     "DEFAULT_GRACE_S",
@@ -52,8 +54,6 @@ __all__ = [
     "wait_ready",
 ]
 
-STATE_FILE = "state.json"
-STATE_VERSION = 1
 DEFAULT_READY_TIMEOUT_S = 60.0
 DEFAULT_GRACE_S = 10.0
 LOG_TAIL_LINES = 30
@@ -61,20 +61,6 @@ _POLL_S = 0.05
 _READ_CHUNK_BYTES = 64 * 1024
 
 HealthCheck = Callable[[], Awaitable[bool]]
-
-
-class LaunchError(MedledgerError):
-    """A node could not be started or stopped; the message names it and says why."""
-
-
-class NodeKind(StrEnum):
-    """What a supervised process is; `STOP_ORDER` stops clients before servers."""
-
-    GATEWAY = "gateway"
-    PEER = "peer"
-    CHAINCODE = "chaincode"
-    ORDERER = "orderer"
-    ETCD = "etcd"
 
 
 STOP_ORDER = (
@@ -103,109 +89,6 @@ class ProcessSpec:
     addresses: Mapping[str, str] = field(default_factory=dict)
     """Known in advance (nodes without a READY line); merged with READY's."""
     health: HealthCheck | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeRecord:
-    """A started node as state.json records it."""
-
-    name: str
-    kind: NodeKind
-    pid: int
-    start_ticks: int | None
-    argv: tuple[str, ...]
-    log: str
-    config: str | None
-    addresses: Mapping[str, str]
-    started_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["kind"] = str(self.kind)
-        document["argv"] = list(self.argv)
-        document["addresses"] = dict(self.addresses)
-        return document
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> NodeRecord:
-        return cls(
-            name=str(document["name"]),
-            kind=NodeKind(document["kind"]),
-            pid=int(document["pid"]),
-            start_ticks=document.get("start_ticks"),
-            argv=tuple(document["argv"]),
-            log=str(document["log"]),
-            config=document.get("config"),
-            addresses=dict(document.get("addresses", {})),
-            started_at=float(document.get("started_at", 0.0)),
-        )
-
-
-@dataclass
-class NetworkState:
-    """WORKDIR/state.json: the network's nodes and what `up` decided and did."""
-
-    workdir: Path
-    consortium: str = ""
-    spec: str = ""
-    tls: bool = True
-    orderer_types: dict[str, str] = field(default_factory=dict)
-    nodes: dict[str, NodeRecord] = field(default_factory=dict)
-    chaincodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return self.workdir / STATE_FILE
-
-    @classmethod
-    def load(cls, workdir: Path) -> NetworkState:
-        """The saved state, or an empty one when the workdir has none.
-
-        Raises:
-            LaunchError: state.json exists but cannot be read.
-        """
-        path = workdir / STATE_FILE
-        if not path.exists():
-            return cls(workdir)
-        try:
-            document = json.loads(path.read_text())
-            return cls(
-                workdir=workdir,
-                consortium=str(document.get("consortium", "")),
-                spec=str(document.get("spec", "")),
-                tls=bool(document.get("tls", True)),
-                orderer_types=dict(document.get("orderer_types", {})),
-                nodes={
-                    name: NodeRecord.from_json(record)
-                    for name, record in document.get("nodes", {}).items()
-                },
-                chaincodes=dict(document.get("chaincodes", {})),
-            )
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise LaunchError(
-                f"{path}: unreadable network state ({error}); stop any nodes by hand "
-                "and start over with --fresh"
-            ) from None
-
-    def save(self) -> None:
-        """Write state.json atomically."""
-        document = {
-            "version": STATE_VERSION,
-            "consortium": self.consortium,
-            "spec": self.spec,
-            "tls": self.tls,
-            "orderer_types": self.orderer_types,
-            "nodes": {name: record.to_json() for name, record in self.nodes.items()},
-            "chaincodes": self.chaincodes,
-        }
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{STATE_FILE}.tmp")
-        temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, self.path)
-
-    def running(self) -> dict[str, NodeRecord]:
-        """The recorded nodes whose process is still alive."""
-        return {name: rec for name, rec in self.nodes.items() if is_alive(rec)}
 
 
 def spawn(spec: ProcessSpec) -> tuple[NodeRecord, int]:

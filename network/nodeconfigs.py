@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class _Relative:
     """Renders paths relative to the folder a config is written to."""
 
     folder: Path
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __call__(self, path: Path) -> str:
         return os.path.relpath(path, self.folder)
