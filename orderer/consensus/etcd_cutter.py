@@ -2,13 +2,16 @@
 
 While this orderer holds the channel's election, `CutterTerm.run` takes envelopes from
 the unrouted queue (its own clients' and those forwarded by followers), feeds them to
-the block cutter, and writes each batch as block n = the height of its own store, which
-it first brought up to the height in etcd. Envelopes already in a recent block are
+the block cutter, and writes each batch as the next block after its store's tip, which
+it first brought up to the height in etcd. Once etcd has block n, the term builds
+block n + 1 on it while n is stored here in the background (in order; envelopes are
+acknowledged only once stored); a config block waits until the store has caught up,
+because signing records the last config block. Envelopes already in a recent block are
 dropped. A write that etcd refuses because the chain moved makes it catch up and try
 again; one refused because its election key is gone ends the term. Transport failures
-are retried with backoff while the lease is valid: a retried write is the same bytes in
-the same compare-and-swap, so it lands at most once. When the term ends, envelopes it
-took but did not write go back to the queue (ours) or fail back to their follower.
+are retried with backoff while the term lasts: a retried write is the same bytes in the
+same compare-and-swap, so it lands at most once. When the term ends, envelopes it took
+but did not write go back to the queue (ours) or fail back to their follower.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from common.channelconfig import ChannelConfig
+from common.protoutil import block_header_hash, new_block
 from orderer.blockcutter import BlockCutter
 from orderer.consensus.etcd_election import Term
 from orderer.consensus.etcd_log import BlockLog, WriteOutcome
 from orderer.consensus.etcd_pending import (
     EnvelopeTable,
     PendingEnvelope,
-    envelope_digest,
 )
 from orderer.consensus.etcd_types import (
     EnvelopeTooLarge,
@@ -36,6 +40,7 @@ from orderer.consensus.etcd_types import (
 from protos.common import common_pb2
 
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 VALUE_BYTES_MAX = 1536 * 1024 - 16 * 1024
 """Largest block value written: etcd's default request limit (1.5 MiB) minus room for
@@ -58,6 +63,8 @@ class CutterSupport(Protocol):
 
     def height(self) -> int: ...
 
+    def last_block_header_hash(self) -> bytes: ...
+
     def channel_config(self) -> ChannelConfig: ...
 
     def new_block_cutter(self) -> BlockCutter: ...
@@ -74,9 +81,9 @@ class CutterHost(Protocol):
 
     async def catch_up(self) -> int: ...
 
-    async def apply(
-        self, number: int, value: bytes, block: common_pb2.Block | None = None
-    ) -> None: ...
+    def store_later(
+        self, number: int, block: common_pb2.Block, digests: list[bytes]
+    ) -> asyncio.Task[None]: ...
 
 
 class CutterTerm:
@@ -97,36 +104,47 @@ class CutterTerm:
         self.log = log
         self.table = table
         self._cutter = support.new_block_cutter()
+        self._fed: deque[PendingEnvelope] = deque()
+        """Entries in the block cutter, in the order fed (and so the order cut)."""
         self._in_cutter: dict[bytes, PendingEnvelope] = {}
+        """Entries fed and not yet written, by digest."""
         self._cut_at: float | None = None
+        self._next = (0, b"")
+        """Number and previous hash of the next block (ahead of the store while
+        written blocks wait to be stored)."""
+        self._storing: dict[asyncio.Task[None], set[bytes]] = {}
+        """Written blocks on their way into the store, with their envelopes' digests."""
+        term.on_end(table.wake)
 
     async def run(self) -> None:
         """Cut blocks until the term ends; then hand back what was not written."""
         try:
-            await self.host.catch_up()
+            await self._resync()
             self._cutter = self.support.new_block_cutter()
             while self.term.is_valid():
+                self._check_storing()
                 await self._step()
         except (TermEnded, EtcdUnavailable, EtcdRevisionCompacted) as error:
-            _LOG.info(
-                "cutter term ending channel=%s: %r", self.log.keys.channel_id, error
-            )
+            _LOG.info("cutter term ending channel=%s: %r", self._channel, error)
         finally:
-            self._hand_back()
-        _LOG.info(
-            "cutter term ended channel=%s %r", self.log.keys.channel_id, self.term
-        )
+            try:
+                await self._drain()
+            finally:
+                self._hand_back()
+        _LOG.info("cutter term ended channel=%s %r", self._channel, self.term)
+
+    @property
+    def _channel(self) -> str:
+        return self.log.keys.channel_id
 
     async def _step(self) -> None:
         now = time.monotonic()
         if self._cut_at is not None and now >= self._cut_at:
             self._cut_at = None
-            batch = self._cutter.cut()
-            if batch:
-                await self._write_batch(batch)
+            await self._write_batch(self._cut(self._cutter.cut()), is_config=False)
             return
         wait_s = _POLL_S if self._cut_at is None else min(_POLL_S, self._cut_at - now)
-        if await self._wait_for_work(wait_s):
+        if await self.table.wait_for_work(wait_s):
             taken = self.table.take(count_max=TAKE_COUNT_MAX, bytes_max=1 << 62)
             for index, entry in enumerate(taken):
                 try:
@@ -136,34 +154,25 @@ class CutterTerm:
                         self.table.requeue(unfed)  # taken from the queue, not yet cut
                     raise
 
-    async def _wait_for_work(self, timeout_s: float) -> bool:
-        """Wait for queued envelopes, at most `timeout_s`, or until the term ends."""
-        if self.table.has_work:
-            return True
-        work = asyncio.ensure_future(self.table.wait_for_work(timeout_s))
-        ended = asyncio.ensure_future(self.term.ended.wait())
-        try:
-            await asyncio.wait({work, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            work.cancel()
-            ended.cancel()
-        return self.table.has_work
-
     async def _feed(self, entry: PendingEnvelope) -> None:
         known = self.table.block_of(entry.digest)
         if known is not None:
             self.table.resolve(entry, known)
             return
-        if entry.digest in self._in_cutter:
-            return
+        if entry.digest in self._in_cutter or self._being_stored(entry.digest):
+            return  # already on its way into a block, which will resolve the entry
         self._in_cutter[entry.digest] = entry
+        self._fed.append(entry)
         is_config = self.support.is_config(entry.envelope)
         if is_config:
             batches, pending = self._cutter.isolate(entry.envelope), False
         else:
             batches, pending = self._cutter.ordered(entry.envelope)
         for batch in batches:
-            await self._write_batch(batch)
+            entries = self._cut(batch)
+            await self._write_batch(
+                entries, is_config=is_config and entries[-1] is entry
+            )
         if is_config:
             self._cutter = (
                 self.support.new_block_cutter()
@@ -174,48 +183,100 @@ class CutterTerm:
             timeout_s = self.support.channel_config().batch_timeout
             self._cut_at = time.monotonic() + timeout_s
 
-    async def _write_batch(self, batch: Sequence[bytes]) -> None:
-        fresh = self._unseen(batch)
-        budget = VALUE_BYTES_MAX - BLOCK_OVERHEAD_BYTES
-        for part in split_for_value_limit(fresh, budget=budget):
-            await self._write_part(part)
-        for envelope in batch:
-            self._in_cutter.pop(envelope_digest(envelope), None)
+    def _cut(self, batch: Sequence[bytes]) -> list[PendingEnvelope]:
+        """The entries of a batch the block cutter emitted (it keeps the feeding order)."""
+        entries = [self._fed.popleft() for _ in batch]
+        assert all(e.envelope is b for e, b in zip(entries, batch, strict=True))
+        return entries
 
-    async def _write_part(self, part: list[bytes]) -> None:
+    async def _write_batch(
+        self, entries: list[PendingEnvelope], *, is_config: bool
+    ) -> None:
+        """Write a batch as one block or more; a config block is written with every
+        earlier block stored, and stored before the next is built, because signing
+        records the last config block, which the store tracks."""
+        if is_config:
+            await self._drain()
+        budget = VALUE_BYTES_MAX - BLOCK_OVERHEAD_BYTES
+        for part in split_for_value_limit(
+            self._unseen(entries), budget=budget, size=_size
+        ):
+            await self._write_part(part)
+        for entry in entries:
+            self._in_cutter.pop(entry.digest, None)
+        if is_config:
+            await self._drain()
+
+    async def _write_part(self, part: list[PendingEnvelope]) -> None:
         for _ in range(_WRITE_ROUNDS_MAX):
             if not part:
                 return
-            number = self.support.height()
-            block = self.support.sign_block(self.support.create_next_block(part))
+            number, previous_hash = self._next
+            envelopes = [entry.envelope for entry in part]
+            block = self.support.sign_block(
+                self._build(number, previous_hash, envelopes)
+            )
             value = block.SerializeToString()
             if len(value) > VALUE_BYTES_MAX:
                 await self._write_oversized(part, len(value))
                 return
             outcome = await self._put(number, value)
             if outcome is WriteOutcome.WRITTEN:
-                await self.host.apply(number, value, block)
+                self._written(number, block, part)
                 return
             if outcome is WriteOutcome.NOT_CUTTER:
                 raise TermEnded
-            await self.host.catch_up()
+            await self._resync()
             part = self._unseen(part)
         raise TermEnded
 
-    async def _write_oversized(self, part: list[bytes], size: int) -> None:
+    def _build(
+        self, number: int, previous_hash: bytes, envelopes: list[bytes]
+    ) -> common_pb2.Block:
+        """The unsigned block; the support builds it when the store is not behind."""
+        if self.support.height() == number:
+            return self.support.create_next_block(envelopes)
+        return new_block(number, previous_hash=previous_hash, envelopes=envelopes)
+
+    def _written(
+        self, number: int, block: common_pb2.Block, part: list[PendingEnvelope]
+    ) -> None:
+        """Block `number` is in etcd: build on it at once, store it in the background."""
+        self._next = (number + 1, block_header_hash(block.header))
+        digests = [entry.digest for entry in part]
+        storing = self.host.store_later(number, block, digests)
+        self._storing[storing] = set(digests)
+
+    async def _resync(self) -> None:
+        """Store what was written, catch up with etcd, build on the store's tip."""
+        await self._drain()
+        await self.host.catch_up()
+        self._next = (self.support.height(), self.support.last_block_header_hash())
+
+    async def _drain(self) -> None:
+        """Wait until every written block is stored (raising if storing failed)."""
+        while self._storing:
+            await asyncio.wait(list(self._storing))
+            self._check_storing()
+
+    def _check_storing(self) -> None:
+        for task in [task for task in self._storing if task.done()]:
+            del self._storing[task]
+            task.result()  # a failed append (a fork!) must stop the chain
+
+    def _being_stored(self, digest: bytes) -> bool:
+        return any(digest in digests for digests in self._storing.values())
+
+    async def _write_oversized(self, part: list[PendingEnvelope], size: int) -> None:
         if len(part) > 1:
             middle = len(part) // 2
             await self._write_part(part[:middle])
             await self._write_part(part[middle:])
             return
-        entry = self._in_cutter.pop(envelope_digest(part[0]), None)
+        entry = self._in_cutter.pop(part[0].digest, None)
         if entry is not None:
-            self.table.fail(
-                entry,
-                EnvelopeTooLarge(
-                    f"a block holding this envelope is {size} bytes, at most {VALUE_BYTES_MAX}"
-                ),
-            )
+            message = f"a block holding this envelope is {size} bytes, at most {VALUE_BYTES_MAX}"
+            self.table.fail(entry, EnvelopeTooLarge(message))
 
     async def _put(self, number: int, value: bytes) -> WriteOutcome:
         """Write block `number`, retrying transport failures while the term is valid."""
@@ -233,17 +294,17 @@ class CutterTerm:
             return result.outcome
         raise TermEnded
 
-    def _unseen(self, envelopes: Sequence[bytes]) -> list[bytes]:
-        """`envelopes` minus those already in a stored block (resolving their entries)."""
-        fresh: list[bytes] = []
-        for envelope in envelopes:
-            digest = envelope_digest(envelope)
-            known = self.table.block_of(digest)
-            if known is None:
-                fresh.append(envelope)
+    def _unseen(self, entries: list[PendingEnvelope]) -> list[PendingEnvelope]:
+        """`entries` minus those already in a block (stored, or written and on its way
+        into the store: that block resolves them)."""
+        fresh: list[PendingEnvelope] = []
+        for entry in entries:
+            known = self.table.block_of(entry.digest)
+            if known is None and not self._being_stored(entry.digest):
+                fresh.append(entry)
                 continue
-            entry = self._in_cutter.pop(digest, None)
-            if entry is not None:
+            self._in_cutter.pop(entry.digest, None)
+            if known is not None:
                 self.table.resolve(entry, known)
         return fresh
 
@@ -254,25 +315,31 @@ class CutterTerm:
             else:
                 self.table.fail(entry, TermEnded())
         self._in_cutter.clear()
+        self._fed.clear()
 
 
 def split_for_value_limit(
-    envelopes: Sequence[bytes], *, budget: int
-) -> list[list[bytes]]:
-    """Consecutive runs of `envelopes` whose sizes add up to at most `budget` each.
+    items: Sequence[_T], *, budget: int, size: Callable[[_T], int]
+) -> list[list[_T]]:
+    """Consecutive runs of `items` whose sizes add up to at most `budget` each.
 
-    An envelope larger than the budget gets a run of its own (and is rejected when its
-    block turns out too large).
+    An item larger than the budget gets a run of its own (and an envelope is rejected
+    when its block turns out too large).
     """
-    parts: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = 0
-    for envelope in envelopes:
-        if current and size + len(envelope) > budget:
+    parts: list[list[_T]] = []
+    current: list[_T] = []
+    total = 0
+    for item in items:
+        item_size = size(item)
+        if current and total + item_size > budget:
             parts.append(current)
-            current, size = [], 0
-        current.append(envelope)
-        size += len(envelope)
+            current, total = [], 0
+        current.append(item)
+        total += item_size
     if current:
         parts.append(current)
     return parts
+
+
+def _size(entry: PendingEnvelope) -> int:
+    return len(entry.envelope)

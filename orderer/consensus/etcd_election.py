@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -85,12 +86,25 @@ class Term:
         self.ended = asyncio.Event()
         self.lost_contact = False
         """Set when the term ended because etcd could not be reached for a TTL."""
+        self._on_end: list[Callable[[], None]] = []
 
     def is_valid(self) -> bool:
         return not self.ended.is_set()
 
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the term ends (at once if it has)."""
+        if self.ended.is_set():
+            callback()
+        else:
+            self._on_end.append(callback)
+
     def end(self) -> None:
+        if self.ended.is_set():
+            return
         self.ended.set()
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            callback()
 
     def __repr__(self) -> str:
         return f"Term(lease={self.lease_id:x}, revision={self.revision})"

@@ -114,9 +114,16 @@ class BlockFollower:
         return state.revision
 
     async def apply(
-        self, number: int, value: bytes, block: common_pb2.Block | None = None
+        self,
+        number: int,
+        value: bytes,
+        block: common_pb2.Block | None = None,
+        digests: list[bytes] | None = None,
     ) -> None:
-        """Append block `number` unless stored already; fetch any gap before it first."""
+        """Append block `number` unless stored already; fetch any gap before it first.
+
+        `block` is `value` parsed and `digests` its envelopes' digests, when known.
+        """
         async with self._lock:
             height = self.support.height()
             if number < height:
@@ -124,7 +131,8 @@ class BlockFollower:
             if number > height:
                 async for missing in self.log.read_blocks(height, number):
                     await self._append(missing.number, parse_block(missing.value))
-            await self._append(number, parse_block(value) if block is None else block)
+            stored = parse_block(value) if block is None else block
+            await self._append(number, stored, digests)
 
     async def reach_etcd_height(self, *, timeout_s: float) -> bool:
         """Wait until our store holds every block etcd holds now (False: not in time)."""
@@ -136,6 +144,15 @@ class BlockFollower:
         except (TimeoutError, EtcdError):
             return False
         return True
+
+    def store_later(
+        self, number: int, block: common_pb2.Block, digests: list[bytes]
+    ) -> asyncio.Task[None]:
+        """Store a block the cutter just wrote to etcd, after those stored before it.
+
+        The lock is fair, so blocks handed over in number order are stored in that order.
+        """
+        return asyncio.ensure_future(self.apply(number, b"", block, digests))
 
     async def follow(self) -> None:
         """Watch etcd and apply every block, for as long as the chain runs."""
@@ -196,12 +213,14 @@ class BlockFollower:
     def _channel(self) -> str:
         return self.support.channel_id
 
-    async def _append(self, number: int, block: common_pb2.Block) -> None:
+    async def _append(
+        self, number: int, block: common_pb2.Block, digests: list[bytes] | None = None
+    ) -> None:
         """Store one block (fsync in a worker thread; the lock keeps one writer)."""
         assert self._lock.locked()
         assert block.header.number == number, (block.header.number, number)
         await asyncio.to_thread(self.support.append_block, block)
-        self.table.block_stored(number, block.data.data)
+        self.table.block_stored(number, block.data.data, digests)
         async with self._stored:
             self._stored.notify_all()
 

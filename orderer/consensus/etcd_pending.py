@@ -18,6 +18,7 @@ retry: the backend uses more than the order timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import deque
@@ -66,7 +67,7 @@ class EnvelopeTable:
         self._unrouted: deque[PendingEnvelope] = deque()
         self._work = asyncio.Event()
         self._recent: dict[bytes, int] = {}
-        self._recent_order: deque[tuple[int, float, list[bytes]]] = deque()
+        self._recent_order: deque[tuple[int, float, Sequence[bytes]]] = deque()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -141,19 +142,30 @@ class EnvelopeTable:
         return taken
 
     async def wait_for_work(self, timeout_s: float | None) -> bool:
-        """Wait until the unrouted queue is not empty; False after `timeout_s`."""
-        if self._unrouted:
-            return True
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._work.wait()
-        except TimeoutError:
-            return False
-        return True
+        """Wait until the unrouted queue is not empty, `wake` is called, or `timeout_s`
+        passes; returns whether the queue holds anything."""
+        if not self._unrouted:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._work.wait()
+        return bool(self._unrouted)
 
-    def block_stored(self, number: int, envelopes: Sequence[bytes]) -> None:
-        """Resolve the entries of a block just stored here and remember its envelopes."""
-        digests = [envelope_digest(envelope) for envelope in envelopes]
+    def wake(self) -> None:
+        """End the current `wait_for_work` early (the waiter's situation changed)."""
+        self._work.set()
+
+    def block_stored(
+        self,
+        number: int,
+        envelopes: Sequence[bytes],
+        digests: Sequence[bytes] | None = None,
+    ) -> None:
+        """Resolve the entries of a block just stored here and remember its envelopes.
+
+        `digests` are the envelopes' digests when the caller already has them.
+        """
+        if digests is None:
+            digests = [envelope_digest(envelope) for envelope in envelopes]
         for digest in digests:
             self._recent[digest] = number
             entry = self._entries.pop(digest, None)

@@ -8,9 +8,13 @@ Starts a 3-member etcd cluster (real processes, plaintext loopback) and measures
   envelopes spread over them so two thirds are forwarded to the cutter; no signature
   checks, this is the backend alone;
 - `broadcast_cutter` / `broadcast_follower`: three `medledger orderer start` processes
-  (TLS listeners, signature checks), every envelope on one Broadcast stream to the
-  cutter, then to a follower; from the first write to the last SUCCESS (SUCCESS means
-  "in a block in that orderer's store").
+  (plaintext listeners unless `--tls`; signature checks), every envelope on one
+  Broadcast stream to the cutter, then to a follower; from the first write to the last
+  SUCCESS (SUCCESS means "in a block in that orderer's store"). Forwarding between the
+  orderers uses their listeners, so it is TLS exactly when `--tls` is given;
+- `broadcast_all`: one stream to each of the three orderers at once, the envelopes
+  shared between them; total envelopes/s (the cluster's throughput when clients spread
+  over the orderers, as each orderer checks its own clients' signatures).
 
 Batch size 500 envelopes, batch timeout 100 ms. Everything shares this machine's cores.
 """
@@ -25,31 +29,37 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
-
-from common.tls import TlsFiles, channel_credentials
 from orderer.consensus.etcd_client import EtcdClient
 from orderer.consensus.etcd_election import CutterInfo
 from orderer.consensus.etcd_log import ChannelKeys
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 from tests.chaos.orderers import ChannelFixture, Consortium, OrdererCluster
-from tests.chaos.processes import BROADCAST, CliOrderer, LoadRecord
+from tests.chaos.processes import BROADCAST, CliOrderer, LoadRecord, open_channel
 from tests.support.etcd import EtcdCluster, free_ports
+
+WINDOW = 2000
+"""Envelopes in flight at once in the in-process measurement (like a Broadcast window)."""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--envelopes", type=int, default=20_000)
     parser.add_argument("--envelope-bytes", type=int, default=3000)
+    parser.add_argument(
+        "--tls", action="store_true", help="TLS on the orderers' listeners"
+    )
     arguments = parser.parse_args()
-    result = asyncio.run(run_etcd_bench(arguments.envelopes, arguments.envelope_bytes))
+    result = asyncio.run(
+        run_etcd_bench(arguments.envelopes, arguments.envelope_bytes, tls=arguments.tls)
+    )
     print(json.dumps(result, indent=2))
     return 0
 
 
-async def run_etcd_bench(envelopes: int, envelope_bytes: int) -> dict[str, Any]:
+async def run_etcd_bench(
+    envelopes: int, envelope_bytes: int, *, tls: bool = False
+) -> dict[str, Any]:
     """Both measurements on a fresh 3-member etcd cluster in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="medledger-bench-etcd-") as name:
         folder = Path(name)
@@ -69,11 +79,13 @@ async def run_etcd_bench(envelopes: int, envelope_bytes: int) -> dict[str, Any]:
                 folder / "broadcast",
                 envelopes=envelopes,
                 envelope_bytes=envelope_bytes,
+                tls=tls,
             )
     return {
         "etcd_members": 3,
         "envelopes": envelopes,
         "envelope_bytes": envelope_bytes,
+        "tls": tls,
         "backend": backend,
         **broadcast,
     }
@@ -93,14 +105,20 @@ async def _bench_backend(
     try:
         await cluster.cutter()
         batch = [channel.envelope(bytes(envelope_bytes))[0] for _ in range(envelopes)]
-        slots = asyncio.Semaphore(5000)
+        numbers: list[int] = []
+        slots = asyncio.Semaphore(WINDOW)
 
-        async def one(index: int, envelope: bytes) -> int:
-            async with slots:
-                return await cluster.nodes[index % 3].chain.order(envelope)
+        async def one(index: int, envelope: bytes) -> None:
+            try:
+                numbers.append(await cluster.nodes[index % 3].chain.order(envelope))
+            finally:
+                slots.release()
 
         started = time.monotonic()
-        numbers = await asyncio.gather(*(one(i, e) for i, e in enumerate(batch)))
+        async with asyncio.TaskGroup() as ordering:
+            for index, envelope in enumerate(batch):
+                await slots.acquire()
+                ordering.create_task(one(index, envelope))
         elapsed = time.monotonic() - started
     finally:
         await cluster.stop()
@@ -119,6 +137,7 @@ async def _bench_broadcast(
     *,
     envelopes: int,
     envelope_bytes: int,
+    tls: bool,
 ) -> dict[str, Any]:
     ports = free_ports(3)
     orderers = [
@@ -131,6 +150,7 @@ async def _bench_broadcast(
             etcd_tls=None,
             port=ports[index],
             record=LoadRecord(),
+            tls=tls,
         )
         for index in range(3)
     ]
@@ -142,7 +162,7 @@ async def _bench_broadcast(
         cutter_name = await _cutter_name(client, ChannelKeys(channel.channel_id))
         cutter = next(o for o in orderers if o.name == cutter_name)
         follower = next(o for o in orderers if o is not cutter)
-        results = {}
+        results: dict[str, Any] = {}
         for label, target in (
             ("broadcast_cutter", cutter),
             ("broadcast_follower", follower),
@@ -151,6 +171,20 @@ async def _bench_broadcast(
                 channel.envelope(bytes(envelope_bytes))[0] for _ in range(envelopes)
             ]
             results[label] = {"envelopes_per_s": await _broadcast(target, batch)}
+        share = envelopes // len(orderers)
+        batches = [
+            [channel.envelope(bytes(envelope_bytes))[0] for _ in range(share)]
+            for _ in orderers
+        ]
+        started = time.monotonic()
+        await asyncio.gather(
+            *(_broadcast(o, b) for o, b in zip(orderers, batches, strict=True))
+        )
+        elapsed = time.monotonic() - started
+        results["broadcast_all"] = {
+            "streams": len(orderers),
+            "envelopes_per_s": round(share * len(orderers) / elapsed),
+        }
         return results
     finally:
         await asyncio.gather(*(orderer.terminate() for orderer in orderers))
@@ -167,8 +201,7 @@ async def _cutter_name(client: EtcdClient, keys: ChannelKeys) -> str:
 
 async def _broadcast(orderer: CliOrderer, envelopes: list[bytes]) -> int:
     """Envelopes/s on one Broadcast stream, first write to last SUCCESS."""
-    credentials = channel_credentials(TlsFiles(root_cas=(orderer.tls_ca,)))
-    async with grpc.aio.secure_channel(orderer.address, credentials) as channel:
+    async with open_channel(orderer) as channel:
         method = channel.stream_stream(  # type: ignore[call-arg]
             BROADCAST, response_deserializer=ab_pb2.BroadcastResponse.FromString
         )

@@ -98,6 +98,7 @@ class CliOrderer:
         etcd_tls: EtcdTls | None,
         port: int,
         record: LoadRecord,
+        tls: bool = True,
     ) -> None:
         self.index = index
         self.folder = folder
@@ -106,7 +107,7 @@ class CliOrderer:
         layout = consortium.crypto.organization(ORDERER_MSP).orderer(f"orderer{index}")
         self.name = layout.name
         self.address = f"127.0.0.1:{port}"
-        self.tls_ca = layout.tls_ca
+        self.tls_ca = layout.tls_ca if tls else None
         self.config_path = _write_config(
             folder / "orderer.yaml",
             consortium=consortium,
@@ -115,6 +116,7 @@ class CliOrderer:
             storage=folder / "storage",
             endpoints=endpoints,
             etcd_tls=etcd_tls,
+            tls=tls,
         )
         self.process: CliProcess | None = None
         self.paused = False
@@ -210,8 +212,7 @@ class _Stream:
 
     def __init__(self, orderer: CliOrderer) -> None:
         self.orderer = orderer
-        credentials = channel_credentials(TlsFiles(root_cas=(orderer.tls_ca,)))
-        self.channel = grpc.aio.secure_channel(orderer.address, credentials)
+        self.channel = open_channel(orderer)
         self.tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -287,6 +288,14 @@ class Load:
             del self.record.sent[digest]
 
 
+def open_channel(orderer: CliOrderer) -> grpc.aio.Channel:
+    """A gRPC channel to the orderer's listener (TLS unless it runs plaintext)."""
+    if orderer.tls_ca is None:
+        return grpc.aio.insecure_channel(orderer.address)
+    credentials = channel_credentials(TlsFiles(root_cas=(orderer.tls_ca,)))
+    return grpc.aio.secure_channel(orderer.address, credentials)
+
+
 async def _join(admin: str, channel: ChannelFixture) -> None:
     form = aiohttp.FormData()
     form.add_field(
@@ -308,10 +317,11 @@ def _write_config(
     storage: Path,
     endpoints: tuple[str, ...],
     etcd_tls: EtcdTls | None,
+    tls: bool,
 ) -> Path:
     """orderer.yaml (as JSON) for orderer `index` of the ordering organisation."""
     layout = consortium.crypto.organization(ORDERER_MSP).orderer(f"orderer{index}")
-    tls = {
+    tls_section = {
         "enabled": True,
         "cert": str(layout.tls_cert),
         "key": str(layout.tls_key),
@@ -332,7 +342,7 @@ def _write_config(
         "name": layout.name,
         "msp": {"id": ORDERER_MSP, "dir": str(layout.msp_dir)},
         "listen": listen,
-        "tls": tls,
+        "tls": tls_section if tls else {"enabled": False},
         "admin": {"listen": "127.0.0.1:0", "tls": {"enabled": False}},
         "storage": str(storage),
         "backend": {"type": "etcd", "etcd": etcd},

@@ -9,6 +9,7 @@ cutter's late block) or take the election away, and check what the term does.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from common.channelconfig import BatchSize
-from common.protoutil import new_block, parse_block
+from common.protoutil import block_header_hash, new_block, parse_block
 from orderer.blockcutter import BlockCutter
 from orderer.consensus.etcd_cutter import (
     VALUE_BYTES_MAX,
@@ -149,10 +150,12 @@ async def test_failing_an_entry_reaches_its_waiter_and_discard_spares_local_ones
 
 
 def test_envelopes_are_split_into_runs_under_the_budget() -> None:
-    runs = split_for_value_limit([b"a" * 4, b"b" * 4, b"c" * 9, b"d" * 1], budget=8)
+    runs = split_for_value_limit(
+        [b"a" * 4, b"b" * 4, b"c" * 9, b"d" * 1], budget=8, size=len
+    )
 
     assert [[len(e) for e in run] for run in runs] == [[4, 4], [9], [1]]
-    assert split_for_value_limit([], budget=8) == []
+    assert split_for_value_limit([], budget=8, size=len) == []
 
 
 def test_the_prune_floor_is_the_lowest_height_minus_the_retention() -> None:
@@ -214,6 +217,7 @@ class MemoryLog:
     cutter_revision: int = 1
     before_write: list[bytes] = field(default_factory=list)
     """A block value slipped in before the next write (a deposed cutter's late write)."""
+    grown: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def write_block(
         self, number: int, value: bytes, *, cutter_revision: int
@@ -230,6 +234,7 @@ class MemoryLog:
                 outcome=WriteOutcome.CHAIN_MOVED, revision=0, height=height
             )
         self.blocks.append(value)
+        self.grown.set()
         return WriteResult(outcome=WriteOutcome.WRITTEN, revision=0, height=height + 1)
 
 
@@ -241,6 +246,8 @@ class Orderer:
     ) -> None:
         self.log = log
         self.table = pending
+        self.gate: asyncio.Event | None = None
+        """When a test sets this, storing a block waits for it."""
         self.stored: list[common_pb2.Block] = []
         self.batch_size = BatchSize(
             max_message_count=max_count,
@@ -251,6 +258,9 @@ class Orderer:
     def height(self) -> int:
         return len(self.stored)
 
+    def last_block_header_hash(self) -> bytes:
+        return block_header_hash(self.stored[-1].header) if self.stored else b""
+
     def channel_config(self) -> object:
         return SimpleNamespace(batch_timeout=0.02)
 
@@ -258,7 +268,11 @@ class Orderer:
         return BlockCutter(self.batch_size)
 
     def create_next_block(self, envelopes: Sequence[bytes]) -> common_pb2.Block:
-        return new_block(self.height(), previous_hash=b"", envelopes=envelopes)
+        return new_block(
+            self.height(),
+            previous_hash=self.last_block_header_hash(),
+            envelopes=envelopes,
+        )
 
     def sign_block(self, block: common_pb2.Block) -> common_pb2.Block:
         return block
@@ -271,9 +285,16 @@ class Orderer:
             await self.apply(number, self.log.blocks[number])
         return 0
 
+    def store_later(
+        self, number: int, block: common_pb2.Block, digests: list[bytes]
+    ) -> asyncio.Task[None]:
+        return asyncio.ensure_future(self.apply(number, b"", block))
+
     async def apply(
         self, number: int, value: bytes, block: common_pb2.Block | None = None
     ) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
         if number == self.height():
             stored = parse_block(value) if block is None else block
             self.stored.append(stored)
@@ -378,3 +399,39 @@ async def test_envelopes_taken_but_not_yet_cut_go_back_when_the_term_ends() -> N
     assert not any(entry.is_done for entry in entries)
     queued = pending.take(count_max=10, bytes_max=100)
     assert sorted(e.envelope for e in queued) == [b"E0", b"E1", b"E2"]
+
+
+async def test_blocks_are_built_on_written_ones_while_the_store_lags() -> None:
+    """With storing held back the term keeps writing; acks wait for the store."""
+    pending = table()
+    log = MemoryLog(ChannelKeys("ch"), blocks=[genesis()])
+    orderer = Orderer(log, pending, max_count=1)
+    orderer.stored.append(parse_block(log.blocks[0]))
+    gate = asyncio.Event()
+    orderer.gate = gate
+    entries = [pending.admit(f"E{i}".encode(), local=True) for i in range(4)]
+
+    term = Term(lease_id=1, revision=1)
+    cutter = CutterTerm(
+        term=term,
+        host=orderer,
+        support=orderer,  # type: ignore[arg-type]
+        log=log,  # type: ignore[arg-type]
+        table=pending,
+    )
+    running = asyncio.create_task(cutter.run())
+    async with asyncio.timeout(5):
+        while len(log.blocks) < 5:
+            log.grown.clear()
+            await log.grown.wait()
+    acked_before_storing = [entry.is_done for entry in entries]
+    gate.set()
+    await asyncio.wait([entry.future for entry in entries], timeout=5)
+    term.end()
+    await running
+
+    assert acked_before_storing == [False] * 4
+    assert [entry.future.result() for entry in entries] == [1, 2, 3, 4]
+    chain = [parse_block(value) for value in log.blocks]
+    for previous, block in itertools.pairwise(chain):
+        assert block.header.previous_hash == block_header_hash(previous.header)
