@@ -6,8 +6,11 @@ one read-only connection per thread (`Readers`), and leaves WAL checkpoints to a
 pages a WAL holds back into the database file and fsyncs it; on a large state
 that is hundreds of milliseconds of random writes, which would otherwise stall
 the commit that happens to cross SQLite's auto-checkpoint threshold. The
-committer keeps a high auto-checkpoint threshold as a backstop in case the
-checkpointer falls behind.
+committer keeps an auto-checkpoint threshold four times higher as a backstop.
+In a steady stream of commits the WAL only starts over at that backstop (a
+checkpoint must have copied every frame before the committer's next
+transaction), but the background checkpoints leave it just the last few blocks
+to copy.
 """
 
 from __future__ import annotations
