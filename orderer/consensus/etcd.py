@@ -32,7 +32,7 @@ from orderer.config import OrdererConfig
 from orderer.consensus.base import ChainSupport
 from orderer.consensus.etcd_client import EtcdClient
 from orderer.consensus.etcd_cutter import CutterTerm
-from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term
+from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term, Vacant
 from orderer.consensus.etcd_follow import Backoff, BlockFollower, BlockPuller
 from orderer.consensus.etcd_forward import (
     ForwardClient,
@@ -45,7 +45,11 @@ from orderer.consensus.etcd_forward import (
 from orderer.consensus.etcd_log import BlockLog, ChannelKeys
 from orderer.consensus.etcd_pending import EnvelopeTable, envelope_digest
 from orderer.consensus.etcd_routing import Forwarder, answer_forwarded
-from orderer.consensus.etcd_settings import EtcdSettings, settings_from_config
+from orderer.consensus.etcd_settings import (
+    EtcdSettings,
+    is_consenter,
+    settings_from_config,
+)
 from orderer.consensus.etcd_types import EtcdRevisionCompacted, EtcdUnavailable
 from orderer.errors import BackendUnavailable
 
@@ -303,9 +307,12 @@ class EtcdChain:
         backoff = Backoff()
         while True:
             try:
-                outcome = await parts.election.campaign()
+                outcome = await parts.election.campaign(may_win=self._may_cut())
                 if isinstance(outcome, Follower):
                     self._set_role(Role.FOLLOWER, cutter=outcome.cutter)
+                    await parts.election.wait_for_change(outcome.revision)
+                elif isinstance(outcome, Vacant):
+                    self._set_role(Role.UNKNOWN, cutter=None)
                     await parts.election.wait_for_change(outcome.revision)
                 else:
                     await self._serve_term(parts, outcome)
@@ -339,6 +346,15 @@ class EtcdChain:
             await parts.election.resign(term, timeout_s=_RESIGN_TIMEOUT_S)
 
     # Helpers
+
+    def _may_cut(self) -> bool:
+        """Only consenters (by TLS certificate) cut blocks; see `is_consenter`."""
+        tls = self.settings.forward_tls
+        consenters = self.support.channel_config().consenters
+        if is_consenter(consenters, None if tls is None else tls.cert_pem):
+            return True
+        _LOG.info("not a consenter, never cuts channel=%s", self.channel_id)
+        return False
 
     def _set_role(self, role: Role, *, cutter: CutterInfo | None) -> None:
         self._role = role

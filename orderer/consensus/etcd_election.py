@@ -118,6 +118,13 @@ class Follower:
     revision: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vacant:
+    """Nobody is cutter and this orderer may not be (it is not a consenter)."""
+
+    revision: int
+
+
 class Election:
     """The campaign of one orderer for one channel."""
 
@@ -129,15 +136,15 @@ class Election:
         self.me = me
         self.ttl_s = ttl_s
 
-    async def campaign(self) -> Term | Follower:
-        """Become cutter if nobody is; otherwise say who is.
+    async def campaign(self, *, may_win: bool = True) -> Term | Follower | Vacant:
+        """Become cutter if nobody is (and `may_win`); otherwise say who is.
 
         Raises:
             EtcdUnavailable: etcd did not answer in time, or the key kept vanishing
                 between reads (leases ending) for `_CAMPAIGN_ROUNDS` rounds.
         """
         for _ in range(_CAMPAIGN_ROUNDS):
-            outcome = await self._campaign_once()
+            outcome = await self._campaign_once(may_win=may_win)
             if outcome is not None:
                 return outcome
         raise EtcdUnavailable(f"no stable cutter election for {self.keys.channel_id}")
@@ -192,11 +199,13 @@ class Election:
                 "lease %x not revoked in %s s; it will expire", term.lease_id, timeout_s
             )
 
-    async def _campaign_once(self) -> Term | Follower | None:
+    async def _campaign_once(self, *, may_win: bool) -> Term | Follower | Vacant | None:
         """One round; None when the key changed under us and the round must be rerun."""
-        current = await self.client.get(self.keys.cutter)
-        if current is not None:
-            return await self._existing(current)
+        read = await self.client.get_range(self.keys.cutter, b"")
+        if read.kvs:
+            return await self._existing(read.kvs[0])
+        if not may_win:
+            return Vacant(revision=read.revision)
         lease_id, _ = await self.client.grant_lease(self.ttl_s)
         result = await self.client.txn(
             [KeyMissing(self.keys.cutter)],

@@ -5,7 +5,8 @@ orderer's name is its `name`. The Forward service runs on the orderer's gRPC lis
 so `listen` is the address advertised to the other orderers (it must have a fixed
 port), and the listener's TLS certificate and key double as the client certificate
 for dialling other orderers, trusting `tls.client_root_cas` (the orderer
-organisations' TLS CAs). The limits keep their defaults.
+organisations' TLS CAs); that certificate also tells whether the orderer is one of a
+channel's consenters (`is_consenter`). The limits keep their defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.channelconfig import Consenter
 from common.errors import ConfigError
 from common.tls import TlsFiles
 from orderer.config import OrdererConfig, parse_address
@@ -72,6 +74,33 @@ def settings_from_config(config: OrdererConfig) -> EtcdSettings:
         tls=None if etcd.tls is None else _etcd_tls(etcd.tls),
         forward_tls=None if config.tls is None else _forward_tls(config.tls),
     )
+
+
+def is_consenter(consenters: Sequence[Consenter], tls_cert_pem: bytes | None) -> bool:
+    """Whether an orderer with this TLS certificate is one of the channel's consenters.
+
+    The orderer set (who may cut and sign) is in the channel config; an orderer outside
+    it forwards but never campaigns. Without consenters in the config, or without a
+    certificate to compare (plaintext), every orderer counts as one.
+    """
+    if not consenters or tls_cert_pem is None:
+        return True
+    own = first_certificate(tls_cert_pem)
+    return any(
+        first_certificate(pem) == own
+        for consenter in consenters
+        for pem in (consenter.server_tls_cert, consenter.client_tls_cert)
+    )
+
+
+def first_certificate(pem: bytes) -> bytes:
+    """The first PEM block's base64 body without whitespace (to compare certificates)."""
+    begin = pem.find(b"-----BEGIN")
+    end = pem.find(b"-----END", begin + 1)
+    if begin < 0 or end < 0:
+        return b"".join(pem.split())
+    body = pem[pem.find(b"\n", begin) + 1 : end]
+    return b"".join(body.split())
 
 
 def _etcd_tls(files: TlsFiles) -> EtcdTlsConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orderer.consensus.etcd_client import EtcdClient
-from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term
+from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term, Vacant
 from orderer.consensus.etcd_log import (
     BlockLog,
     BlocksPruned,
@@ -253,6 +253,21 @@ async def test_the_second_candidate_follows_the_first(
     assert isinstance(outcome, Follower)
     assert outcome.cutter.orderer_name == "orderer0"
     assert outcome.cutter.forward_address == "orderer0:7050"
+
+
+async def test_an_orderer_that_may_not_cut_waits_for_one_that_may(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    """Not a consenter: it never takes the vacant key, it follows whoever does."""
+    outsider = election(client, keys, "outsider")
+
+    vacant = await outsider.campaign(may_win=False)
+    await win(client, keys, "orderer0")
+    following = await outsider.campaign(may_win=False)
+
+    assert isinstance(vacant, Vacant)
+    assert isinstance(following, Follower)
+    assert following.cutter.orderer_name == "orderer0"
 
 
 async def test_followers_see_a_resignation_and_one_of_them_takes_over(

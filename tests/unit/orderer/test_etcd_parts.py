@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from common.channelconfig import BatchSize
+from common.channelconfig import BatchSize, Consenter
 from common.protoutil import block_header_hash, new_block, parse_block
 from orderer.blockcutter import BlockCutter
 from orderer.consensus.etcd_cutter import (
@@ -38,6 +38,7 @@ from orderer.consensus.etcd_pending import (
     PendingEnvelope,
     envelope_digest,
 )
+from orderer.consensus.etcd_settings import is_consenter
 from orderer.consensus.etcd_types import EnvelopeTooLarge, EtcdError, prefix_end
 from orderer.errors import BackendUnavailable
 from protos.common import common_pb2
@@ -435,3 +436,32 @@ async def test_blocks_are_built_on_written_ones_while_the_store_lags() -> None:
     chain = [parse_block(value) for value in log.blocks]
     for previous, block in itertools.pairwise(chain):
         assert block.header.previous_hash == block_header_hash(previous.header)
+
+
+def pem(body: str) -> bytes:
+    lines = "\n".join(body[i : i + 8] for i in range(0, len(body), 8))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n".encode()
+
+
+def test_consenters_are_recognised_by_their_tls_certificate() -> None:
+    consenters = [
+        Consenter(
+            host="o1",
+            port=7050,
+            client_tls_cert=pem("CLIENTAA"),
+            server_tls_cert=pem("ONEONEONE"),
+        ),
+        Consenter(
+            host="o2", port=7050, client_tls_cert=b"", server_tls_cert=pem("TWOTWO")
+        ),
+    ]
+    chained = pem("TWOTWO") + pem("INTERMEDIATE")
+    rewrapped = (
+        b"-----BEGIN CERTIFICATE-----\r\nONEONE\r\nONE\r\n-----END CERTIFICATE-----"
+    )
+
+    assert is_consenter(consenters, chained)
+    assert is_consenter(consenters, rewrapped)
+    assert not is_consenter(consenters, pem("STRANGER"))
+    assert is_consenter([], pem("STRANGER"))
+    assert is_consenter(consenters, None)
