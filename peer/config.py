@@ -40,6 +40,17 @@ redirects an endpoint, as Fabric's `deliveryclient.addressOverrides` does.
           package_id: records_1:9c1e…
           address: 127.0.0.1:9999            # chaincode as a service: the peer dials it
           tls: {root_cert: ca.pem, client_cert: c.pem, client_key: k.pem}  # optional
+    gossip:                                  # optional: private data between peers
+      bootstrap: [127.0.0.1:7061]            # other peers of this organisation
+      peers:                                 # peers of other organisations
+        - {address: 127.0.0.1:8051, mspid: HospitalBMSP}
+      address_overrides:                     # anchor peer endpoint → address
+        "peer0.hospital-b.example.com:7051": 127.0.0.1:8051
+      tls_root_cas: [extra-ca.pem]           # trusted besides the orgs' TLS CAs
+      push_timeout: 5s                       # per push at endorsement
+      pull_timeout: 5s                       # per pull attempt at commit
+      pull_attempts: 3                       # pull rounds before data is left missing
+      reconcile_interval: 10s                # how often missing data is fetched
     limits:                                  # all optional; the defaults are shown
       max_message_bytes: 104857600           # largest gRPC message sent or received
       deliver_time_window: 15m               # allowed clock skew of Deliver requests
@@ -65,6 +76,8 @@ __all__ = [
     "ChaincodePackage",
     "ChaincodeSettings",
     "ChaincodeTls",
+    "GossipSettings",
+    "KnownPeer",
     "OrdererSettings",
     "PeerConfig",
     "PeerLimits",
@@ -133,6 +146,30 @@ class OrdererSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KnownPeer:
+    """Another peer this one may exchange private data with, and its organisation."""
+
+    address: str
+    mspid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GossipSettings:
+    """Private data between peers: whom to reach besides the channels' anchor peers."""
+
+    bootstrap: tuple[str, ...] = ()
+    peers: tuple[KnownPeer, ...] = ()
+    address_overrides: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    tls_root_cas: tuple[Path, ...] = ()
+    push_timeout_s: float = 5.0
+    pull_timeout_s: float = 5.0
+    pull_attempts: int = 3
+    reconcile_interval_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PeerConfig:
     """One peer node's settings; `tls` None means plaintext gRPC listeners."""
 
@@ -147,6 +184,7 @@ class PeerConfig:
     orderers: OrdererSettings = OrdererSettings()
     chaincodes: ChaincodeSettings = ChaincodeSettings()
     limits: PeerLimits = PeerLimits()
+    gossip: GossipSettings = GossipSettings()
 
     @property
     def orderer_tls(self) -> bool:
@@ -166,7 +204,7 @@ def load_peer_config(path: Path) -> PeerConfig:
     base = path.parent
     fields = root.as_mapping(
         required=("name", "msp", "listen", "tls", "storage"),
-        optional=("chaincode_listen", "orderers", "chaincodes", "limits"),
+        optional=("chaincode_listen", "orderers", "chaincodes", "limits", "gossip"),
     )
     msp = fields["msp"].as_mapping(required=("id", "dir"))
     chaincode_listen = fields.get("chaincode_listen")
@@ -184,6 +222,7 @@ def load_peer_config(path: Path) -> PeerConfig:
         orderers=_read_orderers(fields.get("orderers"), base),
         chaincodes=_read_chaincodes(fields.get("chaincodes"), base),
         limits=_read_limits(fields.get("limits")),
+        gossip=_read_gossip(fields.get("gossip"), base),
     )
 
 
@@ -331,6 +370,64 @@ def _read_chaincode_tls(node: ConfigNode, base: Path) -> ChaincodeTls:
         client_key=_path(fields["client_key"], base)
         if "client_key" in fields
         else None,
+    )
+
+
+def _read_gossip(node: ConfigNode | None, base: Path) -> GossipSettings:
+    if node is None:
+        return GossipSettings()
+    fields = node.as_mapping(
+        optional=(
+            "bootstrap",
+            "peers",
+            "address_overrides",
+            "tls_root_cas",
+            "push_timeout",
+            "pull_timeout",
+            "pull_attempts",
+            "reconcile_interval",
+        )
+    )
+    defaults = GossipSettings()
+    bootstrap = fields.get("bootstrap")
+    peers: list[KnownPeer] = []
+    peers_node = fields.get("peers")
+    for item in peers_node.as_list() if peers_node is not None else ():
+        peer = item.as_mapping(required=("address", "mspid"))
+        peers.append(
+            KnownPeer(
+                address=read_address(peer["address"]), mspid=peer["mspid"].as_str()
+            )
+        )
+    overrides: dict[str, str] = {}
+    overrides_node = fields.get("address_overrides")
+    if overrides_node is not None:
+        for endpoint, target in overrides_node.as_items():
+            overrides[endpoint] = read_address(target)
+    roots = fields.get("tls_root_cas")
+    attempts = fields.get("pull_attempts")
+
+    def seconds(key: str, default: float) -> float:
+        value = fields.get(key)
+        return _duration(value) if value is not None else default
+
+    return GossipSettings(
+        bootstrap=tuple(read_address(item) for item in bootstrap.as_list())
+        if bootstrap is not None
+        else (),
+        peers=tuple(peers),
+        address_overrides=MappingProxyType(overrides),
+        tls_root_cas=tuple(_path(item, base) for item in roots.as_list())
+        if roots
+        else (),
+        push_timeout_s=seconds("push_timeout", defaults.push_timeout_s),
+        pull_timeout_s=seconds("pull_timeout", defaults.pull_timeout_s),
+        pull_attempts=attempts.as_int(minimum=1)
+        if attempts is not None
+        else defaults.pull_attempts,
+        reconcile_interval_s=seconds(
+            "reconcile_interval", defaults.reconcile_interval_s
+        ),
     )
 
 

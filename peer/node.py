@@ -45,6 +45,11 @@ from peer.lifecycle import DefinitionReader
 from peer.lifecycle.runtime import InstalledChaincodes
 from peer.lifecycle.store import LIFECYCLE_FOLDER, PackageStore
 from peer.lifecycle_source import CommittedLifecycle
+from peer.privdata.directory import PeerDirectory
+from peer.privdata.dissemination import Disseminator
+from peer.privdata.pull import PrivateDataPuller, PullingTarget
+from peer.privdata.reconcile import Reconciler
+from peer.privdata.service import PrivateDataService
 from peer.scc import ConfigurationSystemChaincode, QuerySystemChaincode
 from peer.service import AdminService, DeliverService, EndorserService
 from peer.simulator import TxSimulator
@@ -83,6 +88,9 @@ class PeerNode:
         self._lifecycle: CommittedLifecycle | None = None
         self._installed: InstalledChaincodes | None = None
         self._endorser_service: EndorserService | None = None
+        self._directory: PeerDirectory | None = None
+        self._pvt_puller: PrivateDataPuller | None = None
+        self._reconciler: Reconciler | None = None
         self._stopped = False
 
     # Access for tests and tools
@@ -109,6 +117,11 @@ class PeerNode:
     def pullers(self) -> PullerGroup:
         return self._pullers
 
+    @property
+    def reconciler(self) -> Reconciler:
+        assert self._reconciler is not None, "peer not started"
+        return self._reconciler
+
     # Node
 
     async def start(self) -> dict[str, str]:
@@ -118,6 +131,7 @@ class PeerNode:
         self._verifier = ParallelVerifier(workers=self._verify_workers)
         channels = Channels(config.storage, mspid=config.mspid, verifier=self._verifier)
         self._channels = channels
+        disseminator = self._start_private_data(channels)
         for channel in await channels.open_all():
             self._pullers.add(self._new_puller(channel))
         installed = self._new_installed(channels)
@@ -135,6 +149,7 @@ class PeerNode:
                 ),
                 "_lifecycle": installed.system_chaincode(local_msp),
             },
+            private_data=disseminator.hook,
         )
         addresses = await self._start_servers(channels, local_msp, executor)
         installed.bind(peer_address=addresses["chaincode"], invoker=executor)
@@ -149,7 +164,7 @@ class PeerNode:
         return addresses
 
     def jobs(self) -> Sequence[Coroutine[Any, Any, None]]:
-        return (self._pullers.run(),)
+        return (self._pullers.run(), self.reconciler.run())
 
     async def stop(self, grace_s: float) -> None:
         if self._stopped:
@@ -170,6 +185,8 @@ class PeerNode:
                 await channel.wait_idle()
         if self._verifier is not None:
             self._verifier.close()
+        if self._directory is not None:
+            await self._directory.close()
         if channels is not None:
             channels.close()
         _LOG.info("peer stopped name=%s", self.config.name)
@@ -198,6 +215,31 @@ class PeerNode:
         return channel
 
     # Parts
+
+    def _start_private_data(self, channels: Channels) -> Disseminator:
+        """The peer directory, pull at commit, reconciliation and dissemination."""
+        assert self._signer is not None
+        config = self.config
+        self._directory = PeerDirectory(
+            config.gossip,
+            mspid=config.mspid,
+            tls=config.tls,
+            max_message_bytes=config.limits.max_message_bytes,
+        )
+        self._pvt_puller = PrivateDataPuller(
+            signer=self._signer, directory=self._directory, settings=config.gossip
+        )
+        self._reconciler = Reconciler(
+            channels,
+            puller=self._pvt_puller,
+            interval_s=config.gossip.reconcile_interval_s,
+        )
+        return Disseminator(
+            signer=self._signer,
+            directory=self._directory,
+            push_timeout_s=config.gossip.push_timeout_s,
+            loop=asyncio.get_running_loop(),
+        )
 
     def _new_executor(self, channels: Channels) -> ChaincodeExecutor:
         settings = self.config.chaincodes
@@ -270,6 +312,7 @@ class PeerNode:
             time_window_s=limits.deliver_time_window_s,
             mutual_tls=config.tls is not None and config.tls.mutual,
         )
+        assert self._signer is not None
         self._endorser_service = EndorserService(self.endorser)
         handlers: list[grpc.GenericRpcHandler[Any, Any]] = [
             self._endorser_service.rpc_handler(),
@@ -280,11 +323,18 @@ class PeerNode:
                 join=self.join,
                 time_window_s=limits.deliver_time_window_s,
             ).rpc_handler(),
+            PrivateDataService(
+                channels.get,
+                signer=self._signer,
+                time_window_s=limits.deliver_time_window_s,
+            ).rpc_handler(),
         ]
         support = ChaincodeSupportService(self._registry, invoker=executor)
         main = self._new_server()
         main.add_generic_rpc_handlers(handlers)
         grpc_address = self._bind(main, config.listen)
+        assert self._directory is not None
+        self._directory.set_own_address(grpc_address)
         chaincode_address = grpc_address
         if config.chaincode_listen is None:
             add_chaincode_support(main, support)
@@ -362,8 +412,12 @@ class PeerNode:
                 for endpoint in channel.config.orderer_endpoints
             ]
 
+        assert self._pvt_puller is not None
+        target = PullingTarget(
+            channel, puller=self._pvt_puller, mspid=self.config.mspid
+        )
         return BlockPuller(
-            channel,
+            target,
             signer=self._signer,
             endpoints=endpoints,
             dial=lambda address: self._dial_orderer(channel, address),
