@@ -61,6 +61,7 @@ from protos.common import common_pb2, ledger_pb2
 __all__ = [
     "BLOCKS_DIR",
     "DATABASE_FILE",
+    "TRANSIENT_RETENTION_BLOCKS",
     "ChannelLedger",
     "CommitObserver",
     "CommitStep",
@@ -86,9 +87,9 @@ class CommitStep(enum.Enum):
     """
 
     TRANSIENT_STORED = "transient-stored"
-    APPENDED = "appended"
     STATE_WRITTEN = "state-written"
     HISTORY_WRITTEN = "history-written"
+    APPENDED = "appended"
     COMMITTED = "committed"
     REPLAYED = "replayed"
 
@@ -215,24 +216,6 @@ class ChannelLedger:
             self._fail(updates.block_num, appended, error)
         self._observe(CommitStep.COMMITTED, updates.block_num)
 
-    def _fail(
-        self, block_num: int, appended: Future[None], error: BaseException
-    ) -> NoReturn:
-        """Re-raise a failed commit; the ledger is broken if the block was stored."""
-        append_error = appended.exception()  # waits for the append to finish
-        if append_error is not None:
-            raise append_error  # rolled back, and the block is not stored
-        self._broken = f"applying block {block_num} failed: {error}"
-        _LOG.error(
-            "commit failed after append channel=%s block=%d error=%s",
-            self.channel_id,
-            block_num,
-            error,
-        )
-        if isinstance(error, sqlite3.Error):
-            raise LedgerError(self._broken) from error
-        raise error
-
     # Reading
 
     @property
@@ -350,6 +333,24 @@ class ChannelLedger:
                 first,
                 self._store.height - 1,
             )
+
+    def _fail(
+        self, block_num: int, appended: Future[None], error: BaseException
+    ) -> NoReturn:
+        """Re-raise a failed commit; the ledger is broken if the block was stored."""
+        append_error = appended.exception()  # waits for the append to finish
+        if append_error is not None:
+            raise append_error  # rolled back, and the block is not stored
+        self._broken = f"applying block {block_num} failed: {error}"
+        _LOG.error(
+            "commit failed after append channel=%s block=%d error=%s",
+            self.channel_id,
+            block_num,
+            error,
+        )
+        if isinstance(error, sqlite3.Error):
+            raise LedgerError(self._broken) from error
+        raise error
 
     def _derive(
         self, block: common_pb2.Block, given: Mapping[int, bytes]
