@@ -278,6 +278,9 @@ def add_bench_commands(
     orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
     orderer.set_defaults(handler=run_bench_orderer)
     add_bench_ledger_command(bench_commands)
+    from network.bench_e2e import add_e2e_command
+
+    add_e2e_command(bench_commands)
 
 
 def add_bench_ledger_command(
