@@ -8,6 +8,10 @@
   (`mango_parse` checks queries, `mango_sql` compiles selectors, `mango_order`
   orders results and pages).
 - `history`: `GetHistoryForKey`.
+- `ledger`: `ChannelLedger`, committing blocks (block store append + one SQLite
+  transaction) and replaying them after a crash; `updates`, `committed_txs` and
+  `pvtupdates` derive a block's updates, `apply` writes them, `connections`
+  holds the committer's, readers' and checkpointer's connections.
 - `bench`: a micro-benchmark of the state database.
 
 The block store lives in `common.blockstore`; private data and transient data
