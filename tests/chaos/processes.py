@@ -35,7 +35,7 @@ from orderer.registrar import CHANNELS_FOLDER
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 from tests.chaos.orderers import ORDERER_MSP, ChannelFixture, Consortium
-from tests.support.etcd import EtcdTls
+from tests.support.etcd import EtcdTls, wait_for_state
 from tests.support.processes import CliProcess, start_cli
 
 BROADCAST = "/orderer.AtomicBroadcast/Broadcast"
@@ -170,11 +170,13 @@ class CliOrderer:
     def pause(self) -> None:
         assert self.process is not None
         self.process.popen.send_signal(signal.SIGSTOP)
+        wait_for_state(self.process.pid, stopped=True)
         self.paused = True
 
     def resume(self) -> None:
         assert self.process is not None
         self.process.popen.send_signal(signal.SIGCONT)
+        wait_for_state(self.process.pid, stopped=False)
         self.paused = False
 
     async def restart(self) -> None:

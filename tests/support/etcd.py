@@ -271,11 +271,17 @@ class EtcdCluster:
         process.wait(timeout=10)
 
     def pause(self, member: EtcdMember) -> None:
-        """SIGSTOP: the process stays alive but neither sends nor answers anything."""
+        """SIGSTOP: the process stays alive but neither sends nor answers anything.
+
+        Returns once the kernel reports it stopped (a signal is delivered a little
+        later than `kill` returns, and etcd answers fast).
+        """
         os.kill(member.pid, signal.SIGSTOP)
+        wait_for_state(member.pid, stopped=True)
 
     def resume(self, member: EtcdMember) -> None:
         os.kill(member.pid, signal.SIGCONT)
+        wait_for_state(member.pid, stopped=False)
 
     async def restart(
         self, member: EtcdMember, *, timeout_s: float = START_TIMEOUT_S
@@ -420,6 +426,26 @@ class EtcdCluster:
         rows = json.loads(out)
         status: dict[str, Any] = rows[0]["Status"]
         return status
+
+
+def wait_for_state(pid: int, *, stopped: bool, timeout_s: float = 5.0) -> None:
+    """Wait until process `pid` is (or is no longer) stopped by a signal, per /proc."""
+    deadline = time.monotonic() + timeout_s
+    while process_stopped(pid) != stopped:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"process {pid} did not {'stop' if stopped else 'resume'}"
+            )
+        time.sleep(0.001)
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether /proc says the process is stopped (state T); False when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in {"T", "t"}
 
 
 def _write(path: Path, data: bytes) -> Path:

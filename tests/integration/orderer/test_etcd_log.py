@@ -419,3 +419,24 @@ async def test_tls_with_a_client_certificate_works_and_without_one_fails(
 
     assert found is not None
     assert found.value == b"ok"
+
+
+async def test_a_paused_member_times_requests_out_and_serves_again_when_resumed(
+    etcd: EtcdCluster, client: EtcdClient
+) -> None:
+    """SIGSTOP through the harness: requests hit their deadline; SIGCONT: they work."""
+    impatient = EtcdClient(etcd.endpoints, request_timeout_s=0.5, attempt_timeout_s=0.2)
+    member = etcd.members[0]
+    etcd.pause(member)
+    try:
+        started = time.monotonic()
+        with pytest.raises(EtcdUnavailable):
+            await impatient.get(b"/test/paused")
+        waited = time.monotonic() - started
+    finally:
+        etcd.resume(member)
+        await impatient.close()
+    await client.put(b"/test/paused", b"back")
+
+    assert waited < 1.5
+    assert (await client.get(b"/test/paused")) is not None
