@@ -11,7 +11,9 @@ orderer) and `commit` (wait for its commit status); `read` times `evaluate`.
               a key is reused only after `--pool` minus `--concurrency` other
               transactions, so conflicts come from the pipeline, not from the choice
     read      ReadAsset (evaluate) on keys of the pool
-    private   needs a chaincode that writes a collection from transient data
+    private   CreateDiagnosis of the ehr chaincode (`--private-chaincode`): the
+              transient diagnosis goes to the caller's implicit collection, the
+              record's metadata and hash to public state (a key-level policy too)
 
 The network is the one in `--workdir` (its state.json names the nodes, its spec the
 organisations), or one started from `--spec` for the run and stopped after it. The
@@ -56,6 +58,7 @@ WORKLOADS = ("create", "transfer", "private", "read")
 PHASES = ("endorse", "submit", "commit")
 NODE_SCRIPT = Path(__file__).resolve().parents[1] / "tests/interop/node/bench.js"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DIAGNOSIS = b"Benchmark diagnosis: stable angina, follow-up in six weeks. " * 4
 
 
 class BenchError(MedledgerError):
@@ -77,6 +80,7 @@ class E2eOptions:
     client: str = "python"
     channel: str = "medical-records"
     chaincode: str = "asset"
+    private_chaincode: str = "ehr"
     user: str = "bench"
     pool: int = 2000
     connections: int = 1
@@ -152,12 +156,6 @@ def _check(options: E2eOptions) -> None:
         raise BenchError(
             f"unknown workload {options.workload!r} ({', '.join(WORKLOADS)})"
         )
-    if options.workload == "private":
-        raise BenchError(
-            "the private workload needs a chaincode that writes a private data "
-            "collection from transient data; the asset chaincode has none and the ehr "
-            "chaincode (chaincode/contracts/ehr) has no contract yet, so it is skipped"
-        )
     if options.client not in ("python", "node"):
         raise BenchError(f"unknown client {options.client!r} (python, node)")
     if options.concurrency < 1 or options.connections < 1:
@@ -184,6 +182,13 @@ async def _bench_with_network(spec: Path, options: E2eOptions) -> dict[str, Any]
 async def _bench_on(workdir: Path, options: E2eOptions) -> dict[str, Any]:
     state = NetworkState.load(workdir)
     targets = gateway_targets(state, options.user)
+    chaincode = chaincode_of(options)
+    if state.chaincodes and f"{options.channel}/{chaincode}" not in state.chaincodes:
+        raise BenchError(
+            f"the {options.workload} workload needs the chaincode {chaincode!r} on "
+            f"{options.channel}, which the network in {workdir} has not deployed "
+            "(network/examples/bench-2org.yaml deploys asset and ehr)"
+        )
     from gateway.client import Gateway, identity_from_msp, signer_from_msp
 
     gateways = [
@@ -198,8 +203,7 @@ async def _bench_on(workdir: Path, options: E2eOptions) -> dict[str, Any]:
     ]
     try:
         contracts = [
-            gateway.network(options.channel).contract(options.chaincode)
-            for gateway in gateways
+            gateway.network(options.channel).contract(chaincode) for gateway in gateways
         ]
         run_id = secrets.token_hex(4)
         pool = await _create_pool(contracts, options, run_id)
@@ -207,7 +211,8 @@ async def _bench_on(workdir: Path, options: E2eOptions) -> dict[str, Any]:
         if options.client == "node":
             record = await _run_node(targets, options, run_id, pool)
         else:
-            record = await _run_python(contracts, options, run_id, pool)
+            mspids = [t.mspid for t in targets for _ in range(options.connections)]
+            record = await _run_python(contracts, mspids, options, run_id, pool)
         after = node_cpu_s(state)
     finally:
         for gateway in gateways:
@@ -215,6 +220,13 @@ async def _bench_on(workdir: Path, options: E2eOptions) -> dict[str, Any]:
     cpu = {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
     cpu["client"] = round(record.client_cpu_s, 2)
     return report(options, record, cpu)
+
+
+def chaincode_of(options: E2eOptions) -> str:
+    """The chaincode a workload runs."""
+    if options.workload == "private":
+        return options.private_chaincode
+    return options.chaincode
 
 
 def gateway_targets(state: NetworkState, user: str) -> list[GatewayTarget]:
@@ -299,7 +311,11 @@ async def _create_pool(
 
 
 async def _run_python(
-    contracts: Sequence[Any], options: E2eOptions, run_id: str, pool: Sequence[str]
+    contracts: Sequence[Any],
+    mspids: Sequence[str],
+    options: E2eOptions,
+    run_id: str,
+    pool: Sequence[str],
 ) -> RunRecord:
     record = RunRecord()
     free: asyncio.Queue[str] = asyncio.Queue()
@@ -333,6 +349,19 @@ async def _run_python(
         finally:
             free.put_nowait(key)
 
+    async def private(number: int) -> None:
+        contract = contracts[number % len(contracts)]
+        await _submit(
+            contract,
+            record,
+            options,
+            "CreateDiagnosis",
+            f"record-{run_id}-{number}",
+            mspids[number % len(mspids)],
+            f"P{number % 1000:04d}",
+            transient={"diagnosis": DIAGNOSIS},
+        )
+
     async def read(number: int) -> None:
         contract = contracts[number % len(contracts)]
         started = time.perf_counter()
@@ -348,7 +377,8 @@ async def _run_python(
         record.latency("evaluate", time.perf_counter() - started)
         record.evaluated += 1
 
-    operation = {"create": create, "transfer": transfer, "read": read}[options.workload]
+    operations = {"create": create, "transfer": transfer, "private": private}
+    operation = operations.get(options.workload, read)
     cpu = os.times()
     await _drive(
         operation,
@@ -365,13 +395,18 @@ async def _run_python(
 
 
 async def _submit(
-    contract: Any, record: RunRecord, options: E2eOptions, transaction: str, *args: str
+    contract: Any,
+    record: RunRecord,
+    options: E2eOptions,
+    transaction: str,
+    *args: str,
+    transient: Mapping[str, bytes] | None = None,
 ) -> None:
     """Endorse, submit and wait for the commit of one transaction, timing each phase."""
     from gateway.client import CommitStatusError, EndorseError, SubmitError
 
     proposal = contract.new_proposal(
-        transaction, *args, endorsing_orgs=options.endorsing_orgs
+        transaction, *args, transient=transient, endorsing_orgs=options.endorsing_orgs
     )
     started = time.perf_counter()
     try:
@@ -622,6 +657,7 @@ def run_from_args(args: Any) -> int:
         client=args.client,
         channel=args.channel,
         chaincode=args.chaincode,
+        private_chaincode=args.private_chaincode,
         user=args.user,
         pool=args.pool,
         connections=args.connections,
@@ -657,6 +693,7 @@ def add_e2e_command(bench_commands: Any) -> None:
     e2e.add_argument("--client", choices=("python", "node"), default="python")
     e2e.add_argument("--channel", default="medical-records")
     e2e.add_argument("--chaincode", default="asset")
+    e2e.add_argument("--private-chaincode", default="ehr", help="for private")
     e2e.add_argument(
         "--user", default="bench", help="user of each gateway's organisation"
     )
