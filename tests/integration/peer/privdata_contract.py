@@ -1,0 +1,26 @@
+"""A tiny contract for the private data tests: puts a transient value into a collection.
+
+`PutPrivate(collection, key)` writes the transient entry "value" as the key's private
+value; `GetPrivate(collection, key)` reads it back (empty when absent).
+"""
+
+from __future__ import annotations
+
+from chaincode.contract import Context, Contract, query, transaction
+
+
+class PrivateRecords(Contract):
+    def __init__(self) -> None:
+        super().__init__("PrivateRecords")
+
+    @transaction
+    async def PutPrivate(self, ctx: Context, collection: str, key: str) -> None:
+        value = ctx.stub.get_transient()["value"]
+        await ctx.stub.put_private_data(collection, key, value)
+
+    @query
+    async def GetPrivate(self, ctx: Context, collection: str, key: str) -> str:
+        return (await ctx.stub.get_private_data(collection, key)).decode()
+
+
+contracts = [PrivateRecords()]
