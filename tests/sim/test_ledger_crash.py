@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -121,7 +122,10 @@ def _first_unapplied_block(folder: Path) -> int:
     if not path.exists():
         return 0
     with closing(sqlite3.connect(path)) as conn:
-        row = conn.execute("SELECT block_num FROM savepoint").fetchone()
+        try:
+            row = conn.execute("SELECT block_num FROM savepoint").fetchone()
+        except sqlite3.OperationalError:  # killed before its tables were created
+            return 0
     return 0 if row is None else int(row[0]) + 1
 
 
@@ -155,9 +159,9 @@ def run_writer(
     return printed
 
 
-def _read_lines(stream: object, limit: int) -> Iterator[str]:
+def _read_lines(stream: IO[str], limit: int) -> Iterator[str]:
     for _ in range(limit):
-        line = stream.readline()  # type: ignore[attr-defined]
+        line = stream.readline()
         if not line:
             return
         yield line
