@@ -516,6 +516,7 @@ async def _run_node(
         "connections": options.connections,
         "channel": options.channel,
         "chaincode": options.chaincode,
+        "privateChaincode": options.private_chaincode,
         "workload": options.workload,
         "count": options.count,
         "durationMs": options.duration_s * 1000,
