@@ -14,7 +14,7 @@ from chaincode.contracts.ehr.model import (
     shared_collection,
     treating_collection,
 )
-from chaincode.contracts.ehr.sealing import open_sealed, seal
+from chaincode.contracts.ehr.sealing import SealError, open_sealed, seal
 
 contracts = [HealthRecords()]
 """What `python -m chaincode serve --module chaincode.contracts.ehr` serves."""
@@ -24,6 +24,7 @@ __all__ = [
     "Consent",
     "HealthRecords",
     "Record",
+    "SealError",
     "contracts",
     "open_sealed",
     "seal",

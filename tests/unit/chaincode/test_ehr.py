@@ -13,6 +13,7 @@ import pytest
 
 from chaincode.contracts.ehr import (
     HealthRecords,
+    SealError,
     contracts,
     open_sealed,
     shared_collection,
@@ -439,6 +440,10 @@ async def test_sealed_read_only_the_key_holder_can_open(peer: MockPeer) -> None:
     assert "diagnosis" not in answer
     assert DIAGNOSIS not in result.payload
     assert open_sealed(key, result.tx_id, answer["sealed"]) == DIAGNOSIS
+    with pytest.raises(SealError):
+        open_sealed(bytes(32), result.tx_id, answer["sealed"])
+    with pytest.raises(SealError):
+        open_sealed(key, "another-tx", answer["sealed"])
     refused(
         await call(
             peer,
@@ -517,7 +522,7 @@ async def test_erase_purges_everywhere_and_keeps_hash_and_trail(
     peer: MockPeer,
 ) -> None:
     await consent_and_share(peer)
-    ok(await call(peer, "ReadDiagnosis", "R1", "care", creator=DR_GARCIA))
+    ok(await call(peer, "ReadDiagnosis", "R1", "care", creator=DR_GARCIA, at=T0 + 60))
     result = await call(peer, "EraseRecord", "R1", creator=PATIENT, at=T0 + DAY)
     erased = ok(result)
     assert isinstance(erased, dict)
