@@ -28,7 +28,9 @@ from peer.ledger.pvtdata import list_missing
 from peer.lifecycle import ChaincodeDefinition
 from peer.lifecycle.definitions import signature_endorsement_policy
 from peer.node import PeerNode
+from peer.privdata.messages import sign_pull
 from protos.common import common_pb2, policies_pb2
+from protos.medledger.peer import privdata_pb2, privdata_pb2_grpc
 from protos.peer import collection_pb2, proposal_response_pb2
 from tests.support.orderer import broadcast, running_orderer
 from tests.support.orderer import open_channel as open_orderer_channel
@@ -226,7 +228,8 @@ async def test_marker_reaches_members_and_never_a_non_member(
     network: ThreePeers,
 ) -> None:
     """A's endorsement pushes to B; after the commit A and B hold the plaintext on disk,
-    C and the orderer hold only the hash (every file scanned byte for byte)."""
+        C and the orderer hold only the hash (every file scanned byte for byte); A answers
+    B's pull of the write set and gives C's nothing."""
     response, envelope = await network.endorse_on_a("AB", "record-1", MARKER)
     assert response.response.status == 200, response.response.message
     await network.order(envelope)
@@ -244,6 +247,23 @@ async def test_marker_reaches_members_and_never_a_non_member(
     assert list(_files(network.storage(HOSPITAL_C)))
     assert _holds(network.storage(HOSPITAL_C), MARKER) == []
     assert _holds(network.folder / "orderer", MARKER) == []
+
+    height = network.nodes[HOSPITAL_A].channels.require(CHANNEL).height()
+    digest_ab = privdata_pb2.PrivateDataDigest(
+        block_num=height - 1, tx_num=0, namespace=PVT, collection="AB"
+    )
+    answers = {}
+    for mspid in (HOSPITAL_B, HOSPITAL_C):
+        request = sign_pull(
+            network.material.peer_identity(mspid),
+            channel_id=CHANNEL,
+            digests=[digest_ab],
+        )
+        async with open_channel(network.addresses[HOSPITAL_A]) as channel:
+            stub = privdata_pb2_grpc.PrivateDataServiceStub(channel)
+            answers[mspid] = await stub.Pull(request, timeout=TIMEOUT_S)
+    assert [e.rwset.count(MARKER) for e in answers[HOSPITAL_B].elements] == [1]
+    assert list(answers[HOSPITAL_C].elements) == []
 
 
 async def test_unmet_required_peer_count_fails_the_endorsement(
