@@ -2,69 +2,45 @@
 
 A submitted transaction's response is written into the block, which every member of the
 channel receives. So a reader that passes a 32-byte key as transient data
-`response_key` gets the diagnosis encrypted under it. The nonce is derived from the
-transaction id, so every endorser of the proposal produces the same bytes.
-
-The construction uses the standard library only (chaincode must not import the
-`cryptography` package; see the import-linter contracts): HMAC-SHA256 as a PRF in
-counter mode for the key stream, and encrypt-then-MAC with HMAC-SHA256 over the nonce,
-the transaction id and the ciphertext; the encryption and MAC keys are derived from the
-reader's key with distinct labels.
+`response_key` gets the diagnosis encrypted under it with AES-256-GCM (through
+`common.crypto`; chaincode never touches the `cryptography` package itself). The nonce
+is derived from the transaction id, so every endorser of the proposal produces the same
+bytes, and the transaction id is authenticated as associated data.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 
-KEY_BYTES = 32
+from common.crypto.aead import (
+    AEAD_KEY_BYTES,
+    AEAD_NONCE_BYTES,
+    AeadError,
+    aead_open,
+    aead_seal,
+)
+
+KEY_BYTES = AEAD_KEY_BYTES
 _NONCE_LABEL = b"medledger-ehr-response-nonce"
-_BLOCK = hashlib.sha256().digest_size
 
 
 class SealError(ValueError):
     """A sealed response that does not open: wrong key or transaction id, or altered."""
 
 
-def _prf(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
-
-
-def _keys(key: bytes) -> tuple[bytes, bytes]:
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"response_key must be {KEY_BYTES} bytes, not {len(key)}")
-    return _prf(key, b"encrypt"), _prf(key, b"authenticate")
-
-
-def _stream(key: bytes, nonce: bytes, length: int) -> bytes:
-    blocks = (length + _BLOCK - 1) // _BLOCK
-    return b"".join(
-        _prf(key, nonce + counter.to_bytes(8, "big")) for counter in range(blocks)
-    )[:length]
-
-
-def _tag(key: bytes, nonce: bytes, tx_id: str, ciphertext: bytes) -> bytes:
-    return _prf(
-        key, nonce + len(tx_id).to_bytes(4, "big") + tx_id.encode() + ciphertext
-    )
-
-
 def seal(key: bytes, tx_id: str, plaintext: bytes) -> dict[str, str]:
-    """The sealed form of `plaintext`: {"nonce": hex, "ciphertext": b64, "tag": hex}.
+    """The sealed form of `plaintext`: {"nonce": hex, "ciphertext": b64 (tag appended)}.
 
     Raises:
         ValueError: the key is not 32 bytes.
     """
-    encrypt_key, mac_key = _keys(key)
-    nonce = hashlib.sha256(_NONCE_LABEL + tx_id.encode()).digest()[:16]
-    stream = _stream(encrypt_key, nonce, len(plaintext))
-    ciphertext = bytes(a ^ b for a, b in zip(plaintext, stream, strict=True))
-    return {
-        "nonce": nonce.hex(),
-        "ciphertext": base64.b64encode(ciphertext).decode(),
-        "tag": _tag(mac_key, nonce, tx_id, ciphertext).hex(),
-    }
+    _check_key(key)
+    nonce = _nonce(tx_id)
+    ciphertext = aead_seal(
+        key=key, nonce=nonce, plaintext=plaintext, associated_data=tx_id.encode()
+    )
+    return {"nonce": nonce.hex(), "ciphertext": base64.b64encode(ciphertext).decode()}
 
 
 def open_sealed(key: bytes, tx_id: str, sealed: dict[str, str]) -> bytes:
@@ -74,11 +50,24 @@ def open_sealed(key: bytes, tx_id: str, sealed: dict[str, str]) -> bytes:
         SealError: wrong key or transaction id, or the data was altered.
         ValueError: the key is not 32 bytes.
     """
-    encrypt_key, mac_key = _keys(key)
-    nonce = bytes.fromhex(sealed["nonce"])
-    ciphertext = base64.b64decode(sealed["ciphertext"])
-    expected = _tag(mac_key, nonce, tx_id, ciphertext)
-    if not hmac.compare_digest(expected, bytes.fromhex(sealed["tag"])):
-        raise SealError("the sealed response does not open with this key and tx id")
-    stream = _stream(encrypt_key, nonce, len(ciphertext))
-    return bytes(a ^ b for a, b in zip(ciphertext, stream, strict=True))
+    _check_key(key)
+    try:
+        return aead_open(
+            key=key,
+            nonce=bytes.fromhex(sealed["nonce"]),
+            ciphertext=base64.b64decode(sealed["ciphertext"]),
+            associated_data=tx_id.encode(),
+        )
+    except (AeadError, KeyError, ValueError) as error:
+        raise SealError(
+            "the sealed response does not open with this key and tx id"
+        ) from error
+
+
+def _nonce(tx_id: str) -> bytes:
+    return hashlib.sha256(_NONCE_LABEL + tx_id.encode()).digest()[:AEAD_NONCE_BYTES]
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"response_key must be {KEY_BYTES} bytes, not {len(key)}")
