@@ -620,6 +620,7 @@ def report(
 ) -> dict[str, Any]:
     """The final JSON document of a run."""
     elapsed = max(record.elapsed_s, 1e-9)
+    done = max(record.committed + record.evaluated, 1)
     phases = ("evaluate",) if options.workload == "read" else PHASES
     return {
         "workload": options.workload,
@@ -640,6 +641,11 @@ def report(
         "failed": dict(sorted(record.errors.items())),
         "failure_samples": dict(sorted(record.samples.items())),
         "cpu_s": dict(sorted(cpu_s.items())),
+        "cpu_ms_per_op": {
+            name: round(1000 * seconds / done, 2)
+            for name, seconds in sorted(cpu_s.items())
+        }
+        | {"total": round(1000 * sum(cpu_s.values()) / done, 2)},
     }
 
 

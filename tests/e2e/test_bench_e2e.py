@@ -47,6 +47,7 @@ REPORT_KEYS = {
     "failed",
     "failure_samples",
     "cpu_s",
+    "cpu_ms_per_op",
 }
 NODES = {
     "orderer0.commission.example.com",
