@@ -184,6 +184,7 @@ class EtcdChain:
     # The Chain interface
 
     async def start(self) -> None:
+        self.table.note_stored_height(self.support.height())
         self.me = CutterInfo(
             orderer_name=self.settings.orderer_name,
             forward_address=self._backend.forward_address,

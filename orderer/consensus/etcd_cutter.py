@@ -5,13 +5,15 @@ the unrouted queue (its own clients' and those forwarded by followers), feeds th
 the block cutter, and writes each batch as the next block after its store's tip, which
 it first brought up to the height in etcd. Once etcd has block n, the term builds
 block n + 1 on it while n is stored here in the background (in order; envelopes are
-acknowledged only once stored); a config block waits until the store has caught up,
-because signing records the last config block. Envelopes already in a recent block are
-dropped. A write that etcd refuses because the chain moved makes it catch up and try
-again; one refused because its election key is gone ends the term. Transport failures
-are retried with backoff while the term lasts: a retried write is the same bytes in the
-same compare-and-swap, so it lands at most once. When the term ends, envelopes it took
-but did not write go back to the queue (ours) or fail back to their follower.
+acknowledged only once stored). A config envelope goes alone into a block built once
+the store has caught up (signing records the last config block), after the support
+re-checked it against the config of that moment (`process_config`, which may make it
+again or refuse it). Envelopes already in a recent block are dropped. A write that etcd
+refuses because the chain moved makes it catch up and try again; one refused because
+its election key is gone ends the term. Transport failures are retried with backoff
+while the term lasts: a retried write is the same bytes in the same compare-and-swap,
+so it lands at most once. When the term ends, envelopes it took but did not write go
+back to the queue (ours) or fail back to their follower.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from common.channelconfig import ChannelConfig
 from common.protoutil import block_header_hash, new_block
@@ -37,6 +39,7 @@ from orderer.consensus.etcd_types import (
     EtcdRevisionCompacted,
     EtcdUnavailable,
 )
+from orderer.errors import BroadcastRejected
 from protos.common import common_pb2
 
 _LOG = logging.getLogger(__name__)
@@ -74,6 +77,15 @@ class CutterSupport(Protocol):
     def sign_block(self, block: common_pb2.Block) -> common_pb2.Block: ...
 
     def is_config(self, envelope: bytes) -> bool: ...
+
+
+@runtime_checkable
+class ConfigProcessor(Protocol):
+    """A support that re-checks a config envelope at cut time (the registrar's)."""
+
+    def process_config(self, envelope: bytes) -> bytes:
+        """The envelope to cut now; raises BroadcastRejected if it no longer applies."""
+        ...
 
 
 class CutterHost(Protocol):
@@ -141,7 +153,7 @@ class CutterTerm:
         now = time.monotonic()
         if self._cut_at is not None and now >= self._cut_at:
             self._cut_at = None
-            await self._write_batch(self._cut(self._cutter.cut()), is_config=False)
+            await self._write_batch(self._cut(self._cutter.cut()))
             return
         wait_s = _POLL_S if self._cut_at is None else min(_POLL_S, self._cut_at - now)
         if await self.table.wait_for_work(wait_s):
@@ -170,9 +182,10 @@ class CutterTerm:
             batches, pending = self._cutter.ordered(entry.envelope)
         for batch in batches:
             entries = self._cut(batch)
-            await self._write_batch(
-                entries, is_config=is_config and entries[-1] is entry
-            )
+            if is_config and entries == [entry]:
+                await self._write_config(entry)
+            else:
+                await self._write_batch(entries)
         if is_config:
             self._cutter = (
                 self.support.new_block_cutter()
@@ -189,14 +202,8 @@ class CutterTerm:
         assert all(e.envelope is b for e, b in zip(entries, batch, strict=True))
         return entries
 
-    async def _write_batch(
-        self, entries: list[PendingEnvelope], *, is_config: bool
-    ) -> None:
-        """Write a batch as one block or more; a config block is written with every
-        earlier block stored, and stored before the next is built, because signing
-        records the last config block, which the store tracks."""
-        if is_config:
-            await self._drain()
+    async def _write_batch(self, entries: list[PendingEnvelope]) -> None:
+        """Write a batch of envelopes as one block, or more when etcd needs it."""
         budget = VALUE_BYTES_MAX - BLOCK_OVERHEAD_BYTES
         for part in split_for_value_limit(
             self._unseen(entries), budget=budget, size=_size
@@ -204,8 +211,45 @@ class CutterTerm:
             await self._write_part(part)
         for entry in entries:
             self._in_cutter.pop(entry.digest, None)
-        if is_config:
+
+    async def _write_config(self, entry: PendingEnvelope) -> None:
+        """Write a config envelope alone, built on a store that holds every earlier
+        block (signing records the last config block, which the store tracks, and the
+        support re-checks the update against the config of that moment), then store
+        it before anything else is built on it."""
+        for _ in range(_WRITE_ROUNDS_MAX):
             await self._drain()
+            if not self._unseen([entry]):
+                return
+            try:
+                envelope = self._process_config(entry.envelope)
+            except BroadcastRejected as refused:
+                self._in_cutter.pop(entry.digest, None)
+                self.table.fail(entry, refused)
+                return
+            number, previous_hash = self._next
+            block = self.support.sign_block(
+                self._build(number, previous_hash, [envelope])
+            )
+            value = block.SerializeToString()
+            if len(value) > VALUE_BYTES_MAX:
+                await self._write_oversized([entry], len(value))
+                return
+            outcome = await self._put(number, value)
+            if outcome is WriteOutcome.WRITTEN:
+                self._written(number, block, [entry])
+                await self._drain()
+                self._in_cutter.pop(entry.digest, None)
+                return
+            if outcome is WriteOutcome.NOT_CUTTER:
+                raise TermEnded
+            await self._resync()
+        raise TermEnded
+
+    def _process_config(self, envelope: bytes) -> bytes:
+        if isinstance(self.support, ConfigProcessor):
+            return self.support.process_config(envelope)
+        return envelope
 
     async def _write_part(self, part: list[PendingEnvelope]) -> None:
         for _ in range(_WRITE_ROUNDS_MAX):

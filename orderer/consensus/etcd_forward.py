@@ -63,6 +63,8 @@ class ForwardOutcome:
     status: ForwardStatus
     block_number: int = 0
     message: str = ""
+    reject_status: int = 0
+    """With REJECTED: the common.Status Broadcast answers with."""
 
 
 UNAVAILABLE = ForwardOutcome(ForwardStatus.UNAVAILABLE, message="cutter unreachable")
@@ -280,6 +282,7 @@ def _result(outcome: ForwardOutcome) -> forward_pb2.ForwardResult:
         status=outcome.status.value,
         block_number=outcome.block_number,
         message=outcome.message,
+        reject_status=outcome.reject_status,
     )
 
 
@@ -290,4 +293,6 @@ def _outcome(result: forward_pb2.ForwardResult) -> ForwardOutcome:
         return ForwardOutcome(
             ForwardStatus.UNAVAILABLE, message=f"unknown status {result.status}"
         )
-    return ForwardOutcome(status, result.block_number, result.message)
+    return ForwardOutcome(
+        status, result.block_number, result.message, result.reject_status
+    )

@@ -67,6 +67,8 @@ class EnvelopeTable:
         self._unrouted: deque[PendingEnvelope] = deque()
         self._work = asyncio.Event()
         self._recent: dict[bytes, int] = {}
+        self._stored_height = 0
+        self._expected: dict[int, list[PendingEnvelope]] = {}
         self._recent_order: deque[tuple[int, float, Sequence[bytes]]] = deque()
 
     def __len__(self) -> int:
@@ -166,6 +168,9 @@ class EnvelopeTable:
         """
         if digests is None:
             digests = [envelope_digest(envelope) for envelope in envelopes]
+        self._stored_height = max(self._stored_height, number + 1)
+        for expected in self._expected.pop(number, ()):
+            self.resolve(expected, number)
         for digest in digests:
             self._recent[digest] = number
             entry = self._entries.pop(digest, None)
@@ -181,6 +186,18 @@ class EnvelopeTable:
             for digest in old_digests:
                 if self._recent.get(digest) == old_number:
                     del self._recent[digest]
+
+    def note_stored_height(self, height: int) -> None:
+        """The store already holds `height` blocks (blocks below it count as stored)."""
+        self._stored_height = max(self._stored_height, height)
+
+    def expect(self, entry: PendingEnvelope, number: int) -> None:
+        """The cutter says `entry` is in block `number`: resolve it when that block is
+        stored here, even if its bytes there differ (a config envelope made again)."""
+        if number < self._stored_height:
+            self.resolve(entry, number)
+        else:
+            self._expected.setdefault(number, []).append(entry)
 
     def resolve(self, entry: PendingEnvelope, number: int) -> None:
         """Resolve an entry found in an already stored block."""

@@ -22,8 +22,8 @@ from orderer.consensus.etcd_pending import (
     PendingEnvelope,
     envelope_digest,
 )
-from orderer.consensus.etcd_types import EnvelopeTooLarge
-from orderer.errors import BackendUnavailable
+from orderer.errors import BackendUnavailable, BroadcastRejected
+from protos.common import common_pb2
 
 FORWARD_BATCH_MAX = 500
 FORWARD_BATCH_BYTES_MAX = 8 * 1024 * 1024
@@ -128,9 +128,13 @@ class Forwarder:
     def _settle(self, entry: PendingEnvelope, outcome: ForwardOutcome) -> bool:
         """Record a forward outcome; True when the entry must be forwarded again."""
         if outcome.status is ForwardStatus.ORDERED:
-            return False  # resolved when the block reaches this orderer's store
+            # Resolved when that block is stored here: by digest, or by number for a
+            # config envelope the cutter had to make again.
+            self.table.expect(entry, outcome.block_number)
+            return False
         if outcome.status is ForwardStatus.REJECTED:
-            self.table.fail(entry, EnvelopeTooLarge(outcome.message))
+            status = outcome.reject_status or common_pb2.BAD_REQUEST
+            self.table.fail(entry, BroadcastRejected(outcome.message, status=status))
             return False
         entry.attempts += 1
         if entry.attempts >= self.attempts_max:
@@ -181,8 +185,10 @@ def _answer(
     error = future.exception()
     if error is None:
         return ForwardOutcome(ForwardStatus.ORDERED, block_number=future.result())
-    if isinstance(error, EnvelopeTooLarge):
-        return ForwardOutcome(ForwardStatus.REJECTED, message=str(error))
+    if isinstance(error, BroadcastRejected):
+        return ForwardOutcome(
+            ForwardStatus.REJECTED, message=str(error), reject_status=error.status
+        )
     return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error) or "term ended")
 
 

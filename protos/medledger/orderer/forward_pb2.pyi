@@ -30,14 +30,16 @@ class ForwardRequest(_message.Message):
     def __init__(self, channel_id: _Optional[str] = ..., envelopes: _Optional[_Iterable[bytes]] = ..., sender: _Optional[str] = ...) -> None: ...
 
 class ForwardResult(_message.Message):
-    __slots__ = ("status", "block_number", "message")
+    __slots__ = ("status", "block_number", "message", "reject_status")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_NUMBER_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REJECT_STATUS_FIELD_NUMBER: _ClassVar[int]
     status: ForwardStatus
     block_number: int
     message: str
-    def __init__(self, status: _Optional[_Union[ForwardStatus, str]] = ..., block_number: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    reject_status: int
+    def __init__(self, status: _Optional[_Union[ForwardStatus, str]] = ..., block_number: _Optional[int] = ..., message: _Optional[str] = ..., reject_status: _Optional[int] = ...) -> None: ...
 
 class ForwardResponse(_message.Message):
     __slots__ = ("results",)
