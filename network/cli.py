@@ -278,9 +278,48 @@ def add_bench_commands(
     orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
     orderer.set_defaults(handler=run_bench_orderer)
     add_bench_ledger_command(bench_commands)
+    add_bench_peer_command(bench_commands)
     from network.bench_e2e import add_e2e_command
 
     add_e2e_command(bench_commands)
+
+
+def add_bench_peer_command(
+    bench_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    peer = bench_commands.add_parser(
+        "peer",
+        help="endorsements/s (Python chaincode) and validate+commit tx/s of a peer",
+        description=(
+            "Endorse 1-read-1-write proposals against a Python chaincode launched by a "
+            "peer (in process and over gRPC), then validate and commit blocks of "
+            "endorser transactions with two endorsements each; print JSON."
+        ),
+    )
+    peer.add_argument("--proposals", type=int, default=5000)
+    peer.add_argument("--concurrency", type=int, default=64)
+    peer.add_argument("--blocks", type=int, default=8, help="blocks to validate+commit")
+    peer.add_argument("--txs", type=int, default=500, help="transactions per block")
+    peer.add_argument(
+        "--workers", type=int, default=2, help="signature-checking processes (0: none)"
+    )
+    peer.set_defaults(handler=run_bench_peer)
+
+
+def run_bench_peer(args: argparse.Namespace) -> int:
+    import json
+
+    from network.bench_endorse import EndorseBenchOptions, run_endorse_bench
+    from network.bench_peer import run_commit_bench
+
+    endorse = run_endorse_bench(
+        EndorseBenchOptions(proposals=args.proposals, concurrency=args.concurrency)
+    )
+    commit = run_commit_bench(
+        blocks=args.blocks, txs_per_block=args.txs, workers=args.workers
+    )
+    print(json.dumps({"endorse": endorse, "commit": commit}, indent=2))
+    return EXIT_OK
 
 
 def add_bench_ledger_command(
