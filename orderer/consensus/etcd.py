@@ -228,7 +228,8 @@ class EtcdChain:
         Raises:
             BackendUnavailable: not in a stored block within `order_timeout_s`, too many
                 envelopes waiting, or the chain has failed or stopped.
-            EnvelopeTooLarge: no block small enough for etcd can hold the envelope.
+            BroadcastRejected: EnvelopeTooLarge (no block small enough for etcd can hold
+                it), or a config update that no longer applies when its block is cut.
         """
         self._check_running()
         digest = envelope_digest(envelope)
@@ -297,7 +298,9 @@ class EtcdChain:
                     )
                 )
         except* Exception as group:
-            error = group.exceptions[0]
+            error: BaseException = group
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
             _LOG.error("etcd chain failed channel=%s: %r", self.channel_id, error)
             self._error = error
             self.table.fail_all(

@@ -22,6 +22,7 @@ from orderer.consensus.etcd_pending import (
     PendingEnvelope,
     envelope_digest,
 )
+from orderer.consensus.etcd_types import EnvelopeTooLarge
 from orderer.errors import BackendUnavailable, BroadcastRejected
 from protos.common import common_pb2
 
@@ -133,8 +134,7 @@ class Forwarder:
             self.table.expect(entry, outcome.block_number)
             return False
         if outcome.status is ForwardStatus.REJECTED:
-            status = outcome.reject_status or common_pb2.BAD_REQUEST
-            self.table.fail(entry, BroadcastRejected(outcome.message, status=status))
+            self.table.fail(entry, _rejection(outcome))
             return False
         entry.attempts += 1
         if entry.attempts >= self.attempts_max:
@@ -142,6 +142,14 @@ class Forwarder:
             self.table.fail(entry, BackendUnavailable(message))
             return False
         return True
+
+
+def _rejection(outcome: ForwardOutcome) -> BroadcastRejected:
+    """The error a REJECTED outcome stands for (BAD_REQUEST when it names no status)."""
+    status = outcome.reject_status or common_pb2.BAD_REQUEST
+    if status == common_pb2.REQUEST_ENTITY_TOO_LARGE:
+        return EnvelopeTooLarge(outcome.message)
+    return BroadcastRejected(outcome.message, status=status)
 
 
 async def answer_forwarded(

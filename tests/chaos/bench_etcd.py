@@ -34,7 +34,8 @@ from orderer.consensus.etcd_election import CutterInfo
 from orderer.consensus.etcd_log import ChannelKeys
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
-from tests.chaos.orderers import ChannelFixture, Consortium, OrdererCluster
+from tests.chaos.cluster import OrdererCluster
+from tests.chaos.orderers import ChannelFixture, Consortium
 from tests.chaos.processes import BROADCAST, CliOrderer, LoadRecord, open_channel
 from tests.support.etcd import EtcdCluster, free_ports
 

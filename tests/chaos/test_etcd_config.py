@@ -35,7 +35,8 @@ from orderer.consensus.etcd_log import BlockLog, ChannelKeys
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 from protos.orderer import configuration_pb2 as orderer_pb2
-from tests.chaos.orderers import ORDERER_MSP, ChannelFixture, Consortium, verify_stores
+from tests.chaos.cluster import verify_stores
+from tests.chaos.orderers import ORDERER_MSP, ChannelFixture, Consortium
 from tests.chaos.processes import BROADCAST, CliOrderer, LoadRecord, open_channel
 from tests.support.etcd import EtcdCluster, free_ports, running_cluster
 

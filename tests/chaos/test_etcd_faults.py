@@ -35,7 +35,8 @@ from orderer.consensus.etcd_client import EtcdClient
 from orderer.consensus.etcd_election import CutterInfo
 from orderer.consensus.etcd_log import BlockLog, ChannelKeys
 from orderer.consensus.etcd_types import EtcdTlsConfig
-from tests.chaos.orderers import Consortium, verify_stores
+from tests.chaos.cluster import verify_stores
+from tests.chaos.orderers import Consortium
 from tests.chaos.processes import CliOrderer, Load, LoadRecord
 from tests.support.etcd import EtcdCluster, EtcdTls, free_ports, running_cluster
 

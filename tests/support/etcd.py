@@ -28,26 +28,26 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common.crypto.issue import (
-    ExtendedKeyUsage,
-    KeyUsage,
-    Subject,
-    issue_ca,
-    issue_certificate,
-)
-from common.crypto.signing import PrivateKey
 from tests.conftest import skip_or_fail
+from tests.support.etcd_tls import HOST, EtcdTls
+
+__all__ = [
+    "EtcdCluster",
+    "EtcdMember",
+    "EtcdTls",
+    "free_ports",
+    "require_etcd",
+    "running_cluster",
+    "wait_for_state",
+]
 
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 QUOTA_BACKEND_BYTES = 1024 * 1024 * 1024
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 _POLL_S = 0.05
 _TOKENS = itertools.count()
@@ -83,72 +83,6 @@ def free_ports(count: int) -> list[int]:
             sock.bind((HOST, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EtcdTls:
-    """PEM files for a TLS-only cluster: CA, member certificate, client certificate."""
-
-    ca_file: Path
-    server_cert_file: Path
-    server_key_file: Path
-    client_cert_file: Path
-    client_key_file: Path
-
-    @classmethod
-    def issue(cls, folder: Path, *, org: str = "OrdererOrg") -> EtcdTls:
-        """A fresh TLS CA of `org` with a server and a client certificate, in `folder`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(UTC)
-        validity = {
-            "not_before": now - timedelta(hours=1),
-            "not_after": now + timedelta(days=2),
-        }
-        ca_key = PrivateKey.generate()
-        ca = issue_ca(Subject(f"tlsca.{org}", organization=org), key=ca_key, **validity)
-        files = {"ca_file": _write(folder / "ca.pem", ca.pem)}
-        roles = {
-            "server": (
-                {ExtendedKeyUsage.SERVER_AUTH, ExtendedKeyUsage.CLIENT_AUTH},
-                f"etcd.{org}",
-            ),
-            "client": ({ExtendedKeyUsage.CLIENT_AUTH}, f"orderer.{org}"),
-        }
-        for role, (usages, common_name) in roles.items():
-            key = PrivateKey.generate()
-            cert = issue_certificate(
-                Subject(common_name, organization=org),
-                public_key=key.public_key,
-                issuer_cert=ca,
-                issuer_key=ca_key,
-                san_dns=("localhost",),
-                san_ips=(HOST,),
-                key_usage={KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_ENCIPHERMENT},
-                ext_key_usage=usages,
-                **validity,
-            )
-            files[f"{role}_cert_file"] = _write(folder / f"{role}.pem", cert.pem)
-            files[f"{role}_key_file"] = _write(folder / f"{role}-key.pem", key.to_pem())
-        return cls(**files)
-
-    def etcdctl_flags(self) -> list[str]:
-        return [
-            f"--cacert={self.ca_file}",
-            f"--cert={self.client_cert_file}",
-            f"--key={self.client_key_file}",
-        ]
-
-    def member_flags(self) -> list[str]:
-        return [
-            f"--trusted-ca-file={self.ca_file}",
-            f"--cert-file={self.server_cert_file}",
-            f"--key-file={self.server_key_file}",
-            "--client-cert-auth",
-            f"--peer-trusted-ca-file={self.ca_file}",
-            f"--peer-cert-file={self.server_cert_file}",
-            f"--peer-key-file={self.server_key_file}",
-            "--peer-client-cert-auth",
-        ]
 
 
 class EtcdMember:
@@ -446,8 +380,3 @@ def process_stopped(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] in {"T", "t"}
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path

@@ -24,14 +24,8 @@ from orderer.consensus.etcd_settings import EtcdSettings
 from orderer.consensus.etcd_types import EnvelopeTooLarge
 from orderer.errors import BackendUnavailable
 from protos.common import common_pb2
-from tests.chaos.orderers import (
-    ChannelFixture,
-    Consortium,
-    OrdererCluster,
-    OrdererNode,
-    until,
-    verify_stores,
-)
+from tests.chaos.cluster import OrdererCluster, until, verify_stores
+from tests.chaos.orderers import ChannelFixture, Consortium, OrdererNode
 from tests.support.etcd import EtcdCluster, running_cluster
 
 TAKEOVER_MAX_S = 5.0
