@@ -194,8 +194,15 @@ class StoreSupport:
     def append_block(self, block: common_pb2.Block) -> None:
         number = block.header.number
         if number < self.store.height:
-            if self.store.block_bytes(number) != block.SerializeToString():
-                raise BlockRejected(f"block {number} differs from the stored one")
+            stored = self.store.block_bytes(number)
+            offered = block.SerializeToString()
+            if stored != offered:
+                raise BlockRejected(
+                    "differs from the stored block",
+                    block_number=number,
+                    expected=stored,
+                    actual=offered,
+                )
             return
         self.store.append(block)
 

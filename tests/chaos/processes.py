@@ -221,7 +221,7 @@ class _Stream:
         method = self.channel.stream_stream(  # type: ignore[call-arg]
             BROADCAST, response_deserializer=ab_pb2.BroadcastResponse.FromString
         )
-        call: Any = method()
+        call: Any = method()  # type: ignore[call-arg]
         self.tasks = [
             asyncio.create_task(self._write(call)),
             asyncio.create_task(self._read(call)),

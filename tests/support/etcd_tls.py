@@ -39,12 +39,14 @@ class EtcdTls:
         """A fresh TLS CA of `org` with a server and a client certificate, in `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        validity = {
-            "not_before": now - timedelta(hours=1),
-            "not_after": now + timedelta(days=2),
-        }
+        not_before, not_after = now - timedelta(hours=1), now + timedelta(days=2)
         ca_key = PrivateKey.generate()
-        ca = issue_ca(Subject(f"tlsca.{org}", organization=org), key=ca_key, **validity)
+        ca = issue_ca(
+            Subject(f"tlsca.{org}", organization=org),
+            key=ca_key,
+            not_before=not_before,
+            not_after=not_after,
+        )
         files = {"ca_file": _write(folder / "ca.pem", ca.pem)}
         roles = {
             "server": (
@@ -64,7 +66,8 @@ class EtcdTls:
                 san_ips=(HOST,),
                 key_usage={KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_ENCIPHERMENT},
                 ext_key_usage=usages,
-                **validity,
+                not_before=not_before,
+                not_after=not_after,
             )
             files[f"{role}_cert_file"] = _write(folder / f"{role}.pem", cert.pem)
             files[f"{role}_key_file"] = _write(folder / f"{role}-key.pem", key.to_pem())
