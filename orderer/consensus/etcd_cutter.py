@@ -51,7 +51,6 @@ the key, the height update and the transaction's framing."""
 BLOCK_OVERHEAD_BYTES = 32 * 1024
 """Room kept for the header, the signature metadata and per-envelope framing."""
 TAKE_COUNT_MAX = 1000
-_POLL_S = 0.25
 _WRITE_ROUNDS_MAX = 8
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_MAX_S = 0.5
@@ -155,7 +154,9 @@ class CutterTerm:
             self._cut_at = None
             await self._write_batch(self._cut(self._cutter.cut()))
             return
-        wait_s = _POLL_S if self._cut_at is None else min(_POLL_S, self._cut_at - now)
+        # Without a batch pending, only new work or the end of the term (which wakes
+        # the table) can change anything.
+        wait_s = None if self._cut_at is None else self._cut_at - now
         if await self.table.wait_for_work(wait_s):
             taken = self.table.take(count_max=TAKE_COUNT_MAX, bytes_max=1 << 62)
             for index, entry in enumerate(taken):
@@ -289,7 +290,13 @@ class CutterTerm:
         self._next = (number + 1, block_header_hash(block.header))
         digests = [entry.digest for entry in part]
         storing = self.host.store_later(number, block, digests)
+        storing.add_done_callback(self._wake_on_failure)
         self._storing[storing] = set(digests)
+
+    def _wake_on_failure(self, storing: asyncio.Task[None]) -> None:
+        """A failed append must stop the term now, not at the next envelope."""
+        if not storing.cancelled() and storing.exception() is not None:
+            self.table.wake()
 
     async def _resync(self) -> None:
         """Store what was written, catch up with etcd, build on the store's tip."""

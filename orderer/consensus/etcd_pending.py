@@ -146,7 +146,11 @@ class EnvelopeTable:
     async def wait_for_work(self, timeout_s: float | None) -> bool:
         """Wait until the unrouted queue is not empty, `wake` is called, or `timeout_s`
         passes; returns whether the queue holds anything."""
-        if not self._unrouted:
+        if self._unrouted:
+            return True
+        if timeout_s is None:
+            await self._work.wait()
+        else:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await self._work.wait()
