@@ -15,8 +15,8 @@ paused. Scenarios, each seeded (the seed is printed; rerun with `--seed`):
 Afterwards every orderer's block files are byte-identical, the chain verifies, no tx id
 is in it twice, and every envelope answered SUCCESS is in it; envelopes sent to a killed
 orderer and never answered are counted. From the fault until ordering resumed there
-was never more than 5 s without a SUCCESS. One run of each scenario in the default
-suite, ten marked slow.
+was never more than 5 s without a SUCCESS. One run of each of the first three in the
+default suite; ten of each of the four marked slow.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from tests.chaos.processes import CliOrderer, Load, LoadRecord
 from tests.support.etcd import EtcdCluster, EtcdTls, free_ports, running_cluster
 
 SCENARIOS = ("kill-cutter", "kill-etcd-leader", "pause-then-kill", "pause-cutter")
+DEFAULT_SCENARIOS = SCENARIOS[:3]
+"""The issue's three scenarios run in the default suite; pause-cutter only when slow."""
 SILENCE_MAX_S = 5.0
 RATE_PER_S = 250.0
 STEADY_ACKS = (150, 400)
@@ -60,7 +62,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
     return Consortium.create(tmp_path_factory.mktemp("crypto"))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", DEFAULT_SCENARIOS)
 async def test_fault(
     scenario: str, seed: int, etcd: EtcdCluster, consortium: Consortium, tmp_path: Path
 ) -> None:
