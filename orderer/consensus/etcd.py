@@ -1,19 +1,18 @@
 """The etcd ordering backend: crash-fault-tolerant ordering for a cluster of orderers.
 
 etcd (a Raft-replicated, fsyncing key-value store) is the totally ordered log; the
-orderers are its clients. Per channel one orderer wins an etcd election (etcd_election)
-and cuts blocks (etcd_cutter); the others forward their clients' envelopes to it over
-gRPC (etcd_forward). The cutter writes block n with a compare-and-swap that cannot fork
-the chain (etcd_log); every orderer, cutter included, watches the channel's blocks and
-appends each, in order and exactly once, to its own block store. `order()` resolves when
-the envelope is in a block stored *here*, so an acknowledged envelope is in the chain,
-and a cutter drops envelopes already in a recent block, so a retried forward does not
-put one in twice (etcd_pending).
-
-Each orderer records its height in etcd; the cutter prunes blocks every orderer has
-stored (minus a retention window) and compacts etcd's history. An orderer that needs
-blocks etcd no longer has gets them from `block_puller` (another orderer's Deliver
-service) or fails with BlocksPruned. Settings: etcd_settings; errors: etcd_types.
+orderers are its clients. Per channel one of the consenters wins an etcd election
+(etcd_election) and cuts blocks (etcd_cutter); the others forward their clients'
+envelopes to it over gRPC, authenticated by a secret only etcd's clients can read
+(etcd_forward, etcd_routing). Block n is written with a compare-and-swap that cannot
+fork the chain (etcd_log); every orderer, cutter included, appends each block, in order
+and exactly once, to its own store (etcd_follow). `order()` resolves when the envelope
+is in a block stored *here*, so an acknowledged envelope is in the chain; a cutter
+drops envelopes already in a recent block, so a retried forward is not ordered twice
+(etcd_pending). The cutter prunes blocks every orderer has stored (minus a retention
+window) and compacts etcd; an orderer needing pruned blocks gets them from
+`block_puller` (another orderer's Deliver) or fails with BlocksPruned. Settings:
+etcd_settings; errors: etcd_types.
 """
 
 from __future__ import annotations
