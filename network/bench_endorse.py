@@ -47,7 +47,7 @@ from network.bench_peer import (
     definition_transaction,
     orderer_block,
 )
-from peer.chaincode.execute import ExecutionResult
+from peer.chaincode.execute import ChaincodeInfo, ExecutionResult
 from peer.config import ChaincodePackage, ChaincodeSettings, OrdererSettings, PeerConfig
 from peer.endorser import Endorser
 from peer.lifecycle import ChaincodeDefinition, default_endorsement_policy
@@ -314,7 +314,11 @@ class _InProcessCounter:
     """`Counter:Bump` as a Python function on the simulator (no chaincode process)."""
 
     async def execute(
-        self, proposal: ParsedProposal, simulator: TxSimulator
+        self,
+        proposal: ParsedProposal,
+        simulator: TxSimulator,
+        *,
+        info: ChaincodeInfo | None = None,
     ) -> ExecutionResult:
         key = proposal.args[1].decode()
         current = simulator.get_state(CHAINCODE, key)

@@ -48,6 +48,7 @@ from common.protoutil import (
     parse_signed_proposal,
     proposal_hash_of,
 )
+from peer.chaincode.execute import ChaincodeInfo
 from peer.channels import PeerChannel
 from peer.errors import (
     AccessDenied,
@@ -84,10 +85,19 @@ ProposalResponse = proposal_response_pb2.ProposalResponse
 
 
 class ChaincodeRunner(Protocol):
-    """What the endorser needs of chaincode support (`ChaincodeExecutor`)."""
+    """What the endorser needs of chaincode support (`ChaincodeExecutor`).
+
+    `info` is the package, version and init rule the endorser has just read from the
+    committed definition through the same simulator, so the runner need not read it
+    again.
+    """
 
     async def execute(
-        self, proposal: ParsedProposal, simulator: TxSimulator
+        self,
+        proposal: ParsedProposal,
+        simulator: TxSimulator,
+        *,
+        info: ChaincodeInfo | None = None,
     ) -> _Execution: ...
 
 
@@ -241,8 +251,13 @@ class Endorser:
                     f"make sure the chaincode {name} has been successfully defined on "
                     f"channel {channel.channel_id} and try again: {error}"
                 ) from error
+            known = ChaincodeInfo(
+                package_id=info.package_id,
+                version=info.definition.version,
+                enforce_init=info.definition.init_required,
+            )
             try:
-                execution = await self._runner.execute(proposal, simulator)
+                execution = await self._runner.execute(proposal, simulator, info=known)
             except ChaincodeError as error:
                 raise ChaincodeError(
                     f"error in simulation: failed to execute transaction "

@@ -156,10 +156,13 @@ class ChaincodeExecutor:
         collection_access: CollectionAccess | None = None,
         key_level_endorsement: bool = True,
         purge_enabled: bool = True,
+        info: ChaincodeInfo | None = None,
     ) -> ExecutionResult:
         """Run the proposal's chaincode on `simulator` and collect the results.
 
-        The caller owns the simulator (and calls its `done`).
+        The caller owns the simulator (and calls its `done`). `info` is what the
+        lifecycle says about the chaincode when the caller has just asked it through
+        the same simulator (the endorser does); without it the lifecycle is asked here.
 
         Raises:
             ChaincodeError: not defined, not initialized as required, not running,
@@ -186,7 +189,7 @@ class ChaincodeExecutor:
             key_level_endorsement=key_level_endorsement,
             purge_enabled=purge_enabled,
         )
-        info, answer = await self._run(context, chaincode_input)
+        info, answer = await self._run(context, chaincode_input, info)
         response, events = _completed(answer, name, proposal.tx_id)
         return ExecutionResult(
             response=response,
@@ -222,9 +225,12 @@ class ChaincodeExecutor:
     # ------------------------------------------------------------ helpers
 
     async def _run(
-        self, context: TransactionContext, chaincode_input: chaincode_pb2.ChaincodeInput
+        self,
+        context: TransactionContext,
+        chaincode_input: chaincode_pb2.ChaincodeInput,
+        known: ChaincodeInfo | None = None,
     ) -> tuple[ChaincodeInfo, Message]:
-        info, message_type = self._check_invocation(context, chaincode_input)
+        info, message_type = self._check_invocation(context, chaincode_input, known)
         context.is_init = message_type == Message.INIT
         handler = await self._handler(info.package_id)
         message = Message(
@@ -241,11 +247,16 @@ class ChaincodeExecutor:
         return info, answer
 
     def _check_invocation(
-        self, context: TransactionContext, chaincode_input: chaincode_pb2.ChaincodeInput
+        self,
+        context: TransactionContext,
+        chaincode_input: chaincode_pb2.ChaincodeInput,
+        known: ChaincodeInfo | None,
     ) -> tuple[ChaincodeInfo, int]:
         """Fabric's CheckInvocation: which package, and TRANSACTION or INIT."""
         name, simulator = context.namespace, context.simulator
-        info = self._lifecycle.chaincode_info(context.channel_id, name, simulator)
+        info = known or self._lifecycle.chaincode_info(
+            context.channel_id, name, simulator
+        )
         needs_init = False
         if info.enforce_init:
             initialized = simulator.get_state(name, INITIALIZED_KEY)

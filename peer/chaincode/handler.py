@@ -16,6 +16,12 @@ Execute phase. One `ChaincodeHandler` serves one stream, whichever side dialled:
 4. When the stream ends, every running transaction fails with
    ChaincodeUnavailable and the handler leaves the registry.
 
+Sending never blocks the reader: messages go to an outbox that one writer task
+drains in order (a gRPC stream takes one write at a time), so while a write is
+on its way the reader keeps answering requests and the endorser keeps sending
+transactions. Requests are answered synchronously as they are read; a failed
+write ends the stream.
+
 As in Fabric 2.5, KEEPALIVE from the chaincode is ignored and the peer never
 sends one (the Node shim exits on it); a message type the handler does not
 serve once ready ends the stream.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
 from typing import Protocol
 
 from common.errors import MedledgerError
@@ -45,6 +52,10 @@ __all__ = ["ChaincodeHandler", "HandlerState", "Invoker", "Registrar", "error_te
 _LOG = logging.getLogger(__name__)
 
 Message = chaincode_shim_pb2.ChaincodeMessage
+_COMPLETED = Message.COMPLETED
+_ERROR = Message.ERROR
+_RESPONSE = Message.RESPONSE
+_BUSY = "another request is pending for this transaction"
 
 
 class Invoker(Protocol):
@@ -77,6 +88,15 @@ class HandlerState(enum.Enum):
 
 class _ProtocolViolation(Exception):
     """The chaincode broke the stream protocol; the stream is ended."""
+
+
+class _Expired(Exception):
+    """A transaction's execution timer ran out before the chaincode answered."""
+
+
+def _expire(response: asyncio.Future[Message]) -> None:
+    if not response.done():
+        response.set_exception(_Expired())
 
 
 def type_name(message_type: int) -> str:
@@ -122,7 +142,9 @@ class ChaincodeHandler:
         self._registered = False
         self._contexts: dict[tuple[str, str], TransactionContext] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._write_lock = asyncio.Lock()
+        self._outbox: deque[Message] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._closing_reason: str | None = None
         self._closed = asyncio.Event()
@@ -132,10 +154,12 @@ class ChaincodeHandler:
     async def run(self) -> None:
         """Serve the stream until it ends or `close` is called."""
         self._run_task = asyncio.current_task()
+        self._writer = asyncio.create_task(self._write_loop())
         reason = "chaincode stream terminated"
+        read, dispatch = self._stream.read, self._dispatch
         try:
-            while (message := await self._stream.read()) is not None:
-                await self._dispatch(message)
+            while (message := await read()) is not None:
+                dispatch(message)
         except _ProtocolViolation as error:
             reason = str(error)
             _LOG.warning(
@@ -192,48 +216,51 @@ class ChaincodeHandler:
                 f"transaction {context.tx_id} on channel {context.channel_id} is already "
                 f"running on chaincode {self.package_id}"
             )
-        response: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        response: asyncio.Future[Message] = loop.create_future()
         context.response = response
         self._contexts[key] = context
+        timer = loop.call_later(timeout_s, _expire, response)
         try:
-            await self._send(message)
-            async with asyncio.timeout(timeout_s):
-                return await response
-        except TimeoutError as error:
+            self._send(message)
+            return await response
+        except _Expired:
             raise ChaincodeTimeout(
                 f"timeout expired while executing transaction {context.tx_id} "
                 f"on chaincode {self.package_id} ({timeout_s:g} s)"
-            ) from error
+            ) from None
         finally:
+            timer.cancel()
             self._contexts.pop(key, None)
             context.close_queries()
 
     # ------------------------------------------------------------ dispatch
 
-    async def _dispatch(self, message: Message) -> None:
-        if message.type == Message.KEEPALIVE:
+    def _dispatch(self, message: Message) -> None:
+        message_type = message.type
+        if message_type == Message.KEEPALIVE:
             return
         if self.state is HandlerState.CREATED:
-            if message.type != Message.REGISTER:
+            if message_type != Message.REGISTER:
                 raise _ProtocolViolation(
-                    f"received {type_name(message.type)} before REGISTER"
+                    f"received {type_name(message_type)} before REGISTER"
                 )
-            await self._register(message)
+            self._register(message)
             return
-        if message.type in (Message.COMPLETED, Message.ERROR):
+        if message_type in (_COMPLETED, _ERROR):
             self._notify(message)
             return
-        handler = REQUEST_HANDLERS.get(message.type)
+        handler = REQUEST_HANDLERS.get(message_type)
         if handler is not None:
-            await self._serve(message, handler)
-        elif message.type == Message.INVOKE_CHAINCODE:
-            await self._start_invoke(message)
+            self._serve(message, handler)
+        elif message_type == Message.INVOKE_CHAINCODE:
+            self._start_invoke(message)
         else:
             raise _ProtocolViolation(
                 f"cannot handle {type_name(message.type)} while ready (txid {message.txid!r})"
             )
 
-    async def _register(self, message: Message) -> None:
+    def _register(self, message: Message) -> None:
         try:
             chaincode_id = decode_payload(chaincode_pb2.ChaincodeID, message.payload)
         except MedledgerError as error:
@@ -250,8 +277,8 @@ class ChaincodeHandler:
         except ChaincodeError as error:
             raise _ProtocolViolation(str(error)) from error
         self._registered = True
-        await self._send(Message(type=Message.REGISTERED))
-        await self._send(Message(type=Message.READY))
+        self._send(Message(type=Message.REGISTERED))
+        self._send(Message(type=Message.READY))
         self.state = HandlerState.READY
         self._registrar.ready(self)
         _LOG.info("chaincode %s registered", self.package_id)
@@ -274,21 +301,17 @@ class ChaincodeHandler:
         if context is None:
             return "no ledger context"
         if context.busy:
-            return "another request is pending for this transaction"
+            return _BUSY
         return context
 
-    async def _serve(self, message: Message, handler: RequestHandler) -> None:
+    def _serve(self, message: Message, handler: RequestHandler) -> None:
         context = self._context_for(message)
         if isinstance(context, str):
-            await self._send(
-                _reply(message, Message.ERROR, error_text(message, context).encode())
-            )
+            self._send(_reply(message, _ERROR, error_text(message, context).encode()))
             return
         context.busy = True
         try:
-            reply = _reply(
-                message, Message.RESPONSE, handler(context, message, self._limits)
-            )
+            reply = _reply(message, _RESPONSE, handler(context, message, self._limits))
         except MedledgerError as error:
             reply = _reply(
                 message, Message.ERROR, error_text(message, str(error)).encode()
@@ -299,9 +322,9 @@ class ChaincodeHandler:
             reply = _reply(message, Message.ERROR, text.encode())
         finally:
             context.busy = False
-        await self._send(reply)
+        self._send(reply)
 
-    async def _start_invoke(self, message: Message) -> None:
+    def _start_invoke(self, message: Message) -> None:
         context = self._context_for(message)
         if isinstance(context, str) or self._invoker is None:
             why = (
@@ -309,9 +332,7 @@ class ChaincodeHandler:
                 if isinstance(context, str)
                 else "chaincode-to-chaincode calls are off"
             )
-            await self._send(
-                _reply(message, Message.ERROR, error_text(message, why).encode())
-            )
+            self._send(_reply(message, _ERROR, error_text(message, why).encode()))
             return
         context.busy = True
         task = asyncio.create_task(self._invoke(context, message, self._invoker))
@@ -335,31 +356,54 @@ class ChaincodeHandler:
         finally:
             context.busy = False
         try:
-            await self._send(reply)
+            self._send(reply)
         except ChaincodeUnavailable:
             _LOG.debug("stream gone before the INVOKE_CHAINCODE answer could be sent")
 
     # ------------------------------------------------------------ sending and ending
 
-    async def _send(self, message: Message) -> None:
-        async with self._write_lock:
-            if self.state is HandlerState.CLOSED:
-                raise ChaincodeUnavailable(
-                    f"chaincode {self.package_id} stream is closed"
-                )
-            try:
-                await self._stream.write(message)
-            except Exception as error:
-                reason = (
-                    f"sending {type_name(message.type)} to chaincode failed: {error}"
-                )
-                self._stream.close(reason)
-                raise ChaincodeUnavailable(reason) from error
+    def _send(self, message: Message) -> None:
+        """Queue `message` for the writer (in order).
+
+        Raises:
+            ChaincodeUnavailable: the stream is closed.
+        """
+        if self.state is HandlerState.CLOSED:
+            raise ChaincodeUnavailable(f"chaincode {self.package_id} stream is closed")
+        self._outbox.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+    async def _write_loop(self) -> None:
+        """Write the outbox in order, one message at a time; a failure ends the stream."""
+        outbox, write = self._outbox, self._stream.write
+        loop = asyncio.get_running_loop()
+        while True:
+            while outbox:
+                message = outbox.popleft()
+                try:
+                    await write(message)
+                except Exception as error:
+                    reason = (
+                        f"sending {type_name(message.type)} to chaincode failed: "
+                        f"{error}"
+                    )
+                    self.close(reason)
+                    return
+            wakeup: asyncio.Future[None] = loop.create_future()
+            self._wakeup = wakeup
+            await wakeup
 
     def _shutdown(self, reason: str) -> None:
         if self.state is HandlerState.CLOSED:
             return
         self.state = HandlerState.CLOSED
+        self._outbox.clear()
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
         for context in self._contexts.values():
             if context.response is not None and not context.response.done():
                 context.response.set_exception(
