@@ -107,9 +107,7 @@ def parse(message_type: type[M], data: bytes, *, what: str) -> M:
     Raises:
         WireError: the bytes do not decode; the message names `what`.
     """
-    message = message_type()
     try:
-        message.ParseFromString(data)
+        return message_type.FromString(data)
     except (DecodeError, ValueError, RecursionError) as error:
         raise WireError(f"{what} does not decode: {error}") from None
-    return message

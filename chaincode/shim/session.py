@@ -3,8 +3,9 @@
 `ShimSession.run(stream)` registers, then reads the peer's messages until the stream
 ends. Each TRANSACTION/INIT runs as its own task, so transactions proceed concurrently;
 their state requests go through the handler, which keeps one request per transaction on
-the wire. A single writer task owns the stream's write side. Dial mode and server mode
-differ only in the `MessageStream` they pass in.
+the wire. A single writer task owns the stream's write side: senders append to its
+outbox and never wait for a write, so the reader keeps serving while a message is on its
+way. Dial mode and server mode differ only in the `MessageStream` they pass in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,8 +38,6 @@ REQUEST_TIMEOUT_S = 30.0
 """How long a stub call waits for the peer's answer."""
 HANDSHAKE_TIMEOUT_S = 10.0
 """How long the peer may take to answer REGISTER with REGISTERED and READY."""
-OUTGOING_QUEUE_MAX = 1024
-"""Messages waiting for the writer before senders have to wait."""
 
 
 class MessageStream(Protocol):
@@ -84,9 +84,8 @@ class ShimSession:
         self._pending: dict[
             int, asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]
         ] = {}
-        self._outgoing: asyncio.Queue[chaincode_shim_pb2.ChaincodeMessage] = (
-            asyncio.Queue(maxsize=OUTGOING_QUEUE_MAX)
-        )
+        self._outbox: deque[chaincode_shim_pb2.ChaincodeMessage] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self, stream: MessageStream) -> None:
@@ -99,9 +98,10 @@ class ShimSession:
                 self._group = group
                 group.create_task(self._write_loop(stream))
                 group.create_task(self._watch_handshake())
-                await self._apply(self.handler.start())
-                while (message := await stream.read()) is not None:
-                    await self._apply(self.handler.receive(message))
+                self._apply(self.handler.start())
+                read, receive, apply = stream.read, self.handler.receive, self._apply
+                while (message := await read()) is not None:
+                    apply(receive(message))
                 raise _StreamEnded
         except* _StreamEnded:
             pass
@@ -117,53 +117,65 @@ class ShimSession:
             StreamClosedError: the request cannot be answered any more.
         """
         request_id = next(self._request_ids)
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]
-        future = asyncio.get_running_loop().create_future()
+        future = loop.create_future()
         self._pending[request_id] = future
-        name = messages.type_name(message_type)
+        timer = loop.call_later(self._request_timeout_s, _expire, future)
         try:
             message = messages.request_message(message_type, payload, key=key)
-            await self._apply(self.handler.send_request(request_id, message))
-            async with asyncio.timeout(self._request_timeout_s):
-                answer = await future
-        except TimeoutError:
+            self._apply(self.handler.send_request(request_id, message))
+            answer = await future
+        except _NoAnswer:
+            name = messages.type_name(message_type)
             text = f"no answer to {name} within {self._request_timeout_s} s"
             raise PeerRequestError(text, request=name) from None
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
         if answer.type == messages.ERROR:
             raise PeerRequestError(
-                answer.payload.decode(errors="replace"), request=name
+                answer.payload.decode(errors="replace"),
+                request=messages.type_name(message_type),
             )
         return answer.payload
 
-    async def _apply(self, actions: list[Action]) -> None:
+    def _apply(self, actions: list[Action]) -> None:
         for action in actions:
-            match action:
-                case SendMessage(message=message):
-                    await self._outgoing.put(message)
-                case BecomeReady():
-                    self.ready.set()
-                    if self._on_ready is not None:
-                        self._on_ready()
-                case StartTransaction(message=message):
-                    assert self._group is not None
-                    self._group.create_task(self._run_transaction(message))
-                case ResolveRequest(request_id=request_id, message=message):
-                    future = self._pending.get(request_id)
-                    if future is not None and not future.done():
-                        future.set_result(message)
-                case FailRequest(request_id=request_id, reason=reason):
-                    future = self._pending.get(request_id)
-                    if future is not None and not future.done():
-                        future.set_exception(StreamClosedError(reason))
+            # Most frequent first: answers and sends are the traffic of every request.
+            if isinstance(action, ResolveRequest):
+                future = self._pending.get(action.request_id)
+                if future is not None and not future.done():
+                    future.set_result(action.message)
+            elif isinstance(action, SendMessage):
+                self._post(action.message)
+            elif isinstance(action, StartTransaction):
+                assert self._group is not None
+                self._group.create_task(self._run_transaction(action.message))
+            elif isinstance(action, FailRequest):
+                future = self._pending.get(action.request_id)
+                if future is not None and not future.done():
+                    future.set_exception(StreamClosedError(action.reason))
+            elif isinstance(action, BecomeReady):
+                self.ready.set()
+                if self._on_ready is not None:
+                    self._on_ready()
+
+    def _post(self, message: chaincode_shim_pb2.ChaincodeMessage) -> None:
+        """Queue `message` for the writer task (in order, without waiting)."""
+        self._outbox.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
 
     async def _run_transaction(
         self, message: chaincode_shim_pb2.ChaincodeMessage
     ) -> None:
         requester = _TransactionRequester(self, messages.tx_key(message))
         reply = await execute(self._chaincode, message, requester)
-        await self._apply(self.handler.finish_transaction(reply))
+        self._apply(self.handler.finish_transaction(reply))
 
     async def _watch_handshake(self) -> None:
         try:
@@ -176,13 +188,18 @@ class ShimSession:
             raise _StreamEnded from None
 
     async def _write_loop(self, stream: MessageStream) -> None:
+        outbox, write = self._outbox, stream.write
+        loop = asyncio.get_running_loop()
         while True:
-            message = await self._outgoing.get()
-            try:
-                await stream.write(message)
-            except StreamClosedError as error:
-                _log.info("chaincode stream closed while writing: %s", error)
-                raise _StreamEnded from error
+            while outbox:
+                try:
+                    await write(outbox.popleft())
+                except StreamClosedError as error:
+                    _log.info("chaincode stream closed while writing: %s", error)
+                    raise _StreamEnded from error
+            wakeup: asyncio.Future[None] = loop.create_future()
+            self._wakeup = wakeup
+            await wakeup
 
     def _abandon_requests(self) -> None:
         """After the stream ended: nobody waits any more, so cancel what is left."""
@@ -193,6 +210,15 @@ class ShimSession:
                     future.cancel()
         for future in self._pending.values():
             future.cancel()
+
+
+class _NoAnswer(Exception):
+    """Internal: a request's timer expired before the peer answered."""
+
+
+def _expire(future: asyncio.Future[chaincode_shim_pb2.ChaincodeMessage]) -> None:
+    if not future.done():
+        future.set_exception(_NoAnswer())
 
 
 class _TransactionRequester:

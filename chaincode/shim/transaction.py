@@ -3,29 +3,36 @@
 The peer's TRANSACTION (or INIT) message carries the ChaincodeInput and the client's
 SignedProposal; `transaction_info` decodes both once, and derives what the stub offers:
 creator, transient map, timestamp and the proposal binding.
+
+Like Fabric's shims it decodes only the proposal layers those facts live in (proposal,
+header, channel and signature headers, the payload's transient map), not the chaincode
+spec the peer has already unpacked into the input.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from chaincode.shim.messages import parse
+from common.errors import WireError
 from common.protoutil import (
     ParsedProposal,
     SerializedIdentity,
     Timestamp,
     parse_serialized_identity,
-    parse_signed_proposal,
 )
+from protos.common import common_pb2
 from protos.peer import chaincode_pb2, chaincode_shim_pb2, proposal_pb2
+
+_NONE: Mapping[str, bytes] = MappingProxyType({})
+"""The empty map, shared: most invocations carry no decorations and no transient data."""
 
 
 def _empty() -> Mapping[str, bytes]:
-    return MappingProxyType({})
+    return _NONE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,27 +91,95 @@ def info_from_parts(
         WireError: the proposal does not decode.
         MalformedIdentity: the proposal's creator is not a SerializedIdentity.
     """
-    info = TransactionInfo(
+    decorations = chaincode_input.decorations
+    if signed_proposal is None:
+        return TransactionInfo(
+            channel_id=channel_id,
+            tx_id=tx_id,
+            args=tuple(chaincode_input.args),
+            decorations=_frozen(decorations),
+            is_init=chaincode_input.is_init,
+        )
+    facts = _ProposalFacts.decode(signed_proposal)
+    return TransactionInfo(
         channel_id=channel_id,
         tx_id=tx_id,
         args=tuple(chaincode_input.args),
-        decorations=MappingProxyType(dict(chaincode_input.decorations)),
+        decorations=_frozen(decorations),
         is_init=chaincode_input.is_init,
-    )
-    if signed_proposal is None:
-        return info
-    proposal = parse_signed_proposal(signed_proposal)
-    return dataclasses.replace(
-        info,
         signed_proposal=signed_proposal,
-        creator=parse_serialized_identity(proposal.creator),
-        transient=proposal.transient_map,
-        timestamp=proposal.channel_header.timestamp,
-        binding=proposal_binding(proposal),
+        creator=parse_serialized_identity(facts.creator),
+        transient=facts.transient,
+        timestamp=facts.timestamp,
+        binding=_binding(facts.nonce, facts.creator, facts.epoch),
     )
 
 
 def proposal_binding(proposal: ParsedProposal) -> str:
     """Hex SHA-256(nonce ‖ creator ‖ epoch as 8 little-endian bytes), Fabric's binding."""
-    epoch = proposal.channel_header.epoch.to_bytes(8, "little")
-    return hashlib.sha256(proposal.nonce + proposal.creator + epoch).hexdigest()
+    return _binding(proposal.nonce, proposal.creator, proposal.channel_header.epoch)
+
+
+def _binding(nonce: bytes, creator: bytes, epoch: int) -> str:
+    return hashlib.sha256(nonce + creator + epoch.to_bytes(8, "little")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _ProposalFacts:
+    """What the stub reports from a SignedProposal."""
+
+    creator: bytes
+    nonce: bytes
+    epoch: int
+    timestamp: Timestamp | None
+    transient: Mapping[str, bytes]
+
+    @classmethod
+    def decode(cls, signed: proposal_pb2.SignedProposal) -> _ProposalFacts:
+        """Decode the layers that hold the facts.
+
+        Raises:
+            WireError: a layer is missing or does not decode.
+        """
+        if not signed.proposal_bytes:
+            raise WireError("signed proposal has no proposal_bytes")
+        proposal = parse(proposal_pb2.Proposal, signed.proposal_bytes, what="proposal")
+        if not proposal.header:
+            raise WireError("proposal.header is missing")
+        header = parse(common_pb2.Header, proposal.header, what="proposal.header")
+        if not header.channel_header or not header.signature_header:
+            raise WireError("proposal.header lacks its channel or signature header")
+        channel_header = parse(
+            common_pb2.ChannelHeader,
+            header.channel_header,
+            what="proposal.header.channel_header",
+        )
+        signature_header = parse(
+            common_pb2.SignatureHeader,
+            header.signature_header,
+            what="proposal.header.signature_header",
+        )
+        transient = parse(
+            proposal_pb2.ChaincodeProposalPayload,
+            proposal.payload,
+            what="proposal.payload",
+        ).TransientMap
+        stamp = (
+            Timestamp(
+                seconds=channel_header.timestamp.seconds,
+                nanos=channel_header.timestamp.nanos,
+            )
+            if channel_header.HasField("timestamp")
+            else None
+        )
+        return cls(
+            creator=signature_header.creator,
+            nonce=signature_header.nonce,
+            epoch=channel_header.epoch,
+            timestamp=stamp,
+            transient=_frozen(transient),
+        )
+
+
+def _frozen(entries: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(entries)) if entries else _NONE
