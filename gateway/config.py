@@ -34,7 +34,7 @@ endpoints and TLS CAs); `orderers` only redirects or adds to that.
     timeouts:                                # optional; the defaults are shown
       endorse: 30s                           # one ProcessProposal call
       broadcast: 30s                         # one Broadcast to one orderer
-      catch_up: 2s                           # wait for a lagging peer before asking it
+      catch_up: 5s                           # wait for a lagging peer before asking it
     limits:
       max_message_bytes: 104857600
 
@@ -101,7 +101,7 @@ class OrdererSettings:
 class GatewayTimeouts:
     endorse_s: float = 30.0
     broadcast_s: float = 30.0
-    catch_up_s: float = 2.0
+    catch_up_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
