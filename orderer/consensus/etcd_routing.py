@@ -12,6 +12,7 @@ here, or UNAVAILABLE when its term ends or time runs out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -56,13 +57,17 @@ class Forwarder:
         self.attempts_max = attempts_max
         self.in_flight_max = in_flight_max
         self._calls: dict[asyncio.Future[list[ForwardOutcome]], str] = {}
+        self._moved = asyncio.Event()
 
     def cutter_changed(self, address: str | None) -> None:
-        """Abandon calls to any other address: a paused or dead cutter never answers,
-        and Broadcast answers in order, so one stuck call would hold up its stream."""
+        """Abandon calls to any other address (a paused or dead cutter never answers,
+        and Broadcast answers in order, so one stuck call would hold up its stream) and
+        end the backoff of envelopes waiting to be sent again."""
         for call, target in list(self._calls.items()):
             if target != address:
                 call.cancel()
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def run(
         self,
@@ -99,12 +104,19 @@ class Forwarder:
             ]
             if retry:
                 attempts = max(entry.attempts for entry in retry)
-                await asyncio.sleep(min(_RETRY_DELAY_MAX_S, _RETRY_DELAY_S * attempts))
+                await self._back_off(min(_RETRY_DELAY_MAX_S, _RETRY_DELAY_S * attempts))
                 await self.caught_up()
                 for entry in retry:
                     self.table.requeue(entry)  # unless a stored block resolved it
         finally:
             slots.release()
+
+    async def _back_off(self, delay_s: float) -> None:
+        """Wait `delay_s`, or less if the cutter changes meanwhile."""
+        moved = self._moved
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay_s):
+                await moved.wait()
 
     async def _call(self, address: str, envelopes: list[bytes]) -> list[ForwardOutcome]:
         """One Forward call that `cutter_changed` can abandon (UNAVAILABLE for all)."""
