@@ -4,10 +4,10 @@
 data dir and log file under `folder`) and returns once every member answers
 `etcdctl endpoint health`. Members can then be killed (SIGKILL), paused (SIGSTOP),
 resumed (SIGCONT) and restarted on their data dir; `leader()` finds the Raft leader.
-`EtcdTls.issue(folder)` makes a TLS CA (an orderer organisation's, built with
-`common.crypto.issue`), one server certificate for 127.0.0.1 shared by the members and
-a client certificate; a cluster started with it requires client certificates on both
-the client and the peer ports.
+`EtcdTls.issue(folder)` (tests.support.etcd_tls) makes a TLS CA (an orderer
+organisation's, built with `common.crypto.issue`), one server certificate for
+127.0.0.1 shared by the members and a client certificate; a cluster started with it
+requires client certificates on both the client and the peer ports.
 
 Members run with `--max-request-bytes` raised to 10 MiB (etcd's default is 1.5 MiB) so
 that a test may write a block value larger than the ordering backend's own 1.5 MiB
