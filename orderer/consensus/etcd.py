@@ -284,7 +284,7 @@ class EtcdChain:
                 jobs.create_task(self._elect(parts))
                 jobs.create_task(
                     parts.forwarder.run(
-                        self._wait_for_cutter_address, self._is_follower
+                        self._wait_for_cutter_address, self._cutter_address
                     )
                 )
                 jobs.create_task(
@@ -368,16 +368,24 @@ class EtcdChain:
             address = cutter.forward_address if following and cutter else None
             self._parts.forwarder.cutter_changed(address)
 
-    def _is_follower(self) -> bool:
-        return self._role is Role.FOLLOWER
+    def _cutter_address(self) -> str | None:
+        """The Forward address of the cutter this orderer follows (None: not following)."""
+        cutter = self._cutter
+        if (
+            self._role is Role.FOLLOWER
+            and cutter is not None
+            and cutter.forward_address
+        ):
+            return cutter.forward_address
+        return None
 
     async def _wait_for_cutter_address(self) -> str:
         """The current cutter's Forward address, once this orderer is a follower."""
         while True:
             self._role_changed.clear()
-            cutter = self._cutter
-            if self._is_follower() and cutter is not None and cutter.forward_address:
-                return cutter.forward_address
+            address = self._cutter_address()
+            if address is not None:
+                return address
             await self._role_changed.wait()
 
     def _check_running(self) -> None:

@@ -154,7 +154,12 @@ class EnvelopeTable:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await self._work.wait()
-        return bool(self._unrouted)
+        if not self._unrouted:
+            # Woken without work: clear, or every later wait would return at once and a
+            # caller's loop would spin without ever yielding to the event loop.
+            self._work.clear()
+            return False
+        return True
 
     def wake(self) -> None:
         """End the current `wait_for_work` early (the waiter's situation changed)."""

@@ -58,6 +58,7 @@ class Forwarder:
         self.in_flight_max = in_flight_max
         self._calls: dict[asyncio.Future[list[ForwardOutcome]], str] = {}
         self._moved = asyncio.Event()
+        self._address: Callable[[], str | None] = lambda: None
 
     def cutter_changed(self, address: str | None) -> None:
         """Abandon calls to any other address (a paused or dead cutter never answers,
@@ -71,21 +72,24 @@ class Forwarder:
 
     async def run(
         self,
-        cutter_address: Callable[[], Awaitable[str]],
-        is_follower: Callable[[], bool],
+        wait_for_cutter: Callable[[], Awaitable[object]],
+        cutter_address: Callable[[], str | None],
     ) -> None:
-        """Forward until cancelled; `cutter_address` waits until this orderer follows."""
+        """Forward until cancelled. `wait_for_cutter` returns once this orderer follows
+        a cutter; `cutter_address` is that cutter's address now (None: none known)."""
+        self._address = cutter_address
         slots = asyncio.Semaphore(self.in_flight_max)
         async with asyncio.TaskGroup() as calls:
             while True:
-                address = await cutter_address()
+                await wait_for_cutter()
                 if not await self.table.wait_for_work(0.25):
                     continue
                 await slots.acquire()
                 entries = self.table.take(
                     count_max=FORWARD_BATCH_MAX, bytes_max=FORWARD_BATCH_BYTES_MAX
                 )
-                if not entries or not is_follower():
+                address = cutter_address()  # read now: the cutter may have changed
+                if not entries or address is None:
                     for entry in entries:
                         self.table.requeue(entry)
                     slots.release()
@@ -120,6 +124,8 @@ class Forwarder:
 
     async def _call(self, address: str, envelopes: list[bytes]) -> list[ForwardOutcome]:
         """One Forward call that `cutter_changed` can abandon (UNAVAILABLE for all)."""
+        if address != self._address():
+            return [ABANDONED] * len(envelopes)  # the cutter changed since the batch
         call = asyncio.ensure_future(
             self.client().forward(
                 address,

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from tests.support.etcd import EtcdTls, wait_for_state
 from tests.support.processes import CliProcess, start_cli
 
 BROADCAST = "/orderer.AtomicBroadcast/Broadcast"
+STOP_TIMEOUT_S = 15.0
 _SUCCESS = common_pb2.SUCCESS
 
 
@@ -119,6 +121,7 @@ class CliOrderer:
             tls=tls,
         )
         self.process: CliProcess | None = None
+        self.log = folder / "orderer-0.log"
         self.paused = False
         self.outstanding: collections.deque[str] = collections.deque()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -141,8 +144,11 @@ class CliOrderer:
     async def start(self) -> None:
         """Start (or restart on its storage), join if new, open the Broadcast stream."""
         log = self.folder / f"orderer-{next(self._starts)}.log"
+        self.log = log
         self.process = start_cli(
-            ["orderer", "start", "-c", str(self.config_path)], stderr_path=log
+            ["orderer", "start", "-c", str(self.config_path)],
+            stderr_path=log,
+            env={"PYTHONFAULTHANDLER": "1"},
         )
         addresses = await asyncio.to_thread(self.process.wait_ready)
         if not self.storage.exists():
@@ -187,14 +193,27 @@ class CliOrderer:
         await self.start()
 
     async def terminate(self) -> None:
-        """Close the stream, SIGTERM (graceful: resign, close the store) and reap."""
+        """Close the stream, SIGTERM (graceful: resign, close the store) and reap.
+
+        An orderer still running after `STOP_TIMEOUT_S` gets SIGABRT first, so that
+        its log ends with every thread's stack (PYTHONFAULTHANDLER), then SIGKILL.
+        """
         await self.close_stream()
-        if self.process is not None and self.is_running:
-            self.process.popen.send_signal(signal.SIGCONT)
-            try:
-                await asyncio.to_thread(self.process.terminate)
-            except Exception:
-                await asyncio.to_thread(self.process.kill)
+        if self.process is None or not self.is_running:
+            return
+        popen = self.process.popen
+        popen.send_signal(signal.SIGCONT)
+        popen.terminate()
+        try:
+            await asyncio.to_thread(popen.wait, STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            popen.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(popen.wait, 5)
+            await asyncio.to_thread(self.process.kill)
+            raise AssertionError(
+                f"{self.name} did not stop; stacks in {self.log}"
+            ) from None
 
     async def close_stream(self) -> None:
         if self._stream is not None:

@@ -170,6 +170,25 @@ async def test_a_stopped_cutter_hands_over_at_once(cluster: OrdererCluster) -> N
     await stop_and_verify(cluster, acked)
 
 
+async def test_a_cutter_that_loses_its_lease_steps_down_and_keeps_serving(
+    cluster: OrdererCluster,
+) -> None:
+    """Its lease revoked behind its back, the cutter ends its term, follows the next
+    cutter and still orders its own clients' envelopes."""
+    acked = await order_all(cluster, 20)
+    cutter = await cluster.cutter()
+    chain = cluster.nodes[cutter].chain
+    client = cluster.nodes[cutter].backend.client()
+    record = await client.get(chain.keys.cutter)
+    assert record is not None
+
+    await client.revoke_lease(record.lease)
+    await until(lambda: not chain.is_cutter, timeout_s=5, what="stepping down")
+    acked |= await order_all(cluster, 20, through=[cutter])
+
+    await stop_and_verify(cluster, acked)
+
+
 async def test_orderers_restart_from_their_stores_and_numbering_continues(
     cluster: OrdererCluster,
 ) -> None:

@@ -215,3 +215,16 @@ def test_consenters_are_recognised_by_their_tls_certificate() -> None:
     assert not is_consenter(consenters, pem("STRANGER"))
     assert is_consenter([], pem("STRANGER"))
     assert is_consenter(consenters, None)
+
+
+async def test_a_wake_without_work_wakes_one_wait_and_later_waits_block_again() -> None:
+    """Waking (a term ended) must not leave the queue looking busy: no spinning."""
+    pending = table()
+    pending.wake()
+
+    woken = await pending.wait_for_work(5)
+    started = time.monotonic()
+    later = await pending.wait_for_work(0.05)
+
+    assert (woken, later) == (False, False)
+    assert time.monotonic() - started >= 0.04
