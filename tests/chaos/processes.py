@@ -214,6 +214,7 @@ class CliOrderer:
             raise AssertionError(
                 f"{self.name} did not stop; stacks in {self.log}"
             ) from None
+        await asyncio.to_thread(self.process.kill)  # reaps it, closes its stdout pipe
 
     async def close_stream(self) -> None:
         if self._stream is not None:
