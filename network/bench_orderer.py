@@ -1,13 +1,17 @@
-"""`medledger bench orderer`: Broadcast throughput of a solo orderer, and Deliver fan-out.
+"""`medledger bench orderer`: Broadcast throughput of the ordering service, and Deliver fan-out.
 
-The benchmark builds the small consortium of `network.orderer_material`, starts a
-real orderer process through the CLI (so it has a core of its own), joins the channel
-through the participation API and, from this process:
+The benchmark starts real orderer processes through the CLI (network.bench_orderer_nodes:
+one solo orderer, or with `backend="etcd"` three orderers on a local three-member etcd
+cluster) and, from this process:
 
-1. broadcasts `envelopes` pre-signed ENDORSER_TRANSACTION envelopes on one stream
-   and times them from the first write to the last SUCCESS (SUCCESS means "in a
-   block on disk"): `solo.envelopes_per_s`;
-2. does it again while `subscribers` Deliver streams follow the chain from the
+1. broadcasts `envelopes` pre-signed ENDORSER_TRANSACTION envelopes on one stream to
+   the orderer that cuts blocks and times them from the first write to the last SUCCESS
+   (SUCCESS means "in a block on that orderer's disk"): `<backend>.envelopes_per_s`,
+   with the CPU every process of the service spent per envelope (the figure to compare
+   on a shared machine);
+2. etcd only: the same through a follower, which forwards to the cutter:
+   `broadcast_follower`;
+3. does step 1 again while `subscribers` Deliver streams follow the chain from the
    next block: `deliver.envelopes_per_s`, the slowdown against step 1, and how long
    after the last SUCCESS the slowest subscriber had every envelope.
 
@@ -18,32 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import grpc
 
-from common.node import READY_PREFIX, parse_ready_line
+from common.msp import SigningIdentity
 from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
 from common.tls import TlsFiles, channel_credentials
-from network.orderer_material import (
-    HOSPITAL,
-    OrdererMaterial,
-    build_orderer_material,
-    new_envelope,
-    write_orderer_yaml,
-)
+from network.bench_orderer_nodes import OrderingNodes, running_orderers
+from network.orderer_material import HOSPITAL, new_envelope
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 
 __all__ = ["BenchOptions", "run_orderer_bench"]
 
-READY_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 600.0
 WARM_UP_ENVELOPES = 500
 _FOREVER = 2**63 - 1
@@ -56,47 +52,33 @@ class BenchOptions:
     envelope_bytes: int = 3000
     subscribers: int = 3
     tls: bool = False
+    backend: str = "solo"
+    """solo, or etcd (three orderers on a local etcd cluster)."""
 
 
 def run_orderer_bench(options: BenchOptions) -> dict[str, Any]:
-    """Run both phases; returns the JSON-ready result."""
+    """Run every phase; returns the JSON-ready result."""
     with tempfile.TemporaryDirectory(prefix="medledger-bench-") as folder:
         return asyncio.run(_bench(options, Path(folder)))
 
 
 async def _bench(options: BenchOptions, folder: Path) -> dict[str, Any]:
-    material = build_orderer_material(folder / "material")
-    config = write_orderer_yaml(
-        folder / "orderer.yaml",
-        material,
-        storage=folder / "storage",
-        tls=options.tls,
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "network.cli",
-        "orderer",
-        "start",
-        "-c",
-        str(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        addresses = await _wait_ready(process)
-        await _join(addresses["admin"], material)
-        return await _measure(options, material, addresses["grpc"], process.pid)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
+    load_before = os.getloadavg()[0]
+    async with running_orderers(
+        folder, backend=options.backend, tls=options.tls
+    ) as nodes:
+        result = await _measure(options, nodes)
+    return {
+        "options": asdict(options),
+        **result,
+        "cpus": os.cpu_count(),
+        "load_average_1m_before": round(load_before, 2),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+    }
 
 
-async def _measure(
-    options: BenchOptions, material: OrdererMaterial, address: str, pid: int
-) -> dict[str, Any]:
-    signer = material.signing_identity(HOSPITAL, "dr-lee")
+async def _measure(options: BenchOptions, nodes: OrderingNodes) -> dict[str, Any]:
+    signer = nodes.material.signing_identity(HOSPITAL, "dr-lee")
     count = options.envelopes
 
     def envelopes(number: int) -> list[bytes]:
@@ -105,47 +87,90 @@ async def _measure(
             for _ in range(number)
         ]
 
-    warm_up, first, second = envelopes(WARM_UP_ENVELOPES), envelopes(count), []
-    second = envelopes(count)
-    async with _open_channel(address, material, tls=options.tls) as channel:
-        await _broadcast(channel, warm_up)
-        cpu_before = _cpu_s(pid), time.process_time()
-        solo_s = await _broadcast(channel, first)
-        solo_cpu = _cpu_s(pid) - cpu_before[0], time.process_time() - cpu_before[1]
-        seek = create_seek_envelope(
-            channel_id=material.channel,
-            start=SeekPosition.next_commit(),
-            stop=SeekPosition.specified(_FOREVER),
-            behavior=BLOCK_UNTIL_READY,
-            creator=signer.serialized,
-            signer=signer.sign,
-        ).SerializeToString()
-        subscribers = [
-            asyncio.ensure_future(_follow(channel, seek, count))
-            for _ in range(options.subscribers)
-        ]
-        deliver_s = await _broadcast(channel, second)
-        broadcast_done = time.perf_counter()
-        followed = await asyncio.gather(*subscribers)
+    cutter = nodes.orderers[await nodes.cutter_index()]
+    result: dict[str, Any] = {"envelope_size_bytes": 0}
+    async with _open_channel(cutter.address, nodes, tls=options.tls) as channel:
+        await _broadcast(channel, envelopes(WARM_UP_ENVELOPES))
+        first = envelopes(count)
+        result["envelope_size_bytes"] = len(first[0])
+        timed = await _timed_broadcast(channel, first, nodes)
+        result[options.backend] = {"cutter": cutter.name, **timed}
+        if len(nodes.orderers) > 1:
+            follower = next(o for o in nodes.orderers if o is not cutter)
+            async with _open_channel(
+                follower.address, nodes, tls=options.tls
+            ) as forwarding:
+                await _broadcast(forwarding, envelopes(WARM_UP_ENVELOPES))
+                timed = await _timed_broadcast(forwarding, envelopes(count), nodes)
+            result["broadcast_follower"] = {"orderer": follower.name, **timed}
+        result["deliver"] = await _with_subscribers(
+            channel, envelopes(count), signer, nodes, options=options
+        )
+    solo_s = result[options.backend]["seconds"]
+    deliver = result["deliver"]
+    deliver["slowdown_percent"] = round((deliver.pop("seconds") / solo_s - 1) * 100, 1)
+    return result
+
+
+async def _timed_broadcast(
+    channel: grpc.aio.Channel, envelopes: list[bytes], nodes: OrderingNodes
+) -> dict[str, Any]:
+    """One stream's figures: rate, and CPU per envelope of every process."""
+    pids = nodes.pids()
+    before = {name: _cpu_s(pid) for name, pid in pids.items()}
+    client_before = time.process_time()
+    seconds = await _broadcast(channel, envelopes)
+    client_cpu = time.process_time() - client_before
+    count = len(envelopes)
+    per_process = {
+        name: round((_cpu_s(pid) - before[name]) / count * 1e6, 1)
+        for name, pid in pids.items()
+    }
+    orderers_us = sum(v for k, v in per_process.items() if k.startswith("orderer"))
+    return {
+        "envelopes": count,
+        "seconds": round(seconds, 3),
+        "envelopes_per_s": round(count / seconds),
+        "orderer_cpu_us_per_envelope": round(orderers_us, 1),
+        "service_cpu_us_per_envelope": round(sum(per_process.values()), 1),
+        "client_cpu_us_per_envelope": round(client_cpu / count * 1e6, 1),
+        "cpu_us_per_envelope_by_process": per_process,
+    }
+
+
+async def _with_subscribers(
+    channel: grpc.aio.Channel,
+    envelopes: list[bytes],
+    signer: SigningIdentity,
+    nodes: OrderingNodes,
+    *,
+    options: BenchOptions,
+) -> dict[str, Any]:
+    """Broadcast again while `subscribers` Deliver streams follow the chain."""
+    seek = create_seek_envelope(
+        channel_id=nodes.material.channel,
+        start=SeekPosition.next_commit(),
+        stop=SeekPosition.specified(_FOREVER),
+        behavior=BLOCK_UNTIL_READY,
+        creator=signer.serialized,
+        signer=signer.sign,
+    ).SerializeToString()
+    count = len(envelopes)
+    subscribers = [
+        asyncio.ensure_future(_follow(channel, seek, count))
+        for _ in range(options.subscribers)
+    ]
+    timed = await _timed_broadcast(channel, envelopes, nodes)
+    broadcast_done = time.perf_counter()
+    followed = await asyncio.gather(*subscribers)
     lag_s = max((done - broadcast_done for done, _ in followed), default=0.0)
     return {
-        "options": asdict(options),
-        "envelope_size_bytes": len(first[0]),
-        "solo": {
-            "envelopes": count,
-            "seconds": round(solo_s, 3),
-            "envelopes_per_s": round(count / solo_s),
-            "orderer_cpu_percent": round(solo_cpu[0] / solo_s * 100),
-            "client_cpu_percent": round(solo_cpu[1] / solo_s * 100),
-        },
-        "deliver": {
-            "subscribers": options.subscribers,
-            "envelopes_per_s": round(count / deliver_s),
-            "slowdown_percent": round((deliver_s / solo_s - 1) * 100, 1),
-            "blocks_per_subscriber": followed[0][1] if followed else 0,
-            "last_subscriber_lag_s": round(lag_s, 3),
-        },
-        "cpus": os.cpu_count(),
+        "subscribers": options.subscribers,
+        "seconds": timed["seconds"],
+        "envelopes_per_s": timed["envelopes_per_s"],
+        "orderer_cpu_us_per_envelope": timed["orderer_cpu_us_per_envelope"],
+        "blocks_per_subscriber": followed[0][1] if followed else 0,
+        "last_subscriber_lag_s": round(lag_s, 3),
     }
 
 
@@ -204,41 +229,9 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _open_channel(
-    address: str, material: OrdererMaterial, *, tls: bool
-) -> grpc.aio.Channel:
+def _open_channel(address: str, nodes: OrderingNodes, *, tls: bool) -> grpc.aio.Channel:
     options = [("grpc.max_receive_message_length", 100 * 1024 * 1024)]
     if not tls:
         return grpc.aio.insecure_channel(address, options=options)
-    credentials = channel_credentials(TlsFiles(root_cas=(material.orderer.tls_ca,)))
+    credentials = channel_credentials(TlsFiles(root_cas=(nodes.tls_ca,)))
     return grpc.aio.secure_channel(address, credentials, options=options)
-
-
-async def _wait_ready(process: asyncio.subprocess.Process) -> dict[str, str]:
-    assert process.stdout is not None
-    async with asyncio.timeout(READY_TIMEOUT_S):
-        while line := await process.stdout.readline():
-            text = line.decode()
-            if text.startswith(READY_PREFIX):
-                return parse_ready_line(text.strip())
-    raise RuntimeError(f"orderer exited before READY (code {process.returncode})")
-
-
-async def _join(admin: str, material: OrdererMaterial) -> None:
-    form = aiohttp.FormData()
-    form.add_field(
-        "config-block",
-        material.genesis_file.read_bytes(),
-        filename="genesis.block",
-        content_type="application/octet-stream",
-    )
-    url = f"http://{admin}/participation/v1/channels"
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.post(url, data=form) as response,
-    ):
-        if response.status != 201:
-            raise RuntimeError(
-                f"join failed: {response.status} {await response.text()}"
-            )

@@ -266,16 +266,23 @@ def add_bench_commands(
     bench.set_defaults(handler=lambda _args: print_help_of(bench))
     orderer = bench_commands.add_parser(
         "orderer",
-        help="envelopes/s through one Broadcast stream (solo) and Deliver fan-out",
+        help="envelopes/s through one Broadcast stream and Deliver fan-out",
         description=(
-            "Start a solo orderer process, broadcast signed envelopes on one stream, "
-            "then again while Deliver subscribers follow the chain; print JSON."
+            "Start a solo orderer process (or three on a local etcd cluster), "
+            "broadcast signed envelopes on one stream, then again while Deliver "
+            "subscribers follow the chain; print JSON."
         ),
     )
     orderer.add_argument("--envelopes", type=int, default=20_000)
     orderer.add_argument("--envelope-bytes", type=int, default=3000)
     orderer.add_argument("--subscribers", type=int, default=3)
     orderer.add_argument("--tls", action="store_true", help="TLS on the gRPC link")
+    orderer.add_argument(
+        "--backend",
+        choices=("solo", "etcd"),
+        default="solo",
+        help="solo, or etcd: three orderers on a local three-member etcd cluster",
+    )
     orderer.set_defaults(handler=run_bench_orderer)
     add_bench_ledger_command(bench_commands)
     add_bench_peer_command(bench_commands)
@@ -367,6 +374,7 @@ def run_bench_orderer(args: argparse.Namespace) -> int:
         envelope_bytes=args.envelope_bytes,
         subscribers=args.subscribers,
         tls=args.tls,
+        backend=args.backend,
     )
     print(json.dumps(run_orderer_bench(options), indent=2))
     return EXIT_OK
