@@ -1,7 +1,9 @@
 """The channels this peer has joined: one folder each, with ledger, committer and feed.
 
 Layout under the storage folder: `channels/<name>/` holds the channel's `ChannelLedger`
-(block store and database). Joining commits the genesis block into
+(block store and database), which learns which private data collections this peer's
+organisation is a member of, and their blockToLive, from the channel's committed
+chaincode definitions (`peer.privdata.collections`). Joining commits the genesis block into
 `channels/.joining-<name>/` and renames the folder once it is durable, so a crash
 mid-join leaves no half-joined channel; on start every channel folder is reopened and
 the committer resumes from the last config block.
@@ -20,7 +22,7 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,11 @@ from peer.commit_feed import CommitFeed
 from peer.committer import Committer, ParallelVerifier
 from peer.errors import ChannelExists, ChannelNotJoined, JoinRejected
 from peer.ledger import transient
+from peer.ledger.connections import Readers
 from peer.ledger.ledger import DATABASE_FILE, ChannelLedger
 from peer.ledger.schema import open_channel_db
+from peer.ledger.statedb import VersionedValue, get_state
+from peer.privdata.collections import CommittedCollections
 from peer.simulator import Snapshots, TxSimulator, open_simulator
 from protos.common import common_pb2
 from protos.peer.transaction_pb2 import TxValidationCode
@@ -43,6 +48,7 @@ __all__ = [
     "CHANNELS_FOLDER",
     "DEFAULT_ACLS",
     "Channels",
+    "CommittedState",
     "PeerChannel",
     "is_valid_channel_name",
 ]
@@ -80,8 +86,16 @@ def is_valid_channel_name(name: str) -> bool:
 class PeerChannel:
     """One joined channel (see the module docstring)."""
 
-    def __init__(self, channel_id: str, *, folder: Path, committer: Committer) -> None:
+    def __init__(
+        self,
+        channel_id: str,
+        *,
+        folder: Path,
+        committer: Committer,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.channel_id = channel_id
+        self._on_close = on_close
         self.folder = folder
         self._committer = committer
         self._feed = CommitFeed(committer.ledger)
@@ -225,6 +239,8 @@ class PeerChannel:
         if conn is not None:
             conn.close()
         self.ledger.close()
+        if self._on_close is not None:
+            self._on_close()
 
 
 class Channels:
@@ -312,16 +328,33 @@ class Channels:
             channel.close()
 
     async def _open(self, name: str, folder: Path) -> PeerChannel:
-        ledger = await asyncio.to_thread(ChannelLedger.open, folder, channel_id=name)
+        """Open a joined channel's ledger with the collections its definitions give.
+
+        The ledger asks which collections this peer's organisation is a member of, and
+        their blockToLive, while it commits (and replays, before `open` returns), so
+        the committed definitions are read through a connection of their own.
+        """
+        state = CommittedState(folder / DATABASE_FILE)
+        collections = CommittedCollections(lambda: state, mspid=self._mspid)
+        try:
+            ledger = await asyncio.to_thread(
+                ChannelLedger.open, folder, channel_id=name, collections=collections
+            )
+        except BaseException:
+            state.close()
+            raise
         try:
             committer = (
                 Committer.resume(ledger)
                 if self._verifier is None
                 else Committer.resume(ledger, verifier=self._verifier)
             )
-            return PeerChannel(name, folder=folder, committer=committer)
+            return PeerChannel(
+                name, folder=folder, committer=committer, on_close=state.close
+            )
         except BaseException:
             ledger.close()
+            state.close()
             raise
 
     def _join_config(self, block: common_pb2.Block) -> ChannelConfig:
@@ -343,6 +376,23 @@ class Channels:
                 f"its member organisations are {members}"
             )
         return config
+
+
+class CommittedState:
+    """Committed public state of a channel database, read on connections of its own.
+
+    A `peer.lifecycle.DefinitionReader` that works before the channel's ledger is
+    open (its replay already needs the chaincode definitions).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._readers = Readers(path)
+
+    def get_state(self, ns: str, key: str) -> VersionedValue | None:
+        return get_state(self._readers.get(), ns, key)
+
+    def close(self) -> None:
+        self._readers.close()
 
 
 def _commit_genesis(folder: Path, channel_id: str, block: common_pb2.Block) -> None:

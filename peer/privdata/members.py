@@ -16,9 +16,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.channelconfig import ChannelConfig
 from common.errors import CryptoError, IdentityError
 from common.msp import Identity, Role
-from peer.deliver import member_orgs
-from peer.errors import AccessDenied, ChaincodeDefinitionError, MalformedProposal
-from peer.lifecycle import DefinitionReader, read_definition
+from peer.errors import AccessDenied, MalformedProposal
+from peer.lifecycle import DefinitionReader
+from peer.privdata.collections import member_mspids, static_config
 from protos.peer import collection_pb2
 
 __all__ = [
@@ -31,24 +31,11 @@ __all__ = [
 StaticConfig = collection_pb2.StaticCollectionConfig
 
 
-def member_mspids(config: StaticConfig) -> frozenset[str]:
-    """The MSP ids of a collection's member organisations."""
-    return member_orgs(config.member_orgs_policy.signature_policy)
-
-
 def collection_config(
     reader: DefinitionReader, ns: str, coll: str
 ) -> StaticConfig | None:
-    """The committed config of collection `coll` of chaincode `ns`, or None."""
-    try:
-        definition = read_definition(reader, ns)
-        configs = () if definition is None else definition.collection_configs()
-    except ChaincodeDefinitionError:
-        return None
-    for config in configs:
-        if config.name == coll:
-            return config
-    return None
+    """The config of collection `coll` of chaincode `ns` (implicit or committed), or None."""
+    return static_config(reader, ns, coll)
 
 
 def configs_of(
