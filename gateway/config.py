@@ -44,14 +44,22 @@ deliberate); so may a peer's `tls_root_cas`, only with `tls: false`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from common.channelconfig import parse_go_duration
 from common.config import ConfigNode, check_unique, load_yaml, optional_list
+from common.config_fields import (
+    EXPECT_ADDRESS,
+    format_address,
+    parse_address,
+    read_address,
+    read_duration,
+    read_path,
+    read_paths,
+    read_server_tls,
+)
 from common.tls import TlsFiles
 
 __all__ = [
@@ -64,12 +72,6 @@ __all__ = [
     "load_gateway_config",
     "parse_address",
 ]
-
-_HOST_PORT = re.compile(
-    r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})"
-)
-_EXPECT_ADDRESS = "host:port with a port from 0 to 65535"
-_EXPECT_DURATION = "a Go duration such as 30s or 2m"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,9 +166,9 @@ def load_gateway_config(path: Path) -> GatewayConfig:
         source=path,
         name=fields["name"].as_str(),
         mspid=msp["id"].as_str(),
-        msp_dir=_path(msp["dir"], base),
+        msp_dir=read_path(msp["dir"], base),
         listen=read_address(fields["listen"]),
-        tls=_read_listener_tls(fields["tls"], base),
+        tls=read_server_tls(fields["tls"], base),
         channels=tuple(node.as_str() for node in channel_nodes),
         peers=peers,
         client_tls=_read_client_pair(client_tls, base) if client_tls else None,
@@ -176,57 +178,11 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     )
 
 
-def read_address(node: ConfigNode) -> str:
-    """A "host:port" value (port 0 allowed)."""
-    text = node.as_str(expected=_EXPECT_ADDRESS)
-    try:
-        parse_address(text)
-    except ValueError:
-        raise node.expected(_EXPECT_ADDRESS) from None
-    return text
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """Split "host:port" (IPv6 hosts in brackets).
-
-    Raises:
-        ValueError: not host:port, or the port is above 65535.
-    """
-    match = _HOST_PORT.fullmatch(text)
-    if match is None or int(match["port"]) > 65535:
-        raise ValueError(f"expected host:port, got {text!r}")
-    return match["host"].strip("[]"), int(match["port"])
-
-
-def format_address(host: str, port: int) -> str:
-    """ "host:port", with IPv6 hosts in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _read_listener_tls(node: ConfigNode, base: Path) -> TlsFiles | None:
-    fields = node.as_mapping(
-        required=("enabled",), optional=("cert", "key", "client_root_cas", "mutual")
-    )
-    if not fields["enabled"].as_bool():
-        return None
-    for key in ("cert", "key"):
-        if key not in fields:
-            raise node.error(f"missing key '{key}' (TLS is enabled)")
-    mutual = fields.get("mutual")
-    files = TlsFiles(
-        cert=_path(fields["cert"], base),
-        key=_path(fields["key"], base),
-        root_cas=_paths(fields, "client_root_cas", base),
-        mutual=mutual.as_bool() if mutual is not None else False,
-    )
-    if files.mutual and not files.root_cas:
-        raise node.error("mutual TLS needs 'client_root_cas'")
-    return files
-
-
 def _read_client_pair(node: ConfigNode, base: Path) -> TlsFiles:
     fields = node.as_mapping(required=("cert", "key"))
-    return TlsFiles(cert=_path(fields["cert"], base), key=_path(fields["key"], base))
+    return TlsFiles(
+        cert=read_path(fields["cert"], base), key=read_path(fields["key"], base)
+    )
 
 
 def _read_peer(node: ConfigNode, base: Path) -> PeerEndpointConfig:
@@ -235,7 +191,7 @@ def _read_peer(node: ConfigNode, base: Path) -> PeerEndpointConfig:
     )
     tls_node = fields.get("tls")
     uses_tls = tls_node.as_bool() if tls_node is not None else True
-    roots = _paths(fields, "tls_root_cas", base)
+    roots = read_paths(fields, "tls_root_cas", base)
     if uses_tls and not roots:
         raise node.error(
             "missing key 'tls_root_cas' (or say 'tls: false' for plaintext)"
@@ -263,13 +219,13 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
                 parse_address(endpoint)
             except ValueError:
                 raise target.error(
-                    f"the endpoint {endpoint!r} is not {_EXPECT_ADDRESS}"
+                    f"the endpoint {endpoint!r} is not {EXPECT_ADDRESS}"
                 ) from None
             overrides[endpoint] = read_address(target)
     tls = fields.get("tls")
     return OrdererSettings(
         address_overrides=MappingProxyType(overrides),
-        tls_root_cas=_paths(fields, "tls_root_cas", base),
+        tls_root_cas=read_paths(fields, "tls_root_cas", base),
         tls=tls.as_bool() if tls is not None else None,
         endpoints=optional_list(fields, "endpoints", read_address),
     )
@@ -298,22 +254,4 @@ def _read_limits(node: ConfigNode | None) -> GatewayLimits:
 
 
 def _duration(node: ConfigNode | None, default: float) -> float:
-    if node is None:
-        return default
-    text = node.as_str(expected=_EXPECT_DURATION)
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError:
-        raise node.expected(_EXPECT_DURATION) from None
-    if seconds <= 0:
-        raise node.expected("a positive duration")
-    return seconds
-
-
-def _paths(fields: dict[str, ConfigNode], key: str, base: Path) -> tuple[Path, ...]:
-    return optional_list(fields, key, lambda item: _path(item, base))
-
-
-def _path(node: ConfigNode, base: Path) -> Path:
-    path = Path(node.as_str(expected="a file or folder path"))
-    return path if path.is_absolute() else base / path
+    return default if node is None else read_duration(node)

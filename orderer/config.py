@@ -34,12 +34,16 @@ Relative paths are relative to the file's folder. Errors name the file, line and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.channelconfig import parse_go_duration
 from common.config import ConfigNode, load_yaml
+from common.config_fields import (
+    parse_address,
+    read_address,
+    read_duration,
+    read_path,
+)
 from common.tls import TlsFiles
 
 __all__ = [
@@ -53,10 +57,6 @@ __all__ = [
 ]
 
 BACKENDS = ("solo", "etcd")
-_HOST_PORT = re.compile(
-    r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})"
-)
-_EXPECT_ADDRESS = "host:port with a port from 0 to 65535"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,39 +123,17 @@ def load_orderer_config(path: Path) -> OrdererConfig:
         source=path,
         name=fields["name"].as_str(),
         mspid=msp["id"].as_str(),
-        msp_dir=_path(msp["dir"], base),
+        msp_dir=read_path(msp["dir"], base),
         listen=read_address(fields["listen"]),
         tls=_read_tls(fields["tls"], base, client=False),
         admin=AdminConfig(
             listen=read_address(admin["listen"]),
             tls=_read_tls(admin["tls"], base, client=False),
         ),
-        storage=_path(fields["storage"], base),
+        storage=read_path(fields["storage"], base),
         backend=_read_backend(fields["backend"], base),
         limits=_read_limits(fields.get("limits")),
     )
-
-
-def read_address(node: ConfigNode) -> str:
-    """A "host:port" value (port 0 allowed)."""
-    text = node.as_str(expected=_EXPECT_ADDRESS)
-    try:
-        parse_address(text)
-    except ValueError:
-        raise node.expected(_EXPECT_ADDRESS) from None
-    return text
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """Split "host:port" (IPv6 hosts in brackets).
-
-    Raises:
-        ValueError: not host:port, or the port is above 65535.
-    """
-    match = _HOST_PORT.fullmatch(text)
-    if match is None or int(match["port"]) > 65535:
-        raise ValueError(f"expected host:port, got {text!r}")
-    return match["host"].strip("[]"), int(match["port"])
 
 
 def _read_tls(node: ConfigNode, base: Path, *, client: bool) -> TlsFiles | None:
@@ -172,9 +150,11 @@ def _read_tls(node: ConfigNode, base: Path, *, client: bool) -> TlsFiles | None:
     roots = fields.get(roots_key)
     mutual = fields.get("mutual")
     files = TlsFiles(
-        cert=_path(fields["cert"], base) if "cert" in fields else None,
-        key=_path(fields["key"], base) if "key" in fields else None,
-        root_cas=tuple(_path(item, base) for item in roots.as_list()) if roots else (),
+        cert=read_path(fields["cert"], base) if "cert" in fields else None,
+        key=read_path(fields["key"], base) if "key" in fields else None,
+        root_cas=tuple(read_path(item, base) for item in roots.as_list())
+        if roots
+        else (),
         mutual=mutual.as_bool() if mutual is not None else False,
     )
     if files.mutual and not files.root_cas:
@@ -223,7 +203,9 @@ def _read_limits(node: ConfigNode | None) -> Limits:
         max_message_bytes=_int(fields, "max_message_bytes", defaults.max_message_bytes),
         broadcast_window=_int(fields, "broadcast_window", defaults.broadcast_window),
         deliver_time_window_s=(
-            _duration(window) if window else defaults.deliver_time_window_s
+            read_duration(window, example="15m or 90s")
+            if window
+            else defaults.deliver_time_window_s
         ),
     )
 
@@ -233,19 +215,3 @@ def _int(
 ) -> int:
     node = fields.get(key)
     return default if node is None else node.as_int(minimum=minimum)
-
-
-def _duration(node: ConfigNode) -> float:
-    text = node.as_str(expected="a Go duration such as 15m or 90s")
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError:
-        raise node.expected("a Go duration such as 15m or 90s") from None
-    if seconds <= 0:
-        raise node.expected("a positive duration")
-    return seconds
-
-
-def _path(node: ConfigNode, base: Path) -> Path:
-    path = Path(node.as_str(expected="a file or folder path"))
-    return path if path.is_absolute() else base / path

@@ -68,8 +68,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from common.channelconfig import parse_go_duration
 from common.config import ConfigNode, load_yaml
+from common.config_fields import (
+    EXPECT_ADDRESS,
+    format_address,
+    parse_address,
+    read_address,
+    read_duration,
+    read_path,
+    read_server_tls,
+)
 from common.tls import TlsFiles
 
 __all__ = [
@@ -86,11 +94,6 @@ __all__ = [
     "parse_address",
 ]
 
-_HOST_PORT = re.compile(
-    r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})"
-)
-_EXPECT_ADDRESS = "host:port with a port from 0 to 65535"
-_EXPECT_DURATION = "a Go duration such as 30s or 2m"
 _PACKAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*:[0-9A-Za-z_.+-]+")
 
 
@@ -212,10 +215,10 @@ def load_peer_config(path: Path) -> PeerConfig:
         source=path,
         name=fields["name"].as_str(),
         mspid=msp["id"].as_str(),
-        msp_dir=_path(msp["dir"], base),
+        msp_dir=read_path(msp["dir"], base),
         listen=read_address(fields["listen"]),
-        tls=_read_tls(fields["tls"], base),
-        storage=_path(fields["storage"], base),
+        tls=read_server_tls(fields["tls"], base),
+        storage=read_path(fields["storage"], base),
         chaincode_listen=(
             read_address(chaincode_listen) if chaincode_listen is not None else None
         ),
@@ -224,55 +227,6 @@ def load_peer_config(path: Path) -> PeerConfig:
         limits=_read_limits(fields.get("limits")),
         gossip=_read_gossip(fields.get("gossip"), base),
     )
-
-
-def read_address(node: ConfigNode) -> str:
-    """A "host:port" value (port 0 allowed)."""
-    text = node.as_str(expected=_EXPECT_ADDRESS)
-    try:
-        parse_address(text)
-    except ValueError:
-        raise node.expected(_EXPECT_ADDRESS) from None
-    return text
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """Split "host:port" (IPv6 hosts in brackets).
-
-    Raises:
-        ValueError: not host:port, or the port is above 65535.
-    """
-    match = _HOST_PORT.fullmatch(text)
-    if match is None or int(match["port"]) > 65535:
-        raise ValueError(f"expected host:port, got {text!r}")
-    return match["host"].strip("[]"), int(match["port"])
-
-
-def format_address(host: str, port: int) -> str:
-    """ "host:port", with IPv6 hosts in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _read_tls(node: ConfigNode, base: Path) -> TlsFiles | None:
-    fields = node.as_mapping(
-        required=("enabled",), optional=("cert", "key", "client_root_cas", "mutual")
-    )
-    if not fields["enabled"].as_bool():
-        return None
-    for key in ("cert", "key"):
-        if key not in fields:
-            raise node.error(f"missing key '{key}' (TLS is enabled)")
-    roots = fields.get("client_root_cas")
-    mutual = fields.get("mutual")
-    files = TlsFiles(
-        cert=_path(fields["cert"], base),
-        key=_path(fields["key"], base),
-        root_cas=tuple(_path(item, base) for item in roots.as_list()) if roots else (),
-        mutual=mutual.as_bool() if mutual is not None else False,
-    )
-    if files.mutual and not files.root_cas:
-        raise node.error("mutual TLS needs 'client_root_cas'")
-    return files
 
 
 def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
@@ -289,7 +243,7 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
                 parse_address(endpoint)
             except ValueError:
                 raise target.error(
-                    f"the endpoint {endpoint!r} is not {_EXPECT_ADDRESS}"
+                    f"the endpoint {endpoint!r} is not {EXPECT_ADDRESS}"
                 ) from None
             overrides[endpoint] = read_address(target)
     roots = fields.get("tls_root_cas")
@@ -297,7 +251,7 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
     client_auth = fields.get("client_auth")
     return OrdererSettings(
         address_overrides=MappingProxyType(overrides),
-        tls_root_cas=tuple(_path(item, base) for item in roots.as_list())
+        tls_root_cas=tuple(read_path(item, base) for item in roots.as_list())
         if roots
         else (),
         tls=tls.as_bool() if tls is not None else None,
@@ -321,9 +275,13 @@ def _read_chaincodes(node: ConfigNode | None, base: Path) -> ChaincodeSettings:
     startup = fields.get("startup_timeout")
     tls_ca = fields.get("peer_tls_ca")
     return ChaincodeSettings(
-        execute_timeout_s=_duration(execute) if execute else defaults.execute_timeout_s,
-        startup_timeout_s=_duration(startup) if startup else defaults.startup_timeout_s,
-        peer_tls_ca=_path(tls_ca, base) if tls_ca else None,
+        execute_timeout_s=read_duration(execute)
+        if execute
+        else defaults.execute_timeout_s,
+        startup_timeout_s=read_duration(startup)
+        if startup
+        else defaults.startup_timeout_s,
+        peer_tls_ca=read_path(tls_ca, base) if tls_ca else None,
         packages=MappingProxyType(packages),
     )
 
@@ -363,11 +321,11 @@ def _read_chaincode_tls(node: ConfigNode, base: Path) -> ChaincodeTls:
     if ("client_cert" in fields) != ("client_key" in fields):
         raise node.error("give both 'client_cert' and 'client_key', or neither")
     return ChaincodeTls(
-        root_cert=_path(fields["root_cert"], base),
-        client_cert=_path(fields["client_cert"], base)
+        root_cert=read_path(fields["root_cert"], base),
+        client_cert=read_path(fields["client_cert"], base)
         if "client_cert" in fields
         else None,
-        client_key=_path(fields["client_key"], base)
+        client_key=read_path(fields["client_key"], base)
         if "client_key" in fields
         else None,
     )
@@ -409,7 +367,7 @@ def _read_gossip(node: ConfigNode | None, base: Path) -> GossipSettings:
 
     def seconds(key: str, default: float) -> float:
         value = fields.get(key)
-        return _duration(value) if value is not None else default
+        return read_duration(value) if value is not None else default
 
     return GossipSettings(
         bootstrap=tuple(read_address(item) for item in bootstrap.as_list())
@@ -417,7 +375,7 @@ def _read_gossip(node: ConfigNode | None, base: Path) -> GossipSettings:
         else (),
         peers=tuple(peers),
         address_overrides=MappingProxyType(overrides),
-        tls_root_cas=tuple(_path(item, base) for item in roots.as_list())
+        tls_root_cas=tuple(read_path(item, base) for item in roots.as_list())
         if roots
         else (),
         push_timeout_s=seconds("push_timeout", defaults.push_timeout_s),
@@ -443,22 +401,6 @@ def _read_limits(node: ConfigNode | None) -> PeerLimits:
             size.as_int(minimum=1024) if size else defaults.max_message_bytes
         ),
         deliver_time_window_s=(
-            _duration(window) if window else defaults.deliver_time_window_s
+            read_duration(window) if window else defaults.deliver_time_window_s
         ),
     )
-
-
-def _duration(node: ConfigNode) -> float:
-    text = node.as_str(expected=_EXPECT_DURATION)
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError:
-        raise node.expected(_EXPECT_DURATION) from None
-    if seconds <= 0:
-        raise node.expected("a positive duration")
-    return seconds
-
-
-def _path(node: ConfigNode, base: Path) -> Path:
-    path = Path(node.as_str(expected="a file or folder path"))
-    return path if path.is_absolute() else base / path
