@@ -51,6 +51,7 @@ __all__ = [
     "CommittedState",
     "PeerChannel",
     "is_valid_channel_name",
+    "open_ledger",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -328,21 +329,9 @@ class Channels:
             channel.close()
 
     async def _open(self, name: str, folder: Path) -> PeerChannel:
-        """Open a joined channel's ledger with the collections its definitions give.
-
-        The ledger asks which collections this peer's organisation is a member of, and
-        their blockToLive, while it commits (and replays, before `open` returns), so
-        the committed definitions are read through a connection of their own.
-        """
-        state = CommittedState(folder / DATABASE_FILE)
-        collections = CommittedCollections(lambda: state, mspid=self._mspid)
-        try:
-            ledger = await asyncio.to_thread(
-                ChannelLedger.open, folder, channel_id=name, collections=collections
-            )
-        except BaseException:
-            state.close()
-            raise
+        ledger, state = await asyncio.to_thread(
+            open_ledger, folder, channel_id=name, mspid=self._mspid
+        )
         try:
             committer = (
                 Committer.resume(ledger)
@@ -376,6 +365,31 @@ class Channels:
                 f"its member organisations are {members}"
             )
         return config
+
+
+def open_ledger(
+    folder: Path, *, channel_id: str, mspid: str
+) -> tuple[ChannelLedger, CommittedState]:
+    """Open a joined channel's ledger with the collections its definitions give.
+
+    The ledger asks which collections `mspid` is a member of, and their blockToLive,
+    while it commits (and already while it replays, before `open` returns), so the
+    committed definitions are read through a `CommittedState` of their own; close it
+    after the ledger. Blocks: call it from a worker thread.
+
+    Raises:
+        CorruptBlockStore, LedgerError: see `ChannelLedger.open`.
+    """
+    state = CommittedState(folder / DATABASE_FILE)
+    collections = CommittedCollections(lambda: state, mspid=mspid)
+    try:
+        ledger = ChannelLedger.open(
+            folder, channel_id=channel_id, collections=collections
+        )
+    except BaseException:
+        state.close()
+        raise
+    return ledger, state
 
 
 class CommittedState:

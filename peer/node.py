@@ -45,6 +45,7 @@ from peer.lifecycle import DefinitionReader
 from peer.lifecycle.runtime import InstalledChaincodes
 from peer.lifecycle.store import LIFECYCLE_FOLDER, PackageStore
 from peer.lifecycle_source import CommittedLifecycle
+from peer.privdata.access import AccessChannel, CollectionAccessFactory
 from peer.privdata.directory import PeerDirectory
 from peer.privdata.dissemination import Disseminator
 from peer.privdata.pull import PrivateDataPuller, PullingTarget
@@ -257,6 +258,7 @@ class PeerNode:
             startup_timeout_s=settings.startup_timeout_s,
             simulators=self._simulator_on,
             call_check=self._check_chaincode_call,
+            collection_access=CollectionAccessFactory(self._access_channel),
         )
         return self._executor
 
@@ -278,6 +280,12 @@ class PeerNode:
     def _definition_reader(self, channel_id: str) -> DefinitionReader | None:
         channel = self.channels.get(channel_id)
         return None if channel is None else channel.ledger
+
+    def _access_channel(self, channel_id: str) -> AccessChannel | None:
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return None
+        return AccessChannel(msps=channel.config.msp_manager, reader=channel.ledger)
 
     def _simulator_on(self, channel_id: str, tx_id: str) -> TxSimulator:
         channel = self.channels.get(channel_id)

@@ -119,6 +119,9 @@ SimulatorFactory = Callable[[str, str], TxSimulator]
 ChaincodeCallCheck = Callable[[str, ParsedProposal | None], None]
 """Raise if the proposal's creator may not call chaincode on the channel (ACL)."""
 
+CollectionAccessOf = Callable[[ParsedProposal], CollectionAccess | None]
+"""A proposal → its creator's collection access (memberOnlyRead/Write), or None."""
+
 
 def parse_chaincode_name(name: str) -> tuple[str, str]:
     """Split an INVOKE_CHAINCODE target "name[:version][/channel]" into (name, channel)."""
@@ -139,6 +142,7 @@ class ChaincodeExecutor:
         startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
         simulators: SimulatorFactory | None = None,
         call_check: ChaincodeCallCheck | None = None,
+        collection_access: CollectionAccessOf | None = None,
     ) -> None:
         self.registry = registry
         self._lifecycle = lifecycle
@@ -146,6 +150,7 @@ class ChaincodeExecutor:
         self._startup_timeout_s = startup_timeout_s
         self._simulators = simulators
         self._call_check = call_check
+        self._collection_access = collection_access
 
     async def execute(
         self,
@@ -170,6 +175,8 @@ class ChaincodeExecutor:
                 answered ERROR (ChaincodeFailed).
         """
         name = chaincode_name or proposal.chaincode_id.name
+        if collection_access is None and self._collection_access is not None:
+            collection_access = self._collection_access(proposal)
         chaincode_input = chaincode_pb2.ChaincodeInput(
             args=list(proposal.args),
             decorations=dict(proposal.decorations),
