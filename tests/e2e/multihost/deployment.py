@@ -1,0 +1,277 @@
+"""A `network generate` deployment across network namespaces, as an operator runs it.
+
+`place_on_hosts` copies the consortium template (consortium.yaml here) with every
+orderer, peer and gateway on a namespace of its own: the namespace's IP becomes the
+node's `host`, and a gateway's IP joins its peer's `sans` (the gateway presents the
+peer's TLS certificate). `generate_deployment` runs `network generate` on it. Each
+node is then started from its own folder with the command generate wrote for it,
+inside its namespace (`start_node`). The admin steps run from the root namespace over
+the bridge, with the admins' material the generating host keeps: the orderer joins its
+channels through the participation API (`join_orderers`), the peers through their
+admin service (`join_peers`), and each chaincode goes through the lifecycle from the
+package generate wrote (`deploy_chaincodes`: install everywhere, each hospital
+approves, one commit). `wait_caught_up` waits, on each peer's Deliver service, for the
+orderer's newest block.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.msp import SigningIdentity
+from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
+from common.tls import TlsFiles
+from network.admin_calls import (
+    admin_identity,
+    join_orderer,
+    join_peer,
+    orderer_admin,
+    orderer_heights,
+    peer_admin,
+)
+from network.cryptogen import CryptoLayout, crypto_layout
+from network.deploy import ChaincodePackageFile, OrganizationPeers, deploy
+from network.generate import GeneratedNode, generate
+from network.lifecycle_client import Target
+from network.plan import Plan, make_plan
+from network.spec import NodeSpec, load_spec
+from network.spec_network import admin_port
+from peer.lifecycle.package import package_id
+from protos.peer import events_pb2
+from tests.support.netns import Host, NetnsLab, NetnsProcess
+
+__all__ = [
+    "TEMPLATE",
+    "Deployment",
+    "deploy_chaincodes",
+    "generate_deployment",
+    "join_orderers",
+    "join_peers",
+    "place_on_hosts",
+    "start_node",
+    "wait_caught_up",
+]
+
+TEMPLATE = Path(__file__).with_name("consortium.yaml")
+DELIVER_TIMEOUT_S = 30.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The generated folders, the plan and crypto layout behind them, and the hosts."""
+
+    folder: Path
+    plan: Plan
+    crypto: CryptoLayout
+    nodes: tuple[GeneratedNode, ...]
+    hosts: Mapping[str, Host]
+
+    def node(self, name: str) -> GeneratedNode:
+        return next(node for node in self.nodes if node.name == name)
+
+    def kind(self, node: GeneratedNode) -> str:
+        """orderer, peer or gateway: the word after `medledger` in its command."""
+        return shlex.split(node.command)[1]
+
+    def tls_ca(self, mspid: str) -> Path:
+        return self.crypto.organization(mspid).tlsca_cert
+
+    def msp_dir(self, mspid: str, user: str) -> Path:
+        return self.crypto.organization(mspid).user(user).msp_dir
+
+    def gateway_address(self, mspid: str) -> str:
+        return self.plan.spec.organization(mspid).gateways[0].address
+
+
+def place_on_hosts(lab: NetnsLab, folder: Path) -> tuple[Path, dict[str, Host]]:
+    """The template with each node on a namespace of its own; node name → host."""
+    document: dict[str, Any] = yaml.safe_load(TEMPLATE.read_text())
+    hosts: dict[str, Host] = {}
+    for organization in document["organizations"]:
+        domain = organization["domain"]
+        for node in [*organization.get("orderers", []), *organization.get("peers", [])]:
+            host = lab.add_host(f"{node['name']}.{domain}")
+            node["host"] = host.ip
+            hosts[host.name] = host
+        for gateway in organization.get("gateways", []):
+            host = lab.add_host(f"{gateway['name']}.{domain}")
+            gateway["host"] = host.ip
+            hosts[host.name] = host
+            peer = organization["peers"][0]
+            peer["sans"] = [*peer.get("sans", []), host.ip]
+    for chaincode in document.get("chaincodes", []):
+        chaincode["path"] = str((TEMPLATE.parent / chaincode["path"]).resolve())
+    path = folder / "consortium.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path, hosts
+
+
+def generate_deployment(
+    spec_path: Path, out_dir: Path, hosts: Mapping[str, Host], progress: Progress
+) -> Deployment:
+    """`medledger network generate -c SPEC -o OUT_DIR`, and how to read its output."""
+    nodes = generate(spec_path, out_dir, progress=progress)
+    spec = load_spec(spec_path)
+    types = {channel.name: str(channel.orderer.type) for channel in spec.channels}
+    plan = make_plan(spec, workdir=out_dir, orderer_types=types)
+    return Deployment(
+        folder=out_dir.resolve(),
+        plan=plan,
+        crypto=crypto_layout(plan.spec, out_dir.resolve()),
+        nodes=tuple(nodes),
+        hosts=hosts,
+    )
+
+
+def start_node(
+    lab: NetnsLab, deployment: Deployment, node: GeneratedNode
+) -> NetnsProcess:
+    """Run the node's generated command from its folder, inside its namespace.
+
+    `medledger` is this interpreter's `python -m network.cli` (the same console entry
+    point, whether or not the virtualenv's bin/ is on PATH).
+    """
+    words = shlex.split(node.command)
+    assert words[0] == "medledger", node.command
+    argv = [sys.executable, "-m", "network.cli", *words[1:]]
+    return lab.run(deployment.hosts[node.name], argv, cwd=node.folder, name=node.name)
+
+
+async def join_orderers(deployment: Deployment, progress: Progress) -> None:
+    """Each consenter joins its channels through the participation API (mutual TLS)."""
+    plan = deployment.plan
+    for channel in plan.channels:
+        block = (deployment.folder / "channels" / f"{channel.name}.block").read_bytes()
+        for consenter in channel.orderer.consenters:
+            address = f"{consenter.host}:{admin_port(consenter)}"
+            admin = orderer_admin(plan, deployment.crypto, consenter, address)
+            height = await join_orderer(admin, block, channel=channel.name)
+            progress(f"joined {consenter.full_name} to {channel.name} ({height})")
+
+
+async def join_peers(deployment: Deployment, progress: Progress) -> None:
+    """Each member peer joins its channels, signed by its organisation's admin."""
+    plan = deployment.plan
+    for channel in plan.channels:
+        block = (deployment.folder / "channels" / f"{channel.name}.block").read_bytes()
+        for peer in _member_peers(plan, channel.members):
+            admin = peer_admin(plan, deployment.crypto, peer, peer.address)
+            height = await join_peer(admin, block, channel=channel.name)
+            progress(f"joined {peer.full_name} to {channel.name} ({height})")
+
+
+async def deploy_chaincodes(deployment: Deployment, progress: Progress) -> list[str]:
+    """Each chaincode through the lifecycle on its channels; the commits' tx ids."""
+    plan = deployment.plan
+    committed: list[str] = []
+    for chaincode in plan.chaincodes:
+        data = (
+            deployment.folder / "chaincode" / f"{chaincode.name}.tar.gz"
+        ).read_bytes()
+        package = ChaincodePackageFile(package_id(chaincode.label, data), data)
+        for channel_name in chaincode.channels:
+            channel = plan.channel(channel_name)
+            organizations = [
+                OrganizationPeers(
+                    mspid=mspid,
+                    admin=admin_identity(deployment.crypto, organization),
+                    peers=tuple(
+                        _target(deployment, peer) for peer in organization.peers
+                    ),
+                )
+                for mspid in channel.members
+                for organization in [plan.spec.organization(mspid)]
+                if organization.peers
+            ]
+
+            async def caught_up(name: str = channel_name) -> None:
+                await wait_caught_up(deployment, name)
+
+            tx_id = await deploy(
+                chaincode,
+                package,
+                channel=channel_name,
+                organizations=organizations,
+                orderer=_target(deployment, channel.orderer.consenters[0]),
+                progress=progress,
+                caught_up=caught_up,
+            )
+            await caught_up()
+            assert tx_id is not None, f"{chaincode.name} was already committed"
+            progress(f"committed {chaincode.name} on {channel_name}: {tx_id}")
+            committed.append(tx_id)
+    return committed
+
+
+async def orderer_height(deployment: Deployment, channel: str) -> int:
+    """The channel's height on its first consenter (participation API)."""
+    consenter = deployment.plan.channel(channel).orderer.consenters[0]
+    admin = orderer_admin(
+        deployment.plan,
+        deployment.crypto,
+        consenter,
+        f"{consenter.host}:{admin_port(consenter)}",
+    )
+    return (await orderer_heights(admin))[channel]
+
+
+async def wait_caught_up(deployment: Deployment, channel: str) -> int:
+    """Every member peer holds the orderer's newest block of `channel`; its number."""
+    newest = await orderer_height(deployment, channel) - 1
+    plan = deployment.plan
+    for peer in _member_peers(plan, plan.channel(channel).members):
+        signer = admin_identity(deployment.crypto, plan.organization_of(peer))
+        await wait_for_block(_target(deployment, peer), signer, channel, newest)
+    return newest
+
+
+async def wait_for_block(
+    target: Target, signer: SigningIdentity, channel: str, number: int
+) -> None:
+    """Block `number` of `channel` is on the peer (DeliverFiltered, blocking)."""
+    position = SeekPosition.specified(number)
+    envelope = create_seek_envelope(
+        channel_id=channel,
+        start=position,
+        stop=position,
+        behavior=BLOCK_UNTIL_READY,
+        creator=signer.serialized,
+        signer=signer.sign,
+    )
+    async with target.open() as grpc_channel:
+        # Deliver is a bidirectional stream: one seek request, then read one answer.
+        stream = grpc_channel.stream_stream(
+            "/protos.Deliver/DeliverFiltered",
+            request_serializer=None,
+            response_deserializer=events_pb2.DeliverResponse.FromString,
+        )(iter([envelope.SerializeToString()]), timeout=DELIVER_TIMEOUT_S)
+        async for response in stream:
+            assert isinstance(response, events_pb2.DeliverResponse)
+            if response.WhichOneof("Type") == "filtered_block":
+                assert response.filtered_block.number == number
+                return
+            raise AssertionError(
+                f"{target.address}: no block {number} of {channel}: {response}"
+            )
+        raise AssertionError(f"{target.address}: Deliver closed before block {number}")
+
+
+def _member_peers(plan: Plan, members: tuple[str, ...]) -> list[NodeSpec]:
+    return [peer for mspid in members for peer in plan.spec.organization(mspid).peers]
+
+
+def _target(deployment: Deployment, node: NodeSpec) -> Target:
+    mspid = deployment.plan.organization_of(node).mspid
+    tls = None
+    if deployment.plan.settings.tls:
+        tls = TlsFiles(root_cas=(deployment.tls_ca(mspid),))
+    return Target(address=node.address, tls=tls)

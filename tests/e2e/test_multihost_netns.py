@@ -1,0 +1,215 @@
+"""Multi-host: the nodes of `network generate` on separate hosts, and the demo across them.
+
+Method: every orderer, peer and gateway of tests/e2e/multihost/consortium.yaml (three
+hospitals with a peer and a gateway each, a solo orderer, TLS on, the ehr chaincode)
+gets a network namespace of its own with its own IP on a private /24, linked by a
+bridge (tests.support.netns); the spec names those IPs as the nodes' hosts. `network
+generate` writes one folder per node, and each node starts from its folder with the
+command generate wrote, inside its namespace. From the root namespace, over the
+bridge: the orderer and the peers join the channel, the chaincode is deployed through
+the lifecycle, and the demo's story runs through each hospital's gateway. Nothing
+listens on loopback that another node needs: a node that dialled 127.0.0.1 for
+another would find nothing there.
+
+Skipped, with the reason, where namespaces are not permitted (not root, no `ip`, or a
+kernel or container that refuses them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from network.admin_calls import peer_admin, peer_heights
+from network.generate import GeneratedNode
+from tests.e2e.multihost.deployment import (
+    Deployment,
+    deploy_chaincodes,
+    generate_deployment,
+    join_orderers,
+    join_peers,
+    orderer_height,
+    place_on_hosts,
+    start_node,
+)
+from tests.e2e.multihost.story import DIAGNOSIS, A, B, C, tell_story
+from tests.support.netns import NetnsLab, NetnsProcess, netns_lab
+
+pytestmark = pytest.mark.e2e
+
+READY_TIMEOUT_S = 60.0
+CHANNEL = "medical-records"
+
+
+@dataclass
+class MultiHost:
+    """The running deployment: its namespaces, folders and processes."""
+
+    lab: NetnsLab
+    deployment: Deployment
+    processes: dict[str, NetnsProcess]
+    progress: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
+    folder = tmp_path_factory.mktemp("multihost")
+    with netns_lab(folder) as lab:
+        print(f"netns lab {lab.id}: {lab.subnet}, logs in {folder / 'logs'}")
+        spec, hosts = place_on_hosts(lab, folder)
+        progress: list[str] = []
+        deployment = generate_deployment(
+            spec, folder / "generated", hosts, progress.append
+        )
+        running = MultiHost(lab, deployment, {}, progress)
+        try:
+            _bring_up(running)
+        except BaseException:
+            print(*progress, sep="\n")
+            raise
+        yield running
+
+
+def _bring_up(running: MultiHost) -> None:
+    """Orderers and peers, joins, gateways (started while the chaincode deploys)."""
+    deployment = running.deployment
+    first = [n for n in deployment.nodes if deployment.kind(n) in ("orderer", "peer")]
+    gateways = [n for n in deployment.nodes if deployment.kind(n) == "gateway"]
+    assert len(first) + len(gateways) == len(deployment.nodes), deployment.nodes
+    _start(running, first)
+    asyncio.run(join_orderers(deployment, running.progress.append))
+    asyncio.run(join_peers(deployment, running.progress.append))
+    for node in gateways:
+        running.processes[node.name] = start_node(running.lab, deployment, node)
+    running.commits = asyncio.run(
+        deploy_chaincodes(deployment, running.progress.append)
+    )
+    for node in gateways:
+        running.processes[node.name].wait_ready(READY_TIMEOUT_S)
+
+
+def _start(running: MultiHost, nodes: list[GeneratedNode]) -> None:
+    for node in nodes:
+        process = start_node(running.lab, running.deployment, node)
+        running.processes[process.name] = process
+    for process in list(running.processes.values()):
+        process.wait_ready(READY_TIMEOUT_S)
+
+
+def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None:
+    """Goal: separate hosts. Method: each node's READY address is its namespace's IP
+    and the port of the spec; each process's network namespace differs from every
+    other's and from the test's."""
+    spec = multihost.deployment.plan.spec
+    expected = {
+        node.full_name: node.address
+        for organization in spec.organizations
+        for node in organization.nodes
+    } | {
+        gateway.full_name: gateway.address
+        for organization in spec.organizations
+        for gateway in organization.gateways
+    }
+
+    found = {
+        name: process.addresses["grpc"] if process.addresses else ""
+        for name, process in multihost.processes.items()
+    }
+
+    assert found == expected
+    for name, address in found.items():
+        assert address.startswith(multihost.deployment.hosts[name].ip + ":")
+    namespaces = {
+        name: os.stat(f"/proc/{process.pid}/ns/net").st_ino
+        for name, process in multihost.processes.items()
+    }
+    assert len(set(namespaces.values())) == len(namespaces)
+    assert os.stat("/proc/self/ns/net").st_ino not in namespaces.values()
+
+
+async def test_chaincode_is_committed_on_every_peer(multihost: MultiHost) -> None:
+    """Goal: the lifecycle ran across hosts. Method: one commit tx; every peer's
+    height equals the orderer's: genesis, three approvals and the commit."""
+    deployment = multihost.deployment
+    plan = deployment.plan
+    peers = [peer for org in plan.spec.organizations for peer in org.peers]
+
+    heights = [
+        (await peer_heights(peer_admin(plan, deployment.crypto, peer, peer.address)))[
+            CHANNEL
+        ]
+        for peer in peers
+    ]
+
+    assert len(multihost.commits) == 1
+    assert heights == [5, 5, 5]
+    assert await orderer_height(deployment, CHANNEL) == 5
+
+
+async def test_the_demo_story_passes_across_hosts(multihost: MultiHost) -> None:
+    """Goal: the demo's story across hosts (issue 8). Method: through the gateways'
+    IPs, A records, the patient consents, A shares with B, B reads (its peer got
+    the plaintext from A's peer over the bridge), C is refused, the audit trail
+    shows B's read, erasure keeps the hash, which verifies at C."""
+    steps = await tell_story(multihost.deployment, out=multihost.progress.append)
+
+    by_action = {(step.actor.split("@")[1], step.action): step for step in steps}
+    created = by_action[(A, "CreateDiagnosis")]
+    read = by_action[(B, "ReadDiagnosis")]
+    refused = by_action[(C, "ReadDiagnosis")]
+    trail = by_action[(A, "AuditTrail")].result
+    erased = by_action[(A, "EraseRecord")].result
+    verified = by_action[(C, "VerifyRecord")].result
+    blocks = [step.block for step in steps if step.block is not None]
+    assert created.result["hospital"] == A
+    assert by_action[(A, "ShareRecord")].result["holders"] == {B: f"{A}-{B}"}
+    assert read.result["diagnosis"] == DIAGNOSIS.decode()
+    assert f"{C} does not hold it" in refused.refused, refused
+    reads = [(e["actor_msp"], e["purpose"]) for e in trail if e["action"] == "read"]
+    assert reads == [(B, "emergency")], json.dumps(trail)
+    assert erased["erased"] is True
+    assert verified["matches"] is True
+    assert len(blocks) == 5
+    assert blocks == sorted(blocks)
+    assert len(set(blocks)) == len(blocks)
+    assert all(step.block is not None for step in steps if step.tx_id)
+
+
+def test_the_lab_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Goal: teardown always cleans up. Method: a lab with two hosts and a process
+    that ignores SIGTERM in one of them; after closing, its namespaces, its root
+    link and its process are gone."""
+    with netns_lab(tmp_path, stop_grace_s=0.2) as lab:
+        host = lab.add_host("stubborn")
+        lab.add_host("idle")
+        process = lab.run(
+            host,
+            [
+                sys.executable,
+                "-c",
+                "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                'print(\'READY {"grpc": "-"}\', flush=True); signal.pause()',
+            ],
+            cwd=tmp_path,
+        )
+        process.wait_ready(10.0)
+        names = [lab.hub, *(h.netns for h in lab.hosts.values())]
+        root_link = lab.root_link
+        pid = process.pid
+
+    assert process.popen.returncode is not None
+    assert not Path(f"/proc/{pid}").exists()
+    listed = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert [name for name in names if name in listed] == []
+    assert not Path(f"/sys/class/net/{root_link}").exists()
