@@ -214,7 +214,9 @@ class InstalledChaincodes:
             tls.root_cas[0] if tls.root_cas else None
         )
         if root is not None:
-            env["CORE_PEER_TLS_ROOTCERT_FILE"] = str(root)
+            # Absolute: the chaincode runs in its package's folder, and peer.yaml's
+            # paths are relative to where the peer was started from (`-c peer.yaml`).
+            env["CORE_PEER_TLS_ROOTCERT_FILE"] = str(Path(root).absolute())
         return env
 
     def _dial(self, installed: InstalledPackage) -> None:
