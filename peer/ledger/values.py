@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from peer.errors import LedgerError
 
@@ -19,13 +19,23 @@ __all__ = ["decode_metadata", "encode_metadata", "stored_value"]
 
 
 def stored_value(value: bytes) -> bytes | str:
-    """The form a value is stored in: TEXT for a JSON object, BLOB for anything else."""
-    if value[:1] != b"{" and value.lstrip(b" \t\r\n")[:1] != b"{":
+    """The form a value is stored in: TEXT for a JSON object, BLOB for anything else.
+
+    The same verdict as `json.loads` (without NaN and Infinity) returning a dict,
+    reached through the decoder's C scanner directly: this runs for every write.
+    """
+    if value[:1] == b"{":
+        start = 0
+    elif value.lstrip(_WHITESPACE_BYTES)[:1] == b"{":
+        start = len(value) - len(value.lstrip(_WHITESPACE_BYTES))
+    else:
         return value
     try:
         text = value.decode("utf-8")
-        document = _DECODER.decode(text)
-    except (ValueError, RecursionError):
+        document, end = _SCAN(text, start)
+    except (ValueError, StopIteration, RecursionError):
+        return value
+    if end != len(text) and text[end:].strip(_WHITESPACE):
         return value
     return text if isinstance(document, dict) else value
 
@@ -37,6 +47,10 @@ def _reject_constant(name: str) -> object:
 # One decoder for all calls: json.loads with options would build one per call.
 # NaN and Infinity are Python extensions that SQLite's JSON parser rejects.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# The decoder's scanner: what `decode` runs after skipping leading whitespace.
+_SCAN: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_WHITESPACE = " \t\n\r"
+_WHITESPACE_BYTES = _WHITESPACE.encode()
 
 
 def encode_metadata(metadata: Mapping[str, bytes]) -> bytes | None:
