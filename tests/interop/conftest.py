@@ -15,27 +15,40 @@ import pytest
 from tests.conftest import skip_or_fail
 
 NODE_DIR = Path(__file__).parent / "node"
+CHAINCODE_DIR = Path(__file__).parent / "chaincode-node"
 NPM_CI_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="session")
 def node_packages() -> Path:
     """The folder holding golden.js with its node_modules installed."""
+    return npm_installed(NODE_DIR, Path("@hyperledger") / "fabric-gateway")
+
+
+@pytest.fixture(scope="session")
+def chaincode_node() -> Path:
+    """The folder of the Node contracts with node_modules installed (`npm ci` on first use)."""
+    return npm_installed(CHAINCODE_DIR, Path("fabric-shim"))
+
+
+def npm_installed(folder: Path, package: Path) -> Path:
+    """`folder` after `npm ci`, run when `node_modules/<package>` is missing.
+
+    Skips (fails under MEDLEDGER_REQUIRE_ALL=1) without node and npm or when npm fails.
+    """
     if shutil.which("node") is None or shutil.which("npm") is None:
         skip_or_fail(
             "node and npm are needed for the Fabric interop tests (apt nodejs npm)"
         )
-    if not (NODE_DIR / "node_modules" / "@hyperledger" / "fabric-gateway").is_dir():
+    if not (folder / "node_modules" / package).is_dir():
         install = subprocess.run(
             ["npm", "ci", "--no-fund", "--no-audit"],
-            cwd=NODE_DIR,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=NPM_CI_TIMEOUT_S,
             check=False,
         )
         if install.returncode != 0:
-            skip_or_fail(
-                f"npm ci failed in {NODE_DIR}: {install.stderr.strip()[-500:]}"
-            )
-    return NODE_DIR
+            skip_or_fail(f"npm ci failed in {folder}: {install.stderr.strip()[-500:]}")
+    return folder
