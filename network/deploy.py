@@ -10,7 +10,11 @@ TLS certificate). `ccaas_command` is how the launcher runs a ccaas chaincode ser
 resumed network repeats nothing: install the package on every member peer, each
 member organisation approves the definition for itself (endorsed by its own peer),
 then one commit endorsed by a peer of every member organisation; finally every member
-peer has caught up with the block holding it.
+peer has caught up with the block holding it. A definition with `init_required` then
+gets its init transaction (a proposal flagged `is_init` calling the spec's
+`init_function`, signed by the first organisation's admin and endorsed by a peer of
+every member organisation, so any endorsement policy over the members is met); an
+"already initialized" refusal means an earlier run sent it, and is not an error.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.msp import SigningIdentity
+from common.protoutil import create_proposal, sign_proposal
 from network.launcher import LaunchError
 from network.lifecycle_client import (
     Definition,
@@ -36,6 +41,7 @@ from network.lifecycle_client import (
     query_approved,
     query_committed,
     query_installed,
+    submit_proposal,
 )
 from network.spec_chaincodes import (
     ChaincodeLanguage,
@@ -131,27 +137,78 @@ async def deploy(
         raise LaunchError(f"channel {channel} has no peers to run {chaincode.name}")
     try:
         await _install_everywhere(chaincode, package, organizations, progress)
-        first = organizations[0]
-        if (
-            await _committed_sequence(first, channel, chaincode.name)
-            >= chaincode.sequence
-        ):
-            return None
-        definition = lifecycle_definition(chaincode)
-        for organization in organizations:
-            await _approve(
-                organization, orderer, channel, definition, package, progress
-            )
-        await caught_up()
-        tx_id = await commit(
-            [organization.peers[0] for organization in organizations],
-            orderer,
-            first.admin,
-            channel=channel,
-            definition=definition,
+        tx_id = await _define(
+            chaincode, package, channel, organizations, orderer, progress, caught_up
         )
+        if chaincode.init_required:
+            await caught_up()
+            await _initialize(chaincode, channel, organizations, orderer, progress)
     except LifecycleCommandError as error:
         raise LaunchError(f"deploying chaincode {chaincode.name}: {error}") from None
+    return tx_id
+
+
+async def _define(
+    chaincode: ChaincodeSpec,
+    package: ChaincodePackageFile,
+    channel: str,
+    organizations: Sequence[OrganizationPeers],
+    orderer: Target,
+    progress: Callable[[str], None],
+    caught_up: Callable[[], Awaitable[None]],
+) -> str | None:
+    """Approve per organisation and commit, unless committed already (then None)."""
+    first = organizations[0]
+    if await _committed_sequence(first, channel, chaincode.name) >= chaincode.sequence:
+        return None
+    definition = lifecycle_definition(chaincode)
+    for organization in organizations:
+        await _approve(organization, orderer, channel, definition, package, progress)
+    await caught_up()
+    return await commit(
+        [organization.peers[0] for organization in organizations],
+        orderer,
+        first.admin,
+        channel=channel,
+        definition=definition,
+    )
+
+
+ALREADY_INITIALIZED = "already initialized"
+"""What a peer's refusal of a second init transaction says."""
+
+
+async def _initialize(
+    chaincode: ChaincodeSpec,
+    channel: str,
+    organizations: Sequence[OrganizationPeers],
+    orderer: Target,
+    progress: Callable[[str], None],
+) -> str | None:
+    """Send the init transaction of an `init_required` chaincode; its tx id.
+
+    None when the chaincode was initialized before (for this definition's version).
+    """
+    admin = organizations[0].admin
+    created = create_proposal(
+        channel_id=channel,
+        chaincode_name=chaincode.name,
+        args=[chaincode.init_function.encode(), *map(str.encode, chaincode.init_args)],
+        creator=admin.serialized,
+        is_init=True,
+    )
+    signed = sign_proposal(created.proposal_bytes, admin.sign)
+    peers = [organization.peers[0] for organization in organizations]
+    try:
+        tx_id = await submit_proposal(peers, orderer, admin, signed)
+    except LifecycleCommandError as error:
+        if ALREADY_INITIALIZED in str(error):
+            return None
+        raise
+    progress(
+        f"initialized {chaincode.name} on {channel} ({chaincode.init_function}): "
+        f"tx {tx_id[:16]}…"
+    )
     return tx_id
 
 

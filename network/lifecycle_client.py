@@ -12,6 +12,7 @@ peer through `protos.Deliver/DeliverFiltered` and must commit VALID.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "query_approved",
     "query_committed",
     "query_installed",
+    "submit_proposal",
 ]
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -304,10 +306,37 @@ async def _submit(
     function: str,
     request: Message,
 ) -> str:
+    signed, _ = _proposal(signer, channel, function, request)
+    return await submit_proposal(peers, orderer, signer, signed)
+
+
+async def submit_proposal(
+    peers: Sequence[Target],
+    orderer: Target,
+    signer: SigningIdentity,
+    signed: proposal_pb2.SignedProposal,
+) -> str:
+    """Endorse a signed proposal on every peer in `peers` (together), order the
+    transaction and wait until the first peer commits it VALID; returns the tx id.
+
+    Raises:
+        LifecycleCommandError: a peer or the orderer refused, or it committed invalid.
+    """
     if not peers:
         raise LifecycleCommandError("no peer to endorse the transaction")
-    signed, proposal = _proposal(signer, channel, function, request)
-    responses = [await _process_proposal(peer, signed) for peer in peers]
+    proposal = parse_signed_proposal(signed)
+    channel = proposal.channel_id
+    outcomes = await asyncio.gather(
+        *(_process_proposal(peer, signed) for peer in peers), return_exceptions=True
+    )
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failed:
+        raise failed[0]  # the first peer's refusal, in the order given
+    responses = [
+        outcome
+        for outcome in outcomes
+        if isinstance(outcome, proposal_response_pb2.ProposalResponse)
+    ]
     try:
         payload = create_transaction_envelope(proposal=proposal, responses=responses)
     except WireError as error:

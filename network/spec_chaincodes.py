@@ -13,7 +13,9 @@
                                            # a signature policy, or a channel policy path
                                            # such as /Channel/Application/Endorsement (the
                                            # default)
-        init_required: false
+        init_required: false              # true: `network up` sends the init transaction
+        init_function: InitLedger          # what it calls (default InitLedger); only
+        init_args: []                      # with init_required: true
         port: 9999                         # ccaas only: where its server listens
         host: 127.0.0.1                    # ccaas only (default 127.0.0.1)
         collections:
@@ -62,6 +64,7 @@ DEFAULT_ENDORSEMENT_REFERENCE = "/Channel/Application/Endorsement"
 
 _NAME = re.compile(r"[a-zA-Z0-9]+(?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?")
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,126}[A-Za-z0-9])?")
+_FUNCTION = re.compile(r"(?:[A-Za-z0-9_.-]+:)?[A-Za-z_][A-Za-z0-9_]*")
 _VERSION = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::\w+)?")
 _POLICY_PATH = re.compile(r"/Channel/Application/[A-Za-z0-9_/-]+")
@@ -118,6 +121,9 @@ class ChaincodeSpec:
     module: str | None = None
     endorsement_policy: str = DEFAULT_ENDORSEMENT_REFERENCE
     init_required: bool = False
+    init_function: str = "InitLedger"
+    """With `init_required`: the function the init transaction calls."""
+    init_args: tuple[str, ...] = ()
     collections: tuple[CollectionSpec, ...] = ()
     host: str = "127.0.0.1"
     port: int | None = None
@@ -210,6 +216,8 @@ def _read_chaincode(
             "channels",
             "endorsement_policy",
             "init_required",
+            "init_function",
+            "init_args",
             "collections",
             "host",
             "port",
@@ -219,6 +227,8 @@ def _read_chaincode(
     language = _read_language(fields.get("language"))
     path = _read_path(fields["path"], base)
     policy_node = fields.get("endorsement_policy")
+    init_required = _read_bool(fields.get("init_required"), default=False)
+    init_function, init_args = _read_init(fields, init_required)
     collections = optional_list(
         fields, "collections", lambda item: _read_collection(item, mspids)
     )
@@ -244,11 +254,41 @@ def _read_chaincode(
             if policy_node is not None
             else DEFAULT_ENDORSEMENT_REFERENCE
         ),
-        init_required=_read_bool(fields.get("init_required"), default=False),
+        init_required=init_required,
+        init_function=init_function,
+        init_args=init_args,
         collections=collections,
         host=_read_host(fields.get("host"), language),
         port=_read_port(fields.get("port"), language, node),
     )
+
+
+def _read_init(
+    fields: dict[str, ConfigNode], init_required: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The init transaction's function and arguments (only with init_required)."""
+    function_node = fields.get("init_function")
+    args_node = fields.get("init_args")
+    if not init_required:
+        for node in (function_node, args_node):
+            if node is not None:
+                raise node.error(
+                    "init_function and init_args apply only with init_required: true"
+                )
+    function = (
+        "InitLedger"
+        if function_node is None
+        else function_node.as_str(
+            pattern=_FUNCTION, expected="a transaction function name such as InitLedger"
+        )
+    )
+    if args_node is None or args_node.is_null:
+        return function, ()
+    args = tuple(
+        item.as_str(expected="a text argument (quote numbers)")
+        for item in args_node.as_list()
+    )
+    return function, args
 
 
 def _read_language(node: ConfigNode | None) -> ChaincodeLanguage:
