@@ -1,15 +1,15 @@
 """Multi-host: the nodes of `network generate` on separate hosts, and the demo across them.
 
-Method: every orderer, peer and gateway of tests/e2e/multihost/consortium.yaml (three
-hospitals with a peer and a gateway each, a solo orderer, TLS on, the ehr chaincode)
-gets a network namespace of its own with its own IP on a private /24, linked by a
-bridge (tests.support.netns); the spec names those IPs as the nodes' hosts. `network
-generate` writes one folder per node, and each node starts from its folder with the
-command generate wrote, inside its namespace. From the root namespace, over the
-bridge: the orderer and the peers join the channel, the chaincode is deployed through
-the lifecycle, and the demo's story runs through each hospital's gateway. Nothing
-listens on loopback that another node needs: a node that dialled 127.0.0.1 for
-another would find nothing there.
+Method: every node of tests/e2e/multihost/consortium.yaml (three hospitals with a peer
+and a gateway each; an orderer on a one-member etcd cluster; TLS on; the ehr
+chaincode) gets a network namespace of its own with its own IP on a private /24,
+linked by a bridge (tests.support.netns); the spec names those IPs as the nodes' hosts.
+`network generate` writes one folder per node, and each node starts from its folder
+with the command generate wrote, inside its namespace. From the root namespace, over
+the bridge: the orderer and the peers join the channel, the chaincode is deployed
+through the lifecycle, and the demo's story runs through each hospital's gateway.
+Nothing listens on loopback that another node needs: a node that dialled 127.0.0.1
+for another would find nothing there.
 
 Skipped, with the reason, where namespaces are not permitted (not root, no `ip`, or a
 kernel or container that refuses them).
@@ -80,20 +80,21 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
 
 
 def _bring_up(running: MultiHost) -> None:
-    """Orderers and peers, joins, gateways (started while the chaincode deploys)."""
+    """etcd, orderers and peers together; joins; gateways start during deployment."""
     deployment = running.deployment
-    first = [n for n in deployment.nodes if deployment.kind(n) in ("orderer", "peer")]
-    gateways = [n for n in deployment.nodes if deployment.kind(n) == "gateway"]
-    assert len(first) + len(gateways) == len(deployment.nodes), deployment.nodes
-    _start(running, first)
+    tiers: dict[str, list[GeneratedNode]] = {}
+    for node in deployment.nodes:
+        tiers.setdefault(deployment.kind(node), []).append(node)
+    assert set(tiers) == {"etcd", "orderer", "peer", "gateway"}, tiers
+    _start(running, [*tiers["etcd"], *tiers["orderer"], *tiers["peer"]])
     asyncio.run(join_orderers(deployment, running.progress.append))
     asyncio.run(join_peers(deployment, running.progress.append))
-    for node in gateways:
+    for node in tiers["gateway"]:
         running.processes[node.name] = start_node(running.lab, deployment, node)
     running.commits = asyncio.run(
         deploy_chaincodes(deployment, running.progress.append)
     )
-    for node in gateways:
+    for node in tiers["gateway"]:
         running.processes[node.name].wait_ready(READY_TIMEOUT_S)
 
 
@@ -107,8 +108,8 @@ def _start(running: MultiHost, nodes: list[GeneratedNode]) -> None:
 
 def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None:
     """Goal: separate hosts. Method: each node's READY address is its namespace's IP
-    and the port of the spec; each process's network namespace differs from every
-    other's and from the test's."""
+    and the port of the spec; each process's network namespace (the etcd member's
+    too) differs from every other's and from the test's."""
     spec = multihost.deployment.plan.spec
     expected = {
         node.full_name: node.address
@@ -121,8 +122,9 @@ def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None
     }
 
     found = {
-        name: process.addresses["grpc"] if process.addresses else ""
+        name: process.addresses["grpc"]
         for name, process in multihost.processes.items()
+        if process.addresses
     }
 
     assert found == expected
@@ -132,6 +134,7 @@ def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None
         name: os.stat(f"/proc/{process.pid}/ns/net").st_ino
         for name, process in multihost.processes.items()
     }
+    assert "etcd0" in namespaces
     assert len(set(namespaces.values())) == len(namespaces)
     assert os.stat("/proc/self/ns/net").st_ino not in namespaces.values()
 
@@ -213,3 +216,14 @@ def test_the_lab_leaves_nothing_behind(tmp_path: Path) -> None:
     ).stdout
     assert [name for name in names if name in listed] == []
     assert not Path(f"/sys/class/net/{root_link}").exists()
+
+
+def test_without_root_the_lab_skips_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Goal: where namespaces are not permitted the test says why instead of failing."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+
+    skipped = pytest.raises(pytest.skip.Exception, match=r"need root \(running as uid")
+    with skipped, netns_lab(tmp_path):
+        pytest.fail("the lab opened without root")

@@ -14,8 +14,10 @@ process inside it (`ip netns exec`) and returns a `NetnsProcess` whose `wait_rea
 waits for the READY line (common.node) on its stdout.
 
 `close()` always runs (the context manager calls it, even on failure): SIGTERM to
-every process group, SIGKILL to whatever is left in each namespace (`ip netns pids`,
-chaincode children included), then the namespaces and the root veth are deleted.
+each process group in the reverse order of starting (clients stop before the servers
+they use), SIGKILL to any that outlives its grace and to whatever is left in each
+namespace (`ip netns pids`, chaincode children included), then the namespaces and the
+root veth are deleted.
 
 Without root, without `ip`, or where the kernel or container refuses namespaces,
 bridges or veths, `netns_lab()` skips the test with the reason: that is a property
@@ -38,6 +40,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -63,47 +66,79 @@ class Host:
 
 @dataclass
 class NetnsProcess:
-    """A process started inside a namespace; stdout is read (and logged) throughout."""
+    """A process started inside a namespace; stdout and stderr are read (and logged)
+    throughout, since a full pipe would block it.
+
+    It is ready at the READY line on stdout (its addresses), or, when `ready_text` is
+    set (for programs without a READY line, such as etcd), at the first line on either
+    stream that contains the text (no addresses).
+    """
 
     name: str
     host: Host
     popen: subprocess.Popen[str]
     stdout_log: Path
     stderr_log: Path
+    ready_text: str | None = None
     lines: list[str] = field(default_factory=list)
     addresses: dict[str, str] | None = None
     _settled: threading.Event = field(default_factory=threading.Event)
-    _reader: threading.Thread | None = None
+    _readers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _finished: int = 0
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
     def start_reading(self) -> None:
-        """Drain stdout into `stdout_log` (a full pipe would block the node)."""
-        self._reader = threading.Thread(
-            target=self._read, name=f"stdout-{self.name}", daemon=True
+        """One thread per stream, each copying lines to its log file."""
+        streams = (
+            (self.popen.stdout, self.stdout_log),
+            (self.popen.stderr, self.stderr_log),
         )
-        self._reader.start()
+        for stream, log in streams:
+            assert stream is not None
+            reader = threading.Thread(
+                target=self._read,
+                args=(stream, log),
+                name=f"{log.name}-{self.name}",
+                daemon=True,
+            )
+            self._readers.append(reader)
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        with self.stdout_log.open("w") as log:
-            for line in self.popen.stdout:
+    def _read(self, stream: IO[str], path: Path) -> None:
+        with path.open("w") as log:
+            for line in stream:
                 log.write(line)
                 log.flush()
+                self._look_at(line, stdout=stream is self.popen.stdout)
+        with self._lock:
+            self._finished += 1
+            if self._finished == len(self._readers):
+                self._settled.set()
+
+    def _look_at(self, line: str, *, stdout: bool) -> None:
+        with self._lock:
+            if stdout:
                 self.lines.append(line)
-                if self.addresses is None and line.startswith(READY_PREFIX):
-                    self.addresses = parse_ready_line(line.strip())
-                    self._settled.set()
-        self._settled.set()
+            if self.addresses is not None:
+                return
+            if self.ready_text is not None and self.ready_text in line:
+                self.addresses = {}
+            elif stdout and self.ready_text is None and line.startswith(READY_PREFIX):
+                self.addresses = parse_ready_line(line.strip())
+            if self.addresses is not None:
+                self._settled.set()
 
     def wait_ready(self, timeout_s: float) -> dict[str, str]:
         """The addresses of the READY line; fails if the process exits or times out."""
         self._settled.wait(timeout_s)
         if self.addresses is None:
             raise AssertionError(
-                f"{self.name} in {self.host.netns}: no READY line within {timeout_s}s "
+                f"{self.name} in {self.host.netns}: not ready within {timeout_s}s "
                 f"(exit code {self.popen.poll()}); stdout {self.lines[-20:]!r}; "
                 f"stderr:\n{self.stderr_tail()}"
             )
@@ -129,11 +164,12 @@ class NetnsProcess:
         except subprocess.TimeoutExpired:
             return None
 
-    def close_pipe(self) -> None:
-        if self._reader is not None:
-            self._reader.join(KILL_WAIT_S)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+    def close_pipes(self) -> None:
+        for reader in self._readers:
+            reader.join(KILL_WAIT_S)
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def unavailable_reason() -> str | None:
@@ -222,29 +258,32 @@ class NetnsLab:
         cwd: Path,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
+        ready_text: str | None = None,
     ) -> NetnsProcess:
-        """Start `argv` inside `host`'s namespace, in a session of its own."""
+        """Start `argv` inside `host`'s namespace, in a session of its own.
+
+        `ready_text`: see `NetnsProcess` (None: wait for the READY line).
+        """
         label = name or host.name
         logs = self.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        stderr_log = logs / f"{label}.stderr.log"
-        with stderr_log.open("w") as stderr:
-            popen = subprocess.Popen(
-                [IP, "netns", "exec", host.netns, *argv],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,
-            )
+        popen = subprocess.Popen(
+            [IP, "netns", "exec", host.netns, *argv],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
         process = NetnsProcess(
             name=label,
             host=host,
             popen=popen,
             stdout_log=logs / f"{label}.stdout.log",
-            stderr_log=stderr_log,
+            stderr_log=logs / f"{label}.stderr.log",
+            ready_text=ready_text,
         )
         self.processes.append(process)
         process.start_reading()
@@ -263,9 +302,8 @@ class NetnsLab:
     def close(self) -> list[str]:
         """Stop every process, delete every namespace and link; returns what failed."""
         problems: list[str] = []
-        for process in self.processes:
+        for process in reversed(self.processes):
             process.signal_group(signal.SIGTERM)
-        for process in self.processes:
             if process.reap(self.stop_grace_s) is None:
                 problems.append(f"{process.name} ignored SIGTERM; killed")
                 process.signal_group(signal.SIGKILL)
@@ -276,7 +314,7 @@ class NetnsLab:
                 problems.append(f"{netns}: killed leftover processes {left}")
             _kill_and_wait(left)
         for process in self.processes:
-            process.close_pipe()
+            process.close_pipes()
         for netns in reversed(self._namespaces):
             result = subprocess.run(
                 [IP, "netns", "del", netns], capture_output=True, text=True, check=False

@@ -61,6 +61,7 @@ __all__ = [
 
 TEMPLATE = Path(__file__).with_name("consortium.yaml")
 DELIVER_TIMEOUT_S = 30.0
+ETCD_READY = "ready to serve client requests"
 
 Progress = Callable[[str], None]
 
@@ -79,8 +80,13 @@ class Deployment:
         return next(node for node in self.nodes if node.name == name)
 
     def kind(self, node: GeneratedNode) -> str:
-        """orderer, peer or gateway: the word after `medledger` in its command."""
-        return shlex.split(node.command)[1]
+        """orderer, peer or gateway (the word after `medledger` in its command), etcd
+        or chaincode (a server run by its start.sh)."""
+        words = shlex.split(node.command)
+        if words[0] == "medledger":
+            return words[1]
+        members = {member.name for member in self.plan.settings.etcd.members}
+        return "etcd" if node.name in members else "chaincode"
 
     def tls_ca(self, mspid: str) -> Path:
         return self.crypto.organization(mspid).tlsca_cert
@@ -108,6 +114,10 @@ def place_on_hosts(lab: NetnsLab, folder: Path) -> tuple[Path, dict[str, Host]]:
             hosts[host.name] = host
             peer = organization["peers"][0]
             peer["sans"] = [*peer.get("sans", []), host.ip]
+    for member in document.get("orderers", {}).get("etcd", {}).get("members", []):
+        host = lab.add_host(member["name"])
+        member["host"] = host.ip
+        hosts[host.name] = host
     for chaincode in document.get("chaincodes", []):
         chaincode["path"] = str((TEMPLATE.parent / chaincode["path"]).resolve())
     path = folder / "consortium.yaml"
@@ -138,12 +148,16 @@ def start_node(
     """Run the node's generated command from its folder, inside its namespace.
 
     `medledger` is this interpreter's `python -m network.cli` (the same console entry
-    point, whether or not the virtualenv's bin/ is on PATH).
+    point, whether or not the virtualenv's bin/ is on PATH). An etcd member's start.sh
+    prints no READY line; it is ready once etcd says it serves clients.
     """
     words = shlex.split(node.command)
-    assert words[0] == "medledger", node.command
+    host = deployment.hosts[node.name]
+    if words[0] != "medledger":
+        ready = ETCD_READY if deployment.kind(node) == "etcd" else None
+        return lab.run(host, words, cwd=node.folder, name=node.name, ready_text=ready)
     argv = [sys.executable, "-m", "network.cli", *words[1:]]
-    return lab.run(deployment.hosts[node.name], argv, cwd=node.folder, name=node.name)
+    return lab.run(host, argv, cwd=node.folder, name=node.name)
 
 
 async def join_orderers(deployment: Deployment, progress: Progress) -> None:
