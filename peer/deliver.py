@@ -31,6 +31,7 @@ from peer.errors import ChaincodeDefinitionError
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.pvtstore import get_block_private_data
 from peer.lifecycle import read_definition
+from peer.privdata.collections import IMPLICIT_COLLECTION_PREFIX
 from protos.common import common_pb2, policies_pb2
 from protos.ledger.rwset import rwset_pb2
 from protos.msp import msp_principal_pb2
@@ -276,6 +277,8 @@ def _private_data(
 def _collection_members(
     ledger: ChannelLedger, namespace: str, collection: str
 ) -> frozenset[str]:
+    if collection.startswith(IMPLICIT_COLLECTION_PREFIX):
+        return frozenset({collection.removeprefix(IMPLICIT_COLLECTION_PREFIX)})
     try:
         definition = read_definition(ledger, namespace)
         configs = () if definition is None else definition.collection_configs()
