@@ -266,7 +266,7 @@ async def network(
         yield PrivateNetwork(material, folder, nodes, gateways)
 
 
-FIRST_PART = ("create", "memberReads", "nonMember")
+FIRST_PART = ("create", "memberReads", "nonMember", "privateBlocks")
 SECOND_PART = ("transfer", "purge", "blocks")
 
 
@@ -459,3 +459,17 @@ async def test_the_marker_reaches_members_and_never_the_non_member(
     assert list(_files(network.storage("C")))
     assert _holding(network.storage("C"), MARKER.encode()) == []
     assert _holding(network.folder / "orderer", MARKER.encode()) == []
+
+
+async def test_private_data_is_delivered_only_to_members(
+    outcome: dict[str, Any],
+) -> None:
+    seen = outcome["privateBlocks"]
+    number = outcome["create"]["blockNumber"]
+    shared = f"{NAME}/{SHARED}"
+    assert seen["A"] == {
+        "number": number,
+        "collections": {shared: True, f"{NAME}/_implicit_org_{HOSPITAL_A}": False},
+    }
+    assert seen["B"] == {"number": number, "collections": {shared: True}}
+    assert seen["C"] == {"number": number, "collections": {}}

@@ -16,6 +16,9 @@
 //                 A reads its own appraisal
 //   nonMember     C reads the public record and the hash of the details; C's read of
 //                 the details and C's own create are refused
+//   privateBlocks each organisation asks its gateway for the creating block with
+//                 private data (DeliverWithPrivateData): which collections come back,
+//                 and with the marker?
 //   transfer      A transfers the asset to B; B sees itself as owner; A's appraisal
 //                 is gone
 //   purge         B purges the private details; nobody can read them or their hash
@@ -96,7 +99,7 @@ function transient(field, value) {
 }
 
 const STEPS = {
-    create: async ({ request, sessions }) => {
+    create: async ({ request, sessions, facts }) => {
         const properties = {
             objectType: 'asset',
             assetID: request.assetID,
@@ -106,6 +109,7 @@ const STEPS = {
             note: request.marker,
         };
         const committed = await submit(sessions.A.contract, 'CreateAsset', transient('asset_properties', properties));
+        facts.createBlock = committed.blockNumber;
         await settle(sessions, committed.blockNumber);
         return committed;
     },
@@ -140,6 +144,25 @@ const STEPS = {
                 assetID: id, buyerMSP: C.mspId,
             }))),
         };
+    },
+
+    privateBlocks: async ({ request, sessions, facts }) => {
+        const marker = Buffer.from(request.marker);
+        const seen = {};
+        for (const [name, session] of Object.entries(sessions)) {
+            const events = await session.network.getBlockAndPrivateDataEvents({
+                startBlock: BigInt(facts.createBlock),
+            });
+            try {
+                for await (const event of events) {
+                    seen[name] = privateCollections(event, marker);
+                    break;
+                }
+            } finally {
+                events.close();
+            }
+        }
+        return seen;
     },
 
     transfer: async ({ request, sessions }) => {
@@ -202,6 +225,21 @@ const STEPS = {
         return { detailsHash: detailsHash.toString('hex'), blocks: found };
     },
 };
+
+// The block number, and per collection of the private data delivered with the block
+// whether it holds the marker.
+function privateCollections(event, marker) {
+    const collections = {};
+    event.getPrivateDataMapMap().forEach((txRwset) => {
+        for (const ns of txRwset.getNsPvtRwsetList()) {
+            for (const collection of ns.getCollectionPvtRwsetList()) {
+                const rwset = Buffer.from(collection.getRwset_asU8());
+                collections[`${ns.getNamespace()}/${collection.getCollectionName()}`] = rwset.includes(marker);
+            }
+        }
+    });
+    return { number: event.getBlock().getHeader().getNumber(), collections };
+}
 
 // Wait until each organisation's gateway delivers block `number`: the block events come
 // from a peer of that organisation, which has then committed it. (A commit status only
