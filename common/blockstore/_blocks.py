@@ -8,10 +8,12 @@ block's TRANSACTIONS_FILTER metadata (one byte per transaction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from common.errors import WireError
 from common.protoutil import block_data_hash, block_header_hash, transaction_filter
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
@@ -40,18 +42,31 @@ class BlockFacts:
     txs: tuple[TxEntry, ...]
 
 
-def inspect_block(block: common_pb2.Block) -> BlockFacts:
+def inspect_block(
+    block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+) -> BlockFacts:
     """Hash a block and list its transactions.
 
+    `tx_ids`, when given, holds each envelope's tx id as `tx_id_of` reads it (""
+    for none), from a caller that decoded the envelopes already; they are not
+    decoded again.
+
     Raises:
-        WireError: the TRANSACTIONS_FILTER is present but not one byte per tx.
+        WireError: the TRANSACTIONS_FILTER is present but not one byte per tx, or
+            `tx_ids` does not have one entry per transaction.
     """
     header = block.header
     envelopes = block.data.data
     codes = validation_codes(block)
+    if tx_ids is None:
+        tx_ids = [tx_id_of(envelope) for envelope in envelopes]
+    elif len(tx_ids) != len(envelopes):
+        raise WireError(
+            f"{len(tx_ids)} tx ids given for a block of {len(envelopes)} transactions"
+        )
     txs = tuple(
         TxEntry(tx_id, position, codes[position])
-        for position, tx_id in enumerate(map(tx_id_of, envelopes))
+        for position, tx_id in enumerate(tx_ids)
         if tx_id
     )
     return BlockFacts(

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -108,17 +108,24 @@ class BlockStore:
 
     # Writing
 
-    def append(self, block: common_pb2.Block) -> None:
+    def append(
+        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+    ) -> None:
         """Store `block` durably (one fsync) and index it.
+
+        `tx_ids` may give each envelope's ChannelHeader tx id ("" when it has
+        none or does not decode), when the caller has decoded them already; the
+        index then trusts them instead of decoding every envelope again.
 
         Raises:
             BlockRejected: the number is not the height, the previous hash is not the
                 last block's header hash, the data hash does not match the data, or
-                the transactions filter does not have one entry per transaction.
+                the transactions filter or `tx_ids` does not have one entry per
+                transaction.
             BlockStoreError: the store is closed, or an earlier append failed halfway.
         """
         self._check_writable()
-        facts = _inspect(block)
+        facts = _inspect(block, tx_ids)
         self._check_extends_chain(facts)
         payload = block.SerializeToString()
         location = self._write(facts.number, payload)
@@ -326,9 +333,9 @@ class BlockStore:
         return location
 
 
-def _inspect(block: common_pb2.Block) -> BlockFacts:
+def _inspect(block: common_pb2.Block, tx_ids: Sequence[str] | None) -> BlockFacts:
     try:
-        return inspect_block(block)
+        return inspect_block(block, tx_ids=tx_ids)
     except WireError as error:
         raise BlockRejected(
             str(error), block_number=block.header.number, expected=None, actual=None

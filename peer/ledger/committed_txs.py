@@ -66,8 +66,10 @@ def iter_committed_txs(
 ) -> Iterator[CommittedTx]:
     """The block's VALID endorser transactions in order; `on_tx_id` sees every tx id.
 
-    Invalid transactions are skipped (their tx id is still reported when their
-    header decodes); so are configuration and other non-endorser transactions.
+    `on_tx_id` is called once per transaction, in block order, with its channel
+    header's tx id ("" when it has none or the header does not decode).
+    Invalid transactions are skipped (their tx id is still reported); so are
+    configuration and other non-endorser transactions.
 
     Raises:
         LedgerError: no transaction filter, or a VALID transaction that does not decode.
@@ -81,8 +83,10 @@ def iter_committed_txs(
         except WireError as error:
             if is_valid:
                 raise _undecodable(block_num, tx_num, error) from error
+            if on_tx_id is not None:
+                on_tx_id("")
             continue
-        if on_tx_id is not None and header.tx_id:
+        if on_tx_id is not None:
             on_tx_id(header.tx_id)
         if not is_valid or header.type != common_pb2.ENDORSER_TRANSACTION:
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from peer.ledger.schema import transaction
 
@@ -35,9 +36,11 @@ class Timestamp:
     nanos: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class KeyWrite:
-    """One write of a transaction; `value` None means the key was deleted."""
+class KeyWrite(NamedTuple):
+    """One write of a transaction; `value` None means the key was deleted.
+
+    An immutable NamedTuple: one is built for every committed write.
+    """
 
     ns: str
     key: str
@@ -56,7 +59,7 @@ class KeyModification:
     tx_num: int
 
 
-_Row = tuple[str, str, int, int, str, int, int, int, bytes]
+_Row = tuple[str, str, int, int, str, int, int, bool, bytes]
 _INSERT = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT = (
     "SELECT tx_id, val, ts_seconds, ts_nanos, is_delete, block_num, tx_num FROM history "
@@ -79,20 +82,21 @@ class HistoryBatch:
         timestamp: Timestamp,
         writes: Iterable[KeyWrite],
     ) -> None:
-        for write in writes:
-            is_delete = write.value is None
-            value = b"" if write.value is None else bytes(write.value)
-            self._rows.append(
+        seconds, nanos, append = timestamp.seconds, timestamp.nanos, self._rows.append
+        for ns, key, value in writes:
+            is_delete = value is None
+            row_value = b"" if value is None else bytes(value)
+            append(
                 (
-                    write.ns,
-                    write.key,
+                    ns,
+                    key,
                     block_num,
                     tx_num,
                     tx_id,
-                    timestamp.seconds,
-                    timestamp.nanos,
-                    int(is_delete),
-                    value,
+                    seconds,
+                    nanos,
+                    is_delete,
+                    row_value,
                 )
             )
 

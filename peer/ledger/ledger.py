@@ -209,7 +209,9 @@ class ChannelLedger:
         # The append runs on the appender thread while this one writes the
         # database transaction (SQLite releases the GIL); the transaction commits
         # only once the append has returned.
-        appended = self._appender.submit(self._store.append, block)
+        appended = self._appender.submit(
+            self._store.append, block, tx_ids=updates.tx_id_at
+        )
         try:
             self._apply(updates, appended=appended)
         except BaseException as error:

@@ -42,8 +42,8 @@ __all__ = ["BlockUpdates", "derive_block_updates"]
 class BlockUpdates:
     """Everything one block writes to the channel database.
 
-    `tx_ids` lists every transaction id of the block, valid or not: their
-    transient private data is no longer needed once the block is committed.
+    `tx_id_at` holds each transaction's tx id by position ("" when its header
+    has none or does not decode), as the block store indexes them.
     """
 
     block_num: int
@@ -51,8 +51,17 @@ class BlockUpdates:
     state: UpdateBatch
     history: HistoryBatch
     private: PrivateUpdates
-    tx_ids: tuple[str, ...]
+    tx_id_at: tuple[str, ...]
     committed: tuple[CommittedTx, ...]
+
+    @property
+    def tx_ids(self) -> tuple[str, ...]:
+        """Every tx id of the block, valid or not, in block order.
+
+        Their transient private data is no longer needed once the block is
+        committed.
+        """
+        return tuple(tx_id for tx_id in self.tx_id_at if tx_id)
 
 
 def derive_block_updates(
@@ -81,9 +90,10 @@ def derive_block_updates(
     )
     for tx in committed:
         writes: list[KeyWrite] = []
+        version = tx.version
         for ns_rwset in tx.rwset.ns_rwset:
             kv_rwset = decode_in_tx(kv_rwset_pb2.KVRWSet, ns_rwset.rwset, tx)
-            writes += add_kv_writes(state, ns_rwset.namespace, kv_rwset, tx.version)
+            writes += add_kv_writes(state, ns_rwset.namespace, kv_rwset, version)
             if ns_rwset.collection_hashed_rwset:
                 private.add(tx, ns_rwset)
         history.add(
@@ -99,6 +109,6 @@ def derive_block_updates(
         state=state,
         history=history,
         private=private.build(),
-        tx_ids=tuple(tx_ids),
+        tx_id_at=tuple(tx_ids),
         committed=committed,
     )

@@ -144,6 +144,18 @@ def test_tx_by_id_returns_envelope_code_and_place(tmp_path: Path) -> None:
         assert not store.has_tx("c")
 
 
+def test_append_indexes_tx_ids_the_caller_decoded(tmp_path: Path) -> None:
+    """Given tx ids are indexed as given ("" skipped); a wrong count is refused."""
+    block = make_block(0, b"", ["a", "b"], codes=[VALID, MVCC])
+    with BlockStore.open(tmp_path) as store:
+        with pytest.raises(BlockRejected, match="1 tx ids given for a block of 2"):
+            store.append(block, tx_ids=["a"])
+        store.append(block, tx_ids=["a", ""])
+        assert store.tx_validation_code("a") == VALID
+        assert not store.has_tx("b")
+        assert store.height == 1
+
+
 def test_block_without_filter_indexes_every_tx_as_valid(tmp_path: Path) -> None:
     """Orderer blocks carry no filter yet; their transactions count as VALID."""
     with BlockStore.open(tmp_path) as store:

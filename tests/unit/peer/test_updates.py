@@ -104,6 +104,7 @@ def test_config_and_undecodable_invalid_transactions_are_skipped() -> None:
     )
 
     assert updates.tx_ids == ("cfg", "t2")
+    assert updates.tx_id_at == ("cfg", "", "t2")  # by position, for the block store
     assert [key for key, _ in updates.state.items()] == [(NS, "a")]
 
 
