@@ -3,9 +3,9 @@
 `dial` opens a `grpc.aio` channel (TLS unless told otherwise, with the gateway's client
 pair when configured). `PeerClient` wraps one peer: `process_proposal` (Endorser),
 `open_deliver` (a Deliver, DeliverFiltered or DeliverWithPrivateData stream moving raw
-bytes) and a signed ledger query through `qscc`. `OrdererClient` sends one envelope on
-a Broadcast stream. Channels are created lazily and closed by `close()`; every call
-carries a deadline.
+bytes) and a signed ledger query through `qscc`. `OrdererClient` sends envelopes
+over one long-lived Broadcast stream (`gateway.broadcast`). Channels are created
+lazily and closed by `close()`; every call, and every envelope, carries a deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import grpc
 from common.errors import ConfigError
 from common.protoutil import Signer, create_proposal, sign_proposal
 from common.tls import TlsFiles
+from gateway.broadcast import BroadcastStream
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 from protos.peer import proposal_pb2, proposal_response_pb2
@@ -178,6 +179,7 @@ class OrdererClient:
         self.mspid = mspid
         self._settings = settings
         self._channel: grpc.aio.Channel | None = None
+        self._stream: BroadcastStream | None = None
 
     def __repr__(self) -> str:
         return f"OrdererClient({self.address!r}, {self.mspid!r})"
@@ -185,29 +187,31 @@ class OrdererClient:
     async def broadcast(
         self, envelope: common_pb2.Envelope, *, deadline_s: float
     ) -> ab_pb2.BroadcastResponse:
-        """Send one envelope and read its response; raises AioRpcError on failure."""
+        """Send one envelope on the shared stream and read its response.
+
+        Raises:
+            grpc.aio.AioRpcError: the stream failed.
+            ConnectionError: the stream ended or did not answer within `deadline_s`.
+        """
+        if self._stream is None:
+            self._stream = BroadcastStream(self.address, self._open_broadcast)
+        return await self._stream.send(
+            envelope.SerializeToString(), deadline_s=deadline_s
+        )
+
+    def _open_broadcast(self) -> grpc.aio.StreamStreamCall[bytes, bytes]:
         if self._channel is None:
             self._channel = dial(self.address, self._settings)
         call = self._channel.stream_stream(
-            _BROADCAST,
-            request_serializer=common_pb2.Envelope.SerializeToString,
-            response_deserializer=ab_pb2.BroadcastResponse.FromString,
+            _BROADCAST, request_serializer=_identity, response_deserializer=_identity
         )
-        stream: grpc.aio.StreamStreamCall[common_pb2.Envelope, ab_pb2.BroadcastResponse]
-        stream = call(timeout=deadline_s)  # type: ignore[call-arg]
-        try:
-            await stream.write(envelope)
-            await stream.done_writing()
-            response = await stream.read()
-        finally:
-            stream.cancel()
-        if not isinstance(response, ab_pb2.BroadcastResponse):
-            raise ConnectionError(
-                f"orderer {self.address} closed Broadcast without a response"
-            )
-        return response
+        stream: grpc.aio.StreamStreamCall[bytes, bytes] = call()  # type: ignore[call-arg]
+        return stream
 
     async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
         if self._channel is not None:
             channel, self._channel = self._channel, None
             await channel.close(None)
