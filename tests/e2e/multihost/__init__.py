@@ -1,1 +1,1 @@
-"""The multi-host acceptance test: its consortium template, deployment steps and story."""
+"""The multi-host acceptance test: its consortium template and deployment steps."""
