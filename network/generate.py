@@ -173,17 +173,8 @@ class _Writer:
         self._copy_blocks(folder, channels)
         write_config(folder / "peer.yaml", document, kind="peer", source=self._source)
         command = "medledger peer start -c peer.yaml"
-        admin = self.crypto.organization(organization.mspid).user(
-            organization.admins[0].name
-        )
-        tls = (
-            f" --tls-ca tlsca/{organization.mspid}.pem"
-            if self.plan.settings.tls
-            else ""
-        )
         join = [
-            f"medledger channel join -b channels/{channel}.block --peer "
-            f"{peer.address} --identity {admin.msp_dir.resolve()}{tls}"
+            self.texts.peer_join_line(organization, peer, channel)
             for channel in channels
         ]
         self.texts.node_readme(folder, peer.full_name, command, join)

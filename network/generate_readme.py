@@ -4,11 +4,16 @@ Every node's folder gets a README.txt with its start command and, for orderers a
 peers, how to join its channels; the output folder's README.txt lists the nodes in
 start order and the `medledger chaincode install|approve|commit` commands that deploy
 each chaincode (with Fabric's collection config JSON written next to its package).
+
+Paths in the READMEs are relative, so the output folder can be moved or copied whole:
+the top README's commands run inside the output folder, a node README's inside the
+node's folder (its admin commands reach the admins' material as ../organizations/…).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,7 +73,8 @@ class Instructions:
         if self.plan.settings.tls:
             orderer_org = self.plan.organization_of(orderer).mspid
             orderer_flags += (
-                f" --orderer-tls-ca {self.crypto.organization(orderer_org).tlsca_cert}"
+                " --orderer-tls-ca "
+                f"{self._top(self.crypto.organization(orderer_org).tlsca_cert)}"
             )
         lines = [
             f"# {chaincode.name} on {channel_name}: install on every member peer, "
@@ -77,7 +83,8 @@ class Instructions:
         for organization in organizations:
             admin = self._admin_flags(organization)
             lines += [
-                f"medledger chaincode install {path} --peer {peer.address} {admin}"
+                f"medledger chaincode install {self._top(path)} --peer {peer.address} "
+                f"{admin}"
                 for peer in organization.peers
             ]
         for organization in organizations:
@@ -88,7 +95,7 @@ class Instructions:
             )
         peers = " ".join(f"--peer {o.peers[0].address}" for o in organizations)
         extra_cas = "".join(
-            f" --tls-ca {self.crypto.organization(o.mspid).tlsca_cert}"
+            f" --tls-ca {self._top(self.crypto.organization(o.mspid).tlsca_cert)}"
             for o in organizations[1:]
             if self.plan.settings.tls
         )
@@ -96,6 +103,13 @@ class Instructions:
             f"medledger chaincode commit {definition} {peers} "
             f"{self._admin_flags(organizations[0])}{extra_cas} {orderer_flags}"
         )
+        if chaincode.init_required:
+            call = " ".join([chaincode.init_function, *chaincode.init_args])
+            lines.append(
+                f"# then, before any other transaction, its init transaction: a "
+                f"proposal flagged is_init calling {call}, endorsed by a peer of every "
+                "member (`medledger network up` sends it itself)"
+            )
         return [*lines, ""]
 
     def _definition_flags(self, chaincode: ChaincodeSpec) -> list[str]:
@@ -113,16 +127,41 @@ class Instructions:
         if chaincode.collections:
             path = self.out_dir / "chaincode" / f"{chaincode.name}-collections.json"
             path.write_text(json.dumps(_collections_json(chaincode), indent=2) + "\n")
-            flags.append(f"--collections-config {path}")
+            flags.append(f"--collections-config {self._top(path)}")
         return flags
 
     def _admin_flags(self, organization: OrganizationSpec) -> str:
         layout = self.crypto.organization(organization.mspid)
         admin = layout.user(organization.admins[0].name)
-        flags = f"--identity {admin.msp_dir} --mspid {organization.mspid}"
+        flags = f"--identity {self._top(admin.msp_dir)} --mspid {organization.mspid}"
         if self.plan.settings.tls:
-            flags += f" --tls-ca {layout.tlsca_cert}"
+            flags += f" --tls-ca {self._top(layout.tlsca_cert)}"
         return flags
+
+    def _top(self, path: Path) -> str:
+        """`path` relative to the output folder (where the top README's commands run)."""
+        return _relative(path, self.out_dir)
+
+    def _from_node(self, path: Path, node: NodeSpec) -> str:
+        """`path` relative to a node's folder (where its README's commands run)."""
+        return _relative(path, self.out_dir / node.full_name)
+
+    def peer_join_line(
+        self, organization: OrganizationSpec, peer: NodeSpec, channel: str
+    ) -> str:
+        """`medledger channel join` for a peer, run inside the peer's folder."""
+        admin = self.crypto.organization(organization.mspid).user(
+            organization.admins[0].name
+        )
+        tls = (
+            f" --tls-ca tlsca/{organization.mspid}.pem"
+            if self.plan.settings.tls
+            else ""
+        )
+        return (
+            f"medledger channel join -b channels/{channel}.block --peer "
+            f"{peer.address} --identity {self._from_node(admin.msp_dir, peer)}{tls}"
+        )
 
     def orderer_join_line(
         self, organization: OrganizationSpec, orderer: NodeSpec, channel: str
@@ -138,7 +177,8 @@ class Instructions:
             )
         return (
             f"curl --cacert tlsca/{organization.mspid}.pem "
-            f"--cert {admin.tls_cert.resolve()} --key {admin.tls_key.resolve()} "
+            f"--cert {self._from_node(admin.tls_cert, orderer)} "
+            f"--key {self._from_node(admin.tls_key, orderer)} "
             f"-X POST https://{host}:{admin_port(orderer)}/participation/v1/channels "
             f"-F config-block=@channels/{channel}.block"
         )
@@ -158,13 +198,19 @@ class Instructions:
         if then:
             lines += [
                 "",
-                "The first time, join its channels (an admin of its organisation does",
-                "this; the paths to the admin's material are on the generating host):",
+                "The first time, join its channels: an admin of its organisation does",
+                "this on the generating host, inside this folder there (the admin's",
+                "material is in ../organizations/):",
                 "",
                 *(f"    {line}" for line in then),
             ]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "README.txt").write_text("\n".join(lines) + "\n")
+
+
+def _relative(path: Path, start: Path) -> str:
+    """`path` relative to `start` (both resolved), as the shell should see it."""
+    return shlex.quote(os.path.relpath(path.resolve(), start.resolve()))
 
 
 def _collections_json(chaincode: ChaincodeSpec) -> list[dict[str, object]]:
@@ -209,7 +255,7 @@ def write_top_readme(
         lines += [
             "",
             "Then deploy the chaincode (packages in chaincode/) through the lifecycle,",
-            "from this host (the admins' material is here):",
+            "inside this folder (the admins' material is here):",
             "",
             *(f"    {line}" if line else "" for line in lifecycle),
         ]
