@@ -9,10 +9,11 @@ event loop, the peers knowing each other for dissemination. The chaincode
 each hospital installs a ccaas package naming its own server and approves the
 definition (policy any of A or B, collection `assetCollection` of A and B with
 requiredPeerCount 1, from Fabric's collection JSON), then one commit. Then
-tests/interop/node/private.js runs the story create → member reads → non-member
-refusals → transfer → purge once, as dr-lee (A), dr-garcia (B) and dr-svensson (C)
-through their own hospital's gateway; each test checks one step, against the
-client's view and against the peers' ledgers and files.
+tests/interop/node/private.js runs the story once, as dr-lee (A), dr-garcia (B) and
+dr-svensson (C) through their own hospital's gateway, in two parts: create → member
+reads → non-member refusals and hash → blocks with private data per hospital; then,
+after pytest looked at every disk, transfer → purge → every block. Each test checks
+one step, against the client's view and against the peers' ledgers and files.
 """
 
 from __future__ import annotations
