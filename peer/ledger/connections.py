@@ -42,6 +42,9 @@ def open_writer(path: Path) -> sqlite3.Connection:
     """The committer's connection, with every ledger component's tables in place."""
     conn = open_channel_db(path, checkpoint_mib=CHECKPOINT_MIB * _BACKSTOP_FACTOR)
     try:
+        # Deleted rows are zeroed, so purged or expired private data leaves no
+        # plaintext in free space (see `ChannelLedger` for the WAL).
+        conn.execute("PRAGMA secure_delete=ON")
         pvtdata.ensure(conn)
         transient.ensure(conn)
     except sqlite3.Error as error:

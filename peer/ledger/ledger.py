@@ -217,6 +217,8 @@ class ChannelLedger:
         except BaseException as error:
             self._fail(updates.block_num, appended, error)
         self._observe(CommitStep.COMMITTED, updates.block_num)
+        if updates.private.hashed.purges():
+            self._erase_purged(updates)
 
     # Reading
 
@@ -383,6 +385,29 @@ class ChannelLedger:
             ),
         )
         self._checkpointer.committed()
+
+    def _erase_purged(self, updates: BlockUpdates) -> None:
+        """Make a block's purges final on disk, then log one audit line per purge.
+
+        The writer zeroes deleted content (`secure_delete`), but earlier versions of
+        the purged pages stay in the WAL until it starts over: a TRUNCATE checkpoint
+        copies the zeroed pages into the database file and empties the WAL. It waits
+        (busy timeout) for readers of older snapshots; if they outlast it, the line
+        says `wal_truncated=no` and old versions stay in the WAL until it starts over.
+        """
+        busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        for purge in updates.private.hashed.purges():
+            _LOG.info(
+                "privdata purge completed channel=%s ns=%s collection=%s key_hash=%s "
+                "block=%d tx=%d wal_truncated=%s",
+                self.channel_id,
+                purge.ns,
+                purge.coll,
+                purge.key_hash.hex(),
+                purge.version.block_num,
+                purge.version.tx_num,
+                "no" if busy else "yes",
+            )
 
     def _observe(self, step: CommitStep, block_num: int) -> None:
         if self._observer is not None:
