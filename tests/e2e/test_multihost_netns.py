@@ -42,7 +42,13 @@ from tests.e2e.multihost.deployment import (
     start_node,
     wait_caught_up,
 )
-from tests.support.netns import NetnsLab, NetnsProcess, netns_lab
+from tests.support.netns import (
+    NetnsLab,
+    NetnsProcess,
+    netns_lab,
+    sweep_stale,
+    unavailable_reason,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -222,3 +228,44 @@ def test_without_root_the_lab_skips_with_the_reason(
     skipped = pytest.raises(pytest.skip.Exception, match=r"need root \(running as uid")
     with skipped, netns_lab(tmp_path):
         pytest.fail("the lab opened without root")
+
+
+def test_a_dead_runs_namespaces_are_swept(tmp_path: Path) -> None:
+    """Goal: a run killed before its teardown leaves nothing for long. Method: a
+    namespace named after a process that has exited, with a process still inside;
+    `sweep_stale` kills that process and deletes the namespace, and leaves a
+    namespace of a live process alone."""
+    if unavailable_reason() is not None:
+        pytest.skip(str(unavailable_reason()))
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    dead = f"mltest-{exited.pid}-abcdef-0"
+    alive = f"mltest-{os.getpid()}-abcdef-0"
+    for name in (dead, alive):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    left = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            dead,
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+        ]
+    )
+    try:
+        swept = sweep_stale("mltest")
+
+        assert swept == [dead]
+        assert left.wait(10) != 0
+        listed = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
+        assert dead not in listed
+        assert alive in listed
+    finally:
+        left.kill()
+        left.wait()
+        for name in (dead, alive):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -1,17 +1,19 @@
 """Network namespaces as stand-in hosts: one namespace per node, joined by a bridge.
 
     root namespace ── mlr<id> (.1) ═══ uplink ─┐
-                                               br0  (in the namespace mlnet-<id>-hub)
-    mlnet-<id>-<n>: eth0 (.10+n) ═══════ h<n> ─┘
+                                               br0   (in namespace mlnet-<pid>-<id>-hub)
+    mlnet-<pid>-<id>-<n>: eth0 (.10+n) ═ h<n> ─┘
 
 `netns_lab()` opens a `NetnsLab` on a random private /24 of 10.0.0.0/8 that no route
-or address of this machine already uses, with a random id in every name it creates,
-so parallel runs do not clash. The bridge lives in a namespace of its own (the root
-namespace's firewall never sees the traffic between hosts); the root namespace gets
-one veth into it, so tests dial every host's IP from here. `lab.add_host(name)` makes
-a namespace with loopback up and its own IP; `lab.run(host, argv, ...)` starts a
-process inside it (`ip netns exec`) and returns a `NetnsProcess` whose `wait_ready`
-waits for the READY line (common.node) on its stdout.
+or address of this machine already uses, with the test process's pid and a random id
+in every name it creates, so parallel runs do not clash (and what a run killed before
+it could clean up left behind is swept away by the next one: `sweep_stale`). The
+bridge lives in a namespace of its own (the root namespace's firewall never sees the
+traffic between hosts); the root namespace gets one veth into it, so tests dial every
+host's IP from here. `lab.add_host(name)` makes a namespace with loopback up and its
+own IP; `lab.run(host, argv, ...)` starts a process inside it (`ip netns exec`) and
+returns a `NetnsProcess` whose `wait_ready` waits for the READY line (common.node) on
+its stdout.
 
 `close()` always runs (the context manager calls it, even on failure): SIGTERM to
 each process group in the reverse order of starting (clients stop before the servers
@@ -30,6 +32,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -46,7 +49,14 @@ import pytest
 
 from common.node import READY_PREFIX, parse_ready_line
 
-__all__ = ["Host", "NetnsLab", "NetnsProcess", "netns_lab", "unavailable_reason"]
+__all__ = [
+    "Host",
+    "NetnsLab",
+    "NetnsProcess",
+    "netns_lab",
+    "sweep_stale",
+    "unavailable_reason",
+]
 
 IP = "ip"
 STOP_GRACE_S = 10.0
@@ -192,7 +202,8 @@ class NetnsLab:
         self.stop_grace_s = stop_grace_s
         self.id = secrets.token_hex(3)
         self.folder = folder
-        self.prefix = f"{label}-{self.id}"
+        self.label = label
+        self.prefix = f"{label}-{os.getpid()}-{self.id}"
         self.hub = f"{self.prefix}-hub"
         self.root_link = f"mlr{self.id}"
         self.subnet = ipaddress.IPv4Network("0.0.0.0/32")
@@ -211,6 +222,7 @@ class NetnsLab:
         Raises:
             subprocess.CalledProcessError: an `ip` command was refused.
         """
+        sweep_stale(self.label)
         self.subnet = _free_subnet()
         self._add_namespace(self.hub)
         hub = ("-n", self.hub)
@@ -291,13 +303,7 @@ class NetnsLab:
 
     def namespace_pids(self, netns: str) -> list[int]:
         """Every process inside `netns` (`ip netns pids`)."""
-        result = subprocess.run(
-            [IP, "netns", "pids", netns],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return [int(word) for word in result.stdout.split()]
+        return _namespace_pids(netns)
 
     def close(self) -> list[str]:
         """Stop every process, delete every namespace and link; returns what failed."""
@@ -330,6 +336,33 @@ class NetnsLab:
     def _add_namespace(self, netns: str) -> None:
         _ip("netns", "add", netns)
         self._namespaces.append(netns)
+
+
+def sweep_stale(label: str = "mlnet") -> list[str]:
+    """Delete the namespaces a run that died without closing its lab left behind.
+
+    A lab's namespaces are named ``<label>-<pid>-<id>-...`` after the test process
+    that made them; those whose process no longer exists are emptied (SIGKILL to what
+    still runs there) and deleted, which also removes their veths. A live run's
+    namespaces are never touched. Returns the names deleted.
+    """
+    listing = subprocess.run(
+        [IP, "netns", "list"], capture_output=True, text=True, check=False
+    )
+    pattern = re.compile(rf"{re.escape(label)}-(\d+)-[0-9a-f]{{6}}-\S+")
+    deleted: list[str] = []
+    for line in listing.stdout.splitlines():
+        match = pattern.match(line.strip())
+        if match is None or Path(f"/proc/{match.group(1)}").exists():
+            continue
+        netns = match.group(0)
+        _kill_and_wait(_namespace_pids(netns))
+        result = subprocess.run(
+            [IP, "netns", "del", netns], capture_output=True, check=False
+        )
+        if result.returncode == 0:
+            deleted.append(netns)
+    return deleted
 
 
 @contextlib.contextmanager
@@ -405,6 +438,13 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
                 )
             )
     return found
+
+
+def _namespace_pids(netns: str) -> list[int]:
+    result = subprocess.run(
+        [IP, "netns", "pids", netns], capture_output=True, text=True, check=False
+    )
+    return [int(word) for word in result.stdout.split()]
 
 
 def _kill_and_wait(pids: Sequence[int]) -> None:
