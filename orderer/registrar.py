@@ -39,7 +39,7 @@ from common.protoutil import (
     sign_block,
 )
 from orderer.blockcutter import BlockCutter
-from orderer.broadcast import EnvelopeChecker
+from orderer.broadcast import EnvelopeChecker, parse_broadcast_envelope
 from orderer.configupdate import propose_config_tx, revalidate_config_tx
 from orderer.consensus.base import Chain, OrderingBackend
 from orderer.errors import ChannelExists, ChannelNotJoined, JoinRejected
@@ -156,6 +156,15 @@ class ChannelSupport:
         return revalidate_config_tx(
             self._config, envelope, signer=self._signer, checker=self._checker
         )
+
+    def process_normal(self, envelope: bytes) -> None:
+        """Check a non-config envelope against the current config (a `Revalidator`).
+
+        Raises:
+            BroadcastRejected: it no longer passes.
+        """
+        parsed = parse_broadcast_envelope(envelope)
+        self._checker.check(parsed, size=len(envelope))
 
     # Broadcast
 

@@ -9,7 +9,7 @@ methods to the registrar.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+import asyncio
 from typing import Any
 
 import grpc
@@ -60,8 +60,8 @@ class AtomicBroadcastService:
             context, channels=self._deliver_channel, settings=self._deliver_settings
         )
 
-    def admit(self, data: bytes) -> Coroutine[Any, Any, int]:
-        """Check one envelope; returns the coroutine ordering it.
+    def admit(self, data: bytes) -> asyncio.Future[int]:
+        """Check one envelope and hand it to its chain; returns the block number's future.
 
         Raises:
             BroadcastRejected: a check failed; carries the status to answer.
@@ -74,12 +74,16 @@ class AtomicBroadcastService:
                 f"channel {envelope.channel_id} not found",
                 status=common_pb2.NOT_FOUND,
             )
+        # The sequence of the config checked against, read before checking: a chain
+        # that cuts the envelope under a later config checks it again.
+        config_sequence = support.config_sequence()
         support.checker.check(envelope, size=len(data))
-        if envelope.header_type == common_pb2.CONFIG_UPDATE:
+        is_config = envelope.header_type == common_pb2.CONFIG_UPDATE
+        if is_config:
             # What is ordered is the CONFIG envelope the update makes, signed by this
             # orderer; the chain checks it again at cut time (orderer.configupdate).
             data = support.propose_config_update(data)
-        return chain.order(data)
+        return chain.submit(data, config_sequence=config_sequence, is_config=is_config)
 
     def _deliver_channel(self, channel_id: str) -> DeliverChannel | None:
         return self._registrar.support(channel_id)

@@ -10,6 +10,7 @@ this orderer's disk. Backends: `solo` (orderer.consensus.solo) and `etcd`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,6 +26,7 @@ __all__ = [
     "ClosableBackend",
     "GrpcBackend",
     "OrderingBackend",
+    "Revalidator",
 ]
 
 
@@ -65,6 +67,22 @@ class ChainSupport(Protocol):
         """Whether the envelope is a CONFIG transaction (it must be alone in a block)."""
 
 
+@runtime_checkable
+class Revalidator(Protocol):
+    """A `ChainSupport` that checks envelopes again under a newer config (the
+    registrar's); chains use it when the support provides it."""
+
+    def config_sequence(self) -> int:
+        """The sequence of the channel's current config."""
+
+    def process_normal(self, envelope: bytes) -> None:
+        """Check a non-config envelope against the current config, as Broadcast does.
+
+        Raises:
+            BroadcastRejected: it no longer passes (the status to answer).
+        """
+
+
 class Chain(Protocol):
     """Orders one channel's envelopes."""
 
@@ -77,6 +95,18 @@ class Chain(Protocol):
 
         Raises:
             BackendUnavailable: the chain cannot order now (answered SERVICE_UNAVAILABLE).
+        """
+
+    def submit(
+        self, envelope: bytes, *, config_sequence: int, is_config: bool
+    ) -> asyncio.Future[int]:
+        """Start ordering an envelope Broadcast admitted; the future resolves as
+        `order` does.
+
+        `config_sequence` is the sequence of the channel config the envelope was
+        checked against: an envelope cut under a later config is checked again (and
+        fails with BroadcastRejected if it no longer passes). `is_config` tells a
+        CONFIG envelope (made from a CONFIG_UPDATE) without parsing it again.
         """
 
     async def stop(self) -> None: ...

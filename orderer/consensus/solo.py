@@ -8,7 +8,10 @@ Broadcast's SUCCESS means "on disk". BatchTimeout is a deadline on the loop's cl
 started when a batch becomes pending. `stop()` writes what is pending, then ends.
 A config envelope goes alone into its block; when the support can `process_config`,
 the envelope is checked again against the config of that moment (all earlier blocks
-written) and a refusal fails only that envelope's Broadcast.
+written) and a refusal fails only that envelope's Broadcast. Likewise an envelope that
+Broadcast checked against an older config than the one current when it reaches the
+cutter is checked again (`Revalidator.process_normal`) and dropped with its refusal
+if it no longer passes, as Fabric re-validates messages of an older config sequence.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from common.errors import MedledgerError
-from orderer.consensus.base import ChainSupport
+from orderer.consensus.base import ChainSupport, Revalidator
 from orderer.errors import BackendUnavailable, BroadcastRejected
 
 __all__ = ["SoloBackend", "SoloChain"]
@@ -30,7 +33,9 @@ _LOG = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 
-_Item = tuple[bytes, "asyncio.Future[int]"]
+_Item = tuple[bytes, "asyncio.Future[int]", int | None, bool | None]
+"""(envelope, its future, the config sequence it was checked against or None for
+"the current one", whether it is a config envelope or None for "look")."""
 
 
 @runtime_checkable
@@ -69,6 +74,7 @@ class SoloChain:
             if isinstance(support, ConfigProcessor)
             else _unchanged
         )
+        self._revalidator = support if isinstance(support, Revalidator) else None
 
     async def start(self) -> None:
         assert self._task is None, "solo chain started twice"
@@ -79,10 +85,26 @@ class SoloChain:
     async def order(self, envelope: bytes) -> int:
         self._check_available()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put((envelope, future))
+        await self._queue.put((envelope, future, None, None))
         if self._closed:
             self._fail_queued("solo chain stopped")
         return await future
+
+    def submit(
+        self, envelope: bytes, *, config_sequence: int, is_config: bool
+    ) -> asyncio.Future[int]:
+        """Queue without waiting (a failed future when the chain cannot order now)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        try:
+            self._check_available()
+            self._queue.put_nowait((envelope, future, config_sequence, is_config))
+        except BackendUnavailable as error:
+            future.set_exception(error)
+        except asyncio.QueueFull:
+            item = (envelope, future, config_sequence, is_config)
+            return asyncio.ensure_future(self._order_when_room(item))
+        return future
 
     async def stop(self) -> None:
         """Write the pending batch, let the loop end, fail whatever is still queued."""
@@ -119,13 +141,16 @@ class SoloChain:
             if item is None:
                 await self._write([cutter.cut()])
                 return
-            envelope, future = item
-            is_config = self._support.is_config(envelope)
+            envelope, future, config_sequence, is_config = item
+            if is_config is None:
+                is_config = self._support.is_config(envelope)
             if is_config:
                 processed = await self._processed_config(envelope, future)
                 if processed is None:
                     continue
                 envelope = processed
+            elif not self._passes_current_config(envelope, future, config_sequence):
+                continue
             self._waiting.append(future)
             if is_config:
                 batches, pending = cutter.isolate(envelope), False
@@ -147,6 +172,37 @@ class SoloChain:
             return self._queue.get_nowait()
         async with asyncio.timeout_at(deadline):
             return await self._queue.get()
+
+    async def _order_when_room(self, item: _Item) -> int:
+        await self._queue.put(item)
+        if self._closed:
+            self._fail_queued("solo chain stopped")
+        return await item[1]
+
+    def _passes_current_config(
+        self, envelope: bytes, future: asyncio.Future[int], config_sequence: int | None
+    ) -> bool:
+        """Whether an envelope checked under config `config_sequence` may be cut now;
+        if not, its future fails with the refusal."""
+        revalidator = self._revalidator
+        if (
+            config_sequence is None
+            or revalidator is None
+            or config_sequence >= revalidator.config_sequence()
+        ):
+            return True
+        try:
+            revalidator.process_normal(envelope)
+        except BroadcastRejected as rejected:
+            _LOG.info(
+                "envelope refused under the new config channel=%s: %s",
+                self._support.channel_id,
+                rejected,
+            )
+            if not future.done():
+                future.set_exception(rejected)
+            return False
+        return True
 
     async def _processed_config(
         self, envelope: bytes, future: asyncio.Future[int]
