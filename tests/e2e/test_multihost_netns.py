@@ -6,11 +6,12 @@ chaincode) gets a network namespace of its own with its own IP on a private /24,
 linked by a bridge (tests.support.netns); the spec names those IPs as the nodes' hosts.
 `network generate` writes one folder per node, and each node starts from its folder
 with the command generate wrote, inside its namespace. From the root namespace, over
-the bridge: the orderer and the peers join the channel, the chaincode is deployed
-through the lifecycle, and `medledger demo`'s story (`network.demo.run_demo` on the
-generated folder) runs through each hospital's gateway.
-Nothing listens on loopback that another node needs: a node that dialled 127.0.0.1
-for another would find nothing there.
+the bridge, as generate's READMEs tell an operator to: the orderer and the peers join
+the channel (curl, `medledger channel join`) and the chaincode is deployed through
+the lifecycle (`medledger chaincode install|approve|commit`). Then `medledger demo`'s
+story (`network.demo.run_demo` on the generated folder) runs through each hospital's
+gateway. Nothing listens on loopback that another node needs: a node that dialled
+127.0.0.1 for another would find nothing there.
 
 Skipped, with the reason, where namespaces are not permitted (not root, no `ip`, or a
 kernel or container that refuses them).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,14 +35,17 @@ from network.demo import run_demo
 from network.generate import GeneratedNode
 from tests.e2e.multihost.deployment import (
     Deployment,
-    deploy_chaincodes,
     generate_deployment,
     join_orderers,
-    join_peers,
     orderer_height,
     place_on_hosts,
     start_node,
     wait_caught_up,
+)
+from tests.e2e.multihost.readme import (
+    join_commands,
+    lifecycle_commands,
+    run_command,
 )
 from tests.support.netns import (
     NetnsLab,
@@ -87,20 +92,38 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
 
 
 def _bring_up(running: MultiHost) -> None:
-    """etcd, orderers and peers together; joins; gateways start during deployment."""
+    """etcd, orderers and peers together; their README joins; gateways start while
+    the top README's lifecycle commands deploy the chaincode."""
     deployment = running.deployment
+    log = running.progress.append
     tiers: dict[str, list[GeneratedNode]] = {}
     for node in deployment.nodes:
         tiers.setdefault(deployment.kind(node), []).append(node)
     assert set(tiers) == {"etcd", "orderer", "peer", "gateway"}, tiers
     _start(running, [*tiers["etcd"], *tiers["orderer"], *tiers["peer"]])
-    asyncio.run(join_orderers(deployment, running.progress.append))
-    asyncio.run(join_peers(deployment, running.progress.append))
+    if shutil.which("curl") is None:
+        log("curl is not installed: orderers join through network.admin_calls")
+        asyncio.run(join_orderers(deployment, log))
+    for node in [*(tiers["orderer"] if shutil.which("curl") else []), *tiers["peer"]]:
+        commands = join_commands(node.folder)
+        assert commands, f"{node.folder / 'README.txt'} names no join command"
+        for line in commands:
+            log(run_command(line, cwd=node.folder))
     for node in tiers["gateway"]:
         running.processes[node.name] = start_node(running.lab, deployment, node)
-    running.commits = asyncio.run(
-        deploy_chaincodes(deployment, running.progress.append)
-    )
+    lifecycle = lifecycle_commands(deployment.folder)
+    assert [line.split()[2] for line in lifecycle] == [
+        *["install"] * 3,
+        *["approve"] * 3,
+        "commit",
+    ], lifecycle
+    for line in lifecycle:
+        if line.startswith("medledger chaincode commit "):
+            asyncio.run(wait_caught_up(deployment, CHANNEL))
+            running.commits.append(run_command(line, cwd=deployment.folder))
+        else:
+            log(run_command(line, cwd=deployment.folder))
+    asyncio.run(wait_caught_up(deployment, CHANNEL))
     for node in tiers["gateway"]:
         running.processes[node.name].wait_ready(READY_TIMEOUT_S)
 
@@ -146,9 +169,13 @@ def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None
     assert os.stat("/proc/self/ns/net").st_ino not in namespaces.values()
 
 
-async def test_chaincode_is_committed_on_every_peer(multihost: MultiHost) -> None:
-    """Goal: the lifecycle ran across hosts. Method: one commit tx; every peer's
-    height equals the orderer's: genesis, three approvals and the commit."""
+async def test_the_readme_steps_join_and_deploy_across_hosts(
+    multihost: MultiHost,
+) -> None:
+    """Goal: the admin steps generate's READMEs list work across hosts. Method: each
+    peer's `channel join` printed its join, the orderer's curl answered with the
+    channel, the commit committed VALID, and every peer's height equals the
+    orderer's: genesis, three approvals and the commit."""
     deployment = multihost.deployment
     plan = deployment.plan
     peers = [peer for org in plan.spec.organizations for peer in org.peers]
@@ -160,7 +187,13 @@ async def test_chaincode_is_committed_on_every_peer(multihost: MultiHost) -> Non
         for peer in peers
     ]
 
+    joins = [line for line in multihost.progress if "joined channel" in line]
+    assert len(joins) == len(peers), multihost.progress
+    assert any(
+        f'"name":"{CHANNEL}"' in line.replace(" ", "") for line in multihost.progress
+    )
     assert len(multihost.commits) == 1
+    assert "committed with status (VALID)" in multihost.commits[0]
     assert heights == [5, 5, 5]
     assert await orderer_height(deployment, CHANNEL) == 5
 

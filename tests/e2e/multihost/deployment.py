@@ -6,12 +6,10 @@ node's `host`, and a gateway's IP joins its peer's `sans` (the gateway presents 
 peer's TLS certificate). `generate_deployment` runs `network generate` on it. Each
 node is then started from its own folder with the command generate wrote for it,
 inside its namespace (`start_node`). The admin steps run from the root namespace over
-the bridge, with the admins' material the generating host keeps: the orderer joins its
-channels through the participation API (`join_orderers`), the peers through their
-admin service (`join_peers`), and each chaincode goes through the lifecycle from the
-package generate wrote (`deploy_chaincodes`: install everywhere, each hospital
-approves, one commit). `wait_caught_up` waits, on each peer's Deliver service, for the
-orderer's newest block.
+the bridge as the READMEs say (tests.e2e.multihost.readme); `join_orderers` is the
+orderers' join through the participation API for hosts without curl.
+`wait_caught_up` waits, on each peer's Deliver service, for the orderer's newest
+block (what an operator checks with `checkcommitreadiness` before a commit).
 """
 
 from __future__ import annotations
@@ -31,29 +29,24 @@ from common.tls import TlsFiles
 from network.admin_calls import (
     admin_identity,
     join_orderer,
-    join_peer,
     orderer_admin,
     orderer_heights,
-    peer_admin,
 )
 from network.cryptogen import CryptoLayout, crypto_layout
-from network.deploy import ChaincodePackageFile, OrganizationPeers, deploy
 from network.generate import GeneratedNode, generate
 from network.lifecycle_client import Target
 from network.plan import Plan, make_plan
 from network.spec import NodeSpec, load_spec
 from network.spec_network import admin_port
-from peer.lifecycle.package import package_id
 from protos.peer import events_pb2
 from tests.support.netns import Host, NetnsLab, NetnsProcess
 
 __all__ = [
     "TEMPLATE",
     "Deployment",
-    "deploy_chaincodes",
     "generate_deployment",
     "join_orderers",
-    "join_peers",
+    "orderer_height",
     "place_on_hosts",
     "start_node",
     "wait_caught_up",
@@ -170,60 +163,6 @@ async def join_orderers(deployment: Deployment, progress: Progress) -> None:
             admin = orderer_admin(plan, deployment.crypto, consenter, address)
             height = await join_orderer(admin, block, channel=channel.name)
             progress(f"joined {consenter.full_name} to {channel.name} ({height})")
-
-
-async def join_peers(deployment: Deployment, progress: Progress) -> None:
-    """Each member peer joins its channels, signed by its organisation's admin."""
-    plan = deployment.plan
-    for channel in plan.channels:
-        block = (deployment.folder / "channels" / f"{channel.name}.block").read_bytes()
-        for peer in _member_peers(plan, channel.members):
-            admin = peer_admin(plan, deployment.crypto, peer, peer.address)
-            height = await join_peer(admin, block, channel=channel.name)
-            progress(f"joined {peer.full_name} to {channel.name} ({height})")
-
-
-async def deploy_chaincodes(deployment: Deployment, progress: Progress) -> list[str]:
-    """Each chaincode through the lifecycle on its channels; the commits' tx ids."""
-    plan = deployment.plan
-    committed: list[str] = []
-    for chaincode in plan.chaincodes:
-        data = (
-            deployment.folder / "chaincode" / f"{chaincode.name}.tar.gz"
-        ).read_bytes()
-        package = ChaincodePackageFile(package_id(chaincode.label, data), data)
-        for channel_name in chaincode.channels:
-            channel = plan.channel(channel_name)
-            organizations = [
-                OrganizationPeers(
-                    mspid=mspid,
-                    admin=admin_identity(deployment.crypto, organization),
-                    peers=tuple(
-                        _target(deployment, peer) for peer in organization.peers
-                    ),
-                )
-                for mspid in channel.members
-                for organization in [plan.spec.organization(mspid)]
-                if organization.peers
-            ]
-
-            async def caught_up(name: str = channel_name) -> None:
-                await wait_caught_up(deployment, name)
-
-            tx_id = await deploy(
-                chaincode,
-                package,
-                channel=channel_name,
-                organizations=organizations,
-                orderer=_target(deployment, channel.orderer.consenters[0]),
-                progress=progress,
-                caught_up=caught_up,
-            )
-            await caught_up()
-            assert tx_id is not None, f"{chaincode.name} was already committed"
-            progress(f"committed {chaincode.name} on {channel_name}: {tx_id}")
-            committed.append(tx_id)
-    return committed
 
 
 async def orderer_height(deployment: Deployment, channel: str) -> int:
