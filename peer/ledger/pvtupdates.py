@@ -8,7 +8,8 @@ Commit phase, pure. For each collection write set of a VALID transaction (the
   hand (handed to the commit, or from the transient store). It updates the
   private state and goes to the private data store. Without matching plaintext
   the write set is recorded as missing (eligible); for a collection this peer is
-  not a member of, as missing (ineligible), and nothing is kept;
+  not a member of, as missing (ineligible), and nothing is kept; a collection the
+  transaction only read hashes of (no `pvt_rwset_hash`) has no plaintext at all;
 - the block-to-live schedule of every collection the block wrote to.
 """
 
@@ -161,6 +162,8 @@ class PrivateUpdatesBuilder:
     def _add_plaintext(
         self, tx: CommittedTx, ns: str, coll: str, expected_hash: bytes
     ) -> None:
+        if not expected_hash:
+            return  # the transaction only read hashes: there is no plaintext
         if not self._collections.is_member(ns, coll, block_num=self._block_num):
             self._missing.append(
                 MissingPrivateData(self._block_num, tx.tx_num, ns, coll, False)

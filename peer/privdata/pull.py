@@ -188,6 +188,8 @@ def _needed(
             ns = ns_rwset.namespace
             for hashed in ns_rwset.collection_hashed_rwset:
                 coll = hashed.collection_name
+                if not hashed.pvt_rwset_hash:
+                    continue  # hashed reads only: no plaintext to fetch
                 if (ns, coll) not in members:
                     config = collection_config(ledger, ns, coll)
                     members[(ns, coll)] = (

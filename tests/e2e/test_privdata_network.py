@@ -5,7 +5,8 @@ plugin's `NetworkFactory`): hospitals A, B and C with one peer and one gateway e
 TLS on, a solo orderer, and the `privdata_cc` chaincode (any one hospital's peer
 endorses) with the collections of `privdata_cc/collections.json`: AB (A and B,
 memberOnlyRead and memberOnlyWrite, requiredPeerCount 1, so A's endorsement pushes to
-B over TLS) and ABttl (the same with blockToLive 3). Every call names the hospital
+B over TLS), ABttl (the same with blockToLive 3) and ABpull (pushed to nobody, so B
+pulls it at commit). Every call names the hospital
 whose peer endorses it; a member peer's state is read through its own gateway once it
 has delivered the block in question, and its files are read under its node folder.
 """
@@ -26,6 +27,7 @@ from gateway.client._transaction import Status
 from network.testing import MedledgerNetwork, NetworkFactory, NetworkRequest
 from peer.ledger.committed_txs import iter_committed_txs
 from peer.ledger.pvtpurge import PurgeRecord, list_purges
+from peer.ledger.pvtstore import list_missing
 from protos.common import common_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from protos.peer.transaction_pb2 import TxValidationCode
@@ -67,9 +69,12 @@ async def test_a_non_member_is_refused_but_reads_the_hash(
     network: MedledgerNetwork,
 ) -> None:
     """C's clinician, endorsing on C's peer, may neither read nor write AB (clear
-    messages naming the collection) but gets the SHA-256 of A's value."""
+    messages naming the collection) but gets the SHA-256 of A's value; C's peer
+    records the write set as missing data it is not eligible for, never as eligible."""
     secret = b"MARKER-readable-by-A-and-B-only-41c7"
-    await submit(network, A, "PutPrivate", "AB", "r1", transient={"value": secret})
+    written = await submit(
+        network, A, "PutPrivate", "AB", "r1", transient={"value": secret}
+    )
     async with network.contract(C, USERS[C]) as contract:
         with pytest.raises(GatewayError) as refused_read:
             await contract.evaluate("GetPrivate", "AB", "r1", endorsing_orgs=[C])
@@ -92,6 +97,26 @@ async def test_a_non_member_is_refused_but_reads_the_hash(
     )
     assert digest.decode() == hashlib.sha256(secret).hexdigest()
     assert await read(network, B, "GetPrivate", "AB", "r1") == secret
+    with contextlib.closing(sqlite3.connect(channel_database(network, C))) as conn:
+        assert list_missing(conn, 100) == []
+        not_eligible = list_missing(conn, 100, eligible=False)
+    assert (written.block_number, CHAINCODE, "AB") in {
+        (m.block_num, m.ns, m.coll) for m in not_eligible
+    }
+
+
+async def test_a_member_pulls_what_was_not_pushed_over_tls(
+    network: MedledgerNetwork,
+) -> None:
+    """ABpull pushes to nobody (maxPeerCount 0): B's peer pulls the write set from A's
+    peer over TLS before it commits the block."""
+    assert network.state.tls
+    value = b"MARKER-pulled-by-B-62aa0f"
+    written = await submit(
+        network, A, "PutPrivate", "ABpull", "q1", transient={"value": value}
+    )
+    await wait_for_block(network, B, written.block_number)
+    assert await read(network, B, "GetPrivate", "ABpull", "q1") == value
 
 
 # ---------------------------------------------------------------- 2. purge
@@ -264,18 +289,17 @@ def holding(network: MedledgerNetwork, mspid: str, marker: bytes) -> list[Path]:
     ]
 
 
+def channel_database(network: MedledgerNetwork, mspid: str) -> Path:
+    """The peer's channel database (read by the test as an auditor would)."""
+    folder = node_folder(network, mspid) / "data" / "channels" / network.channel
+    return folder / "ledger.sqlite"
+
+
 def purge_records(
     network: MedledgerNetwork, mspid: str, collection: str, key_hash: bytes
 ) -> list[PurgeRecord]:
     """The purge records in the peer's channel database (another reader, as an auditor)."""
-    database = (
-        node_folder(network, mspid)
-        / "data"
-        / "channels"
-        / network.channel
-        / "ledger.sqlite"
-    )
-    with contextlib.closing(sqlite3.connect(database)) as conn:
+    with contextlib.closing(sqlite3.connect(channel_database(network, mspid))) as conn:
         return list_purges(conn, CHAINCODE, collection, key_hash=key_hash)
 
 

@@ -19,6 +19,7 @@ from peer.channels import open_ledger
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.pvtstore import MissingPrivateData, list_missing
 from peer.ledger.statedb import Version, VersionedValue
+from peer.ledger.updates import derive_block_updates
 from peer.lifecycle import ChaincodeDefinition, definition_writes
 from peer.lifecycle.definitions import signature_endorsement_policy
 from peer.privdata.collections import (
@@ -27,6 +28,8 @@ from peer.privdata.collections import (
     member_mspids,
     static_config,
 )
+from protos.ledger.rwset import rwset_pb2
+from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from protos.peer import collection_pb2
 from tests.sim.ledger_writer import PrivateWrite, collection_sets, config_envelope
 
@@ -187,3 +190,27 @@ def test_open_ledger_stores_member_data_and_expires_it_by_the_definition(
     _commit(ledger, endorser_envelope(tx_id="last", writes=[("x", b"2")], namespace=CC))
     assert ledger.get_private_data(CC, "ABttl", "t") is None
     assert ledger.get_private_data_hash(CC, "ABttl", "t") is None
+
+
+def test_a_collection_only_read_by_hash_expects_no_plaintext() -> None:
+    """Like `_lifecycle`'s commit reading each organisation's approval hash: the
+    hashed set has reads only and no pvt_rwset_hash, so nothing is missing."""
+    reads_only = rwset_pb2.CollectionHashedReadWriteSet(
+        collection_name=f"_implicit_org_{A}",
+        hashed_rwset=kv_rwset_pb2.HashedRWSet(
+            hashed_reads=[
+                kv_rwset_pb2.KVReadHash(key_hash=hashlib.sha256(b"k").digest())
+            ]
+        ).SerializeToString(),
+    )
+    envelope = endorser_envelope(
+        tx_id="commit", writes=[], namespace="_lifecycle", collections=[reads_only]
+    )
+    block = validated_block(
+        5, previous_hash=bytes(32), envelopes=[envelope], codes=[VALID]
+    )
+    on_a = CommittedCollections(lambda: DictReader([]), mspid=A)
+
+    updates = derive_block_updates(block, private_data=lambda tx: (), collections=on_a)
+
+    assert updates.private.missing == ()
