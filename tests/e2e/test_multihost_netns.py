@@ -89,6 +89,14 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
             print(*progress, sep="\n")
             raise
         yield running
+        for kind in ("gateway", "peer", "orderer", "etcd"):
+            lab.stop(
+                [
+                    process
+                    for name, process in running.processes.items()
+                    if deployment.kind(deployment.node(name)) == kind
+                ]
+            )
 
 
 def _bring_up(running: MultiHost) -> None:

@@ -305,15 +305,25 @@ class NetnsLab:
         """Every process inside `netns` (`ip netns pids`)."""
         return _namespace_pids(netns)
 
-    def close(self) -> list[str]:
-        """Stop every process, delete every namespace and link; returns what failed."""
+    def stop(self, processes: Sequence[NetnsProcess]) -> list[str]:
+        """Stop `processes` together: SIGTERM to each group, then wait for each, with
+        SIGKILL for any that outlives the grace; returns what had to be killed."""
         problems: list[str] = []
-        for process in reversed(self.processes):
+        for process in processes:
             process.signal_group(signal.SIGTERM)
+        for process in processes:
             if process.reap(self.stop_grace_s) is None:
                 problems.append(f"{process.name} ignored SIGTERM; killed")
                 process.signal_group(signal.SIGKILL)
                 process.reap(KILL_WAIT_S)
+        return problems
+
+    def close(self) -> list[str]:
+        """Stop every process (one at a time, the last started first), delete every
+        namespace and link; returns what went wrong."""
+        problems: list[str] = []
+        for process in reversed(self.processes):
+            problems += self.stop([process])
         for netns in reversed(self._namespaces):
             left = self.namespace_pids(netns)
             if left:
