@@ -2,11 +2,14 @@
 
 Each request on the stream is answered by `common.deliver.deliver` (checks, blocks
 from `start` to `stop`) followed by one status response; then the next request is
-read. Blocks travel as their exact stored bytes inside an orderer.DeliverResponse.
+read. Blocks travel as their exact stored bytes inside an orderer.DeliverResponse;
+the response of each recent block is built once and shared by every subscriber that
+sends it (the block feed hands them the same bytes object).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,7 @@ __all__ = ["block_response", "serve_deliver", "status_response"]
 
 _STATUS_TAG = 0x08  # field 1, varint
 _BLOCK_TAG = 0x12  # field 2, length-delimited
+_SHARED_RESPONSES = 8
 
 
 async def serve_deliver(
@@ -31,7 +35,7 @@ async def serve_deliver(
     tls_cert_hash = peer_cert_hash(context)
 
     async def send_block(data: bytes) -> None:
-        await context.write(block_response(data))
+        await context.write(_shared_block_response(data))
 
     while True:
         request = await context.read()
@@ -50,6 +54,22 @@ async def serve_deliver(
 def block_response(block: bytes) -> bytes:
     """orderer.DeliverResponse{block} around already-serialized block bytes."""
     return bytes([_BLOCK_TAG]) + _varint(len(block)) + block
+
+
+_recent: collections.OrderedDict[int, tuple[bytes, bytes]] = collections.OrderedDict()
+"""id(block bytes) -> (those bytes, kept so the id stays theirs; the response)."""
+
+
+def _shared_block_response(block: bytes) -> bytes:
+    """`block_response`, built once per recent block object."""
+    found = _recent.get(id(block))
+    if found is not None and found[0] is block:
+        return found[1]
+    response = block_response(block)
+    _recent[id(block)] = (block, response)
+    while len(_recent) > _SHARED_RESPONSES:
+        _recent.popitem(last=False)
+    return response
 
 
 def status_response(status: int) -> bytes:

@@ -124,7 +124,9 @@ class ChannelSupport:
             ),
         )
 
-    def append_block(self, block: common_pb2.Block) -> None:
+    def append_block(
+        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+    ) -> None:
         number = block.header.number
         if number < self._store.height:
             stored = self._store.block_by_number(number).header
@@ -136,7 +138,7 @@ class ChannelSupport:
                     actual=block_header_hash(block.header),
                 )
             return
-        self._store.append(block)
+        self._store.append(block, tx_ids=tx_ids)
         if _is_config_block(block):
             self._last_config_index = number
             self._set_config(block)

@@ -83,7 +83,12 @@ class AtomicBroadcastService:
             # What is ordered is the CONFIG envelope the update makes, signed by this
             # orderer; the chain checks it again at cut time (orderer.configupdate).
             data = support.propose_config_update(data)
-        return chain.submit(data, config_sequence=config_sequence, is_config=is_config)
+        return chain.submit(
+            data,
+            config_sequence=config_sequence,
+            is_config=is_config,
+            tx_id=None if is_config else envelope.tx_id,
+        )
 
     def _deliver_channel(self, channel_id: str) -> DeliverChannel | None:
         return self._registrar.support(channel_id)

@@ -53,8 +53,13 @@ class ChainSupport(Protocol):
     def sign_block(self, block: common_pb2.Block) -> common_pb2.Block:
         """A copy with this orderer's signature and the last-config metadata."""
 
-    def append_block(self, block: common_pb2.Block) -> None:
+    def append_block(
+        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+    ) -> None:
         """Append with one fsync (blocking: call it through `asyncio.to_thread`).
+
+        `tx_ids`, when the caller knows them, are the envelopes' ChannelHeader tx ids
+        ("" for none), so that the store does not decode every envelope again.
 
         Idempotent: a block already stored (same number, same header hash) is a no-op.
 
@@ -98,7 +103,12 @@ class Chain(Protocol):
         """
 
     def submit(
-        self, envelope: bytes, *, config_sequence: int, is_config: bool
+        self,
+        envelope: bytes,
+        *,
+        config_sequence: int,
+        is_config: bool,
+        tx_id: str | None = None,
     ) -> asyncio.Future[int]:
         """Start ordering an envelope Broadcast admitted; the future resolves as
         `order` does.
@@ -106,7 +116,8 @@ class Chain(Protocol):
         `config_sequence` is the sequence of the channel config the envelope was
         checked against: an envelope cut under a later config is checked again (and
         fails with BroadcastRejected if it no longer passes). `is_config` tells a
-        CONFIG envelope (made from a CONFIG_UPDATE) without parsing it again.
+        CONFIG envelope (made from a CONFIG_UPDATE) without parsing it again, and
+        `tx_id` its tx id (None: unknown).
         """
 
     async def stop(self) -> None: ...

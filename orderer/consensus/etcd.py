@@ -248,10 +248,15 @@ class EtcdChain:
             raise error from None
 
     def submit(
-        self, envelope: bytes, *, config_sequence: int, is_config: bool
+        self,
+        envelope: bytes,
+        *,
+        config_sequence: int,
+        is_config: bool,
+        tx_id: str | None = None,
     ) -> asyncio.Future[int]:
         """`order` in a task of its own (Broadcast's entry point)."""
-        del is_config  # the cutter looks at each envelope itself
+        del is_config, tx_id  # the cutter looks at each envelope itself
         return asyncio.ensure_future(self.order(envelope))
 
     async def stop(self, *, resign: bool = True) -> None:

@@ -21,7 +21,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, cast, runtime_checkable
 
 from common.errors import MedledgerError
 from orderer.consensus.base import ChainSupport, Revalidator
@@ -33,9 +33,17 @@ _LOG = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 
-_Item = tuple[bytes, "asyncio.Future[int]", int | None, bool | None]
-"""(envelope, its future, the config sequence it was checked against or None for
-"the current one", whether it is a config envelope or None for "look")."""
+
+class _Item(NamedTuple):
+    """One envelope to order; None means "not known, look" for the last three."""
+
+    envelope: bytes
+    future: asyncio.Future[int]
+    config_sequence: int | None
+    """The sequence of the config Broadcast checked it against."""
+    is_config: bool | None
+    tx_id: str | None
+    """Its ChannelHeader tx id, so that the store does not decode it again."""
 
 
 @runtime_checkable
@@ -66,6 +74,7 @@ class SoloChain:
         self._support = support
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=queue_size)
         self._waiting: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._waiting_tx_ids: collections.deque[str | None] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._broken: str | None = None
@@ -85,24 +94,28 @@ class SoloChain:
     async def order(self, envelope: bytes) -> int:
         self._check_available()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put((envelope, future, None, None))
+        await self._queue.put(_Item(envelope, future, None, None, None))
         if self._closed:
             self._fail_queued("solo chain stopped")
         return await future
 
     def submit(
-        self, envelope: bytes, *, config_sequence: int, is_config: bool
+        self,
+        envelope: bytes,
+        *,
+        config_sequence: int,
+        is_config: bool,
+        tx_id: str | None = None,
     ) -> asyncio.Future[int]:
         """Queue without waiting (a failed future when the chain cannot order now)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        item = _Item(envelope, future, config_sequence, is_config, tx_id)
         try:
             self._check_available()
-            self._queue.put_nowait((envelope, future, config_sequence, is_config))
+            self._queue.put_nowait(item)
         except BackendUnavailable as error:
             future.set_exception(error)
         except asyncio.QueueFull:
-            item = (envelope, future, config_sequence, is_config)
             return asyncio.ensure_future(self._order_when_room(item))
         return future
 
@@ -141,7 +154,7 @@ class SoloChain:
             if item is None:
                 await self._write([cutter.cut()])
                 return
-            envelope, future, config_sequence, is_config = item
+            envelope, future, config_sequence, is_config, tx_id = item
             if is_config is None:
                 is_config = self._support.is_config(envelope)
             if is_config:
@@ -152,6 +165,7 @@ class SoloChain:
             elif not self._passes_current_config(envelope, future, config_sequence):
                 continue
             self._waiting.append(future)
+            self._waiting_tx_ids.append(None if is_config else tx_id)
             if is_config:
                 batches, pending = cutter.isolate(envelope), False
             else:
@@ -177,7 +191,7 @@ class SoloChain:
         await self._queue.put(item)
         if self._closed:
             self._fail_queued("solo chain stopped")
-        return await item[1]
+        return await item.future
 
     def _passes_current_config(
         self, envelope: bytes, future: asyncio.Future[int], config_sequence: int | None
@@ -231,8 +245,10 @@ class SoloChain:
         for batch in batches:
             if not batch:
                 continue
+            tx_ids = [self._waiting_tx_ids.popleft() for _ in batch]
+            known = None if None in tx_ids else cast(list[str], tx_ids)
             try:
-                number = await asyncio.to_thread(self._write_block, batch)
+                number = await asyncio.to_thread(self._write_block, batch, known)
             except MedledgerError as error:
                 self._break(f"channel {self._support.channel_id}: {error}")
                 return False
@@ -242,16 +258,17 @@ class SoloChain:
                     future.set_result(number)
         return True
 
-    def _write_block(self, batch: list[bytes]) -> int:
+    def _write_block(self, batch: list[bytes], tx_ids: list[str] | None) -> int:
         """Runs in a worker thread: the only writer of this channel's store."""
         support = self._support
         block = support.sign_block(support.create_next_block(batch))
-        support.append_block(block)
+        support.append_block(block, tx_ids=tx_ids)
         return block.header.number
 
     def _break(self, reason: str) -> None:
         _LOG.error("solo chain cannot write, refusing envelopes: %s", reason)
         self._broken = reason
+        self._waiting_tx_ids.clear()
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -261,8 +278,8 @@ class SoloChain:
     def _fail_queued(self, reason: str) -> None:
         while not self._queue.empty():
             item = self._queue.get_nowait()
-            if item is not None and not item[1].done():
-                item[1].set_exception(BackendUnavailable(reason))
+            if item is not None and not item.future.done():
+                item.future.set_exception(BackendUnavailable(reason))
 
 
 def _unchanged(envelope: bytes) -> bytes:

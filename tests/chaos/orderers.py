@@ -191,7 +191,9 @@ class StoreSupport:
             last_config_index=0,
         )
 
-    def append_block(self, block: common_pb2.Block) -> None:
+    def append_block(
+        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+    ) -> None:
         number = block.header.number
         if number < self.store.height:
             stored = self.store.block_bytes(number)
@@ -204,7 +206,7 @@ class StoreSupport:
                     actual=offered,
                 )
             return
-        self.store.append(block)
+        self.store.append(block, tx_ids=tx_ids)
 
     def is_config(self, envelope: bytes) -> bool:
         try:
