@@ -6,10 +6,11 @@ the real one: plain calls into `peer.ledger` on one connection.
 
 A simulation must see one consistent state from its first read to its last
 (Fabric holds a commit lock for that). `Snapshots` lends out read connections
-to a channel database, each inside its own SQLite read transaction: in WAL mode
-the committer keeps writing while every open `Snapshot` still sees the state of
-the moment it was opened. Close a snapshot promptly; a long-lived one holds
-back WAL checkpoints.
+to a channel database inside SQLite read transactions: in WAL mode the committer
+keeps writing while every open `Snapshot` still sees the state of the moment it
+was opened. Snapshots opened while nothing was committed share one read
+transaction. Close a snapshot promptly; a long-lived one holds back WAL
+checkpoints.
 """
 
 from __future__ import annotations
@@ -120,29 +121,18 @@ class LedgerStateReader:
 
 
 class Snapshot(LedgerStateReader):
-    """A `LedgerStateReader` inside one read transaction; `close` returns the connection."""
+    """A `LedgerStateReader` on a pinned read transaction; `close` lets go of it."""
 
-    def __init__(self, conn: sqlite3.Connection, owner: Snapshots) -> None:
-        super().__init__(conn)
-        self._owner: Snapshots | None = owner
-        self._snapshot_conn = conn
-        conn.execute("BEGIN")
-        # Reading pins the snapshot now rather than at the simulation's first read.
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    def __init__(self, pinned: _Pinned, owner: Snapshots) -> None:
+        super().__init__(pinned.conn)
+        self._pinned: _Pinned | None = pinned
+        self._owner = owner
 
     def close(self) -> None:
-        """End the read transaction and hand the connection back (idempotent)."""
-        owner, self._owner = self._owner, None
-        if owner is None:
-            return
-        conn = self._snapshot_conn
-        try:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            conn.close()
-            return
-        owner.release(conn)
+        """Stop using the snapshot; the last user ends its read transaction (idempotent)."""
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            self._owner.release(pinned)
 
     def __enter__(self) -> Snapshot:
         return self
@@ -151,8 +141,32 @@ class Snapshot(LedgerStateReader):
         self.close()
 
 
+class _Pinned:
+    """One connection inside a read transaction, and how many snapshots use it."""
+
+    __slots__ = ("conn", "data_version", "thread", "users")
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, data_version: int, thread: int
+    ) -> None:
+        self.conn = conn
+        self.data_version = data_version
+        self.thread = thread
+        self.users = 0
+        conn.execute("BEGIN")
+        # Reading pins the snapshot now rather than at the simulation's first read.
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+
+
 class Snapshots:
-    """Read snapshots of one channel database; idle connections are kept for reuse."""
+    """Read snapshots of one channel database (see the module docstring).
+
+    Simulations opened on one thread while nothing was committed share one read
+    transaction: it shows them the same state a fresh one would, and saves
+    beginning and ending one per simulation. `PRAGMA data_version` on a probe
+    connection tells whether anything was committed since the shared one began.
+    The last user of a read transaction ends it; idle connections are kept for reuse.
+    """
 
     def __init__(
         self, path: str | Path, *, max_idle: int = 8, cache_mib: int = 16
@@ -161,28 +175,44 @@ class Snapshots:
         self._max_idle = max_idle
         self._cache_mib = cache_mib
         self._idle: list[sqlite3.Connection] = []
+        self._shared: dict[int, _Pinned] = {}
+        self._probe: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     def open(self) -> Snapshot:
         """A reader over the state as of now; close it when the simulation ends."""
-        with self._lock:
-            if self._closed:
-                raise LedgerError(f"snapshots of {self._path} are closed")
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
+        thread = threading.get_ident()
         try:
-            return Snapshot(conn, self)
+            with self._lock:
+                if self._closed:
+                    raise LedgerError(f"snapshots of {self._path} are closed")
+                data_version = self._data_version()
+                pinned = self._shared.get(thread)
+                if pinned is None or pinned.data_version != data_version:
+                    pinned = self._pin(data_version, thread)
+                pinned.users += 1
         except sqlite3.Error as error:
-            conn.close()
             raise LedgerError(
                 f"cannot open a read snapshot of {self._path}: {error}"
             ) from error
+        return Snapshot(pinned, self)
 
-    def release(self, conn: sqlite3.Connection) -> None:
-        """Take back a connection whose read transaction has ended."""
+    def release(self, pinned: _Pinned) -> None:
+        """One user fewer; the last one ends the read transaction."""
         with self._lock:
+            pinned.users -= 1
+            if pinned.users > 0:
+                return
+            if self._shared.get(pinned.thread) is pinned:
+                del self._shared[pinned.thread]
+            conn = pinned.conn
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                conn.close()
+                return
             if not self._closed and len(self._idle) < self._max_idle:
                 self._idle.append(conn)
                 return
@@ -193,8 +223,27 @@ class Snapshots:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            probe, self._probe = self._probe, None
         for conn in idle:
             conn.close()
+        if probe is not None:
+            probe.close()
+
+    def _data_version(self) -> int:
+        if self._probe is None:
+            self._probe = self._connect()
+        row = self._probe.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def _pin(self, data_version: int, thread: int) -> _Pinned:
+        conn = self._idle.pop() if self._idle else self._connect()
+        try:
+            pinned = _Pinned(conn, data_version=data_version, thread=thread)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._shared[thread] = pinned
+        return pinned
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -65,6 +65,26 @@ def test_a_simulation_sees_one_snapshot(
     fresh.done()
 
 
+def test_simulations_share_a_snapshot_until_a_commit(
+    snapshots: Snapshots, writer: sqlite3.Connection
+) -> None:
+    """Open, open, commit, open: the first two see the old state, the third the new;
+    every one keeps its own view until done."""
+    first = open_simulator(snapshots, channel_id="ch", tx_id="t1")
+    second = open_simulator(snapshots, channel_id="ch", tx_id="t2")
+    later = UpdateBatch()
+    later.put("cc", "k0", b"changed", Version(2, 0))
+    apply_updates(writer, later, savepoint=2)
+    third = open_simulator(snapshots, channel_id="ch", tx_id="t3")
+    first.done()
+
+    assert second.get_state("cc", "k0") == b'{"n": 0}'
+    assert third.get_state("cc", "k0") == b"changed"
+    second.done()
+    third.done()
+    assert writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+
+
 def test_done_returns_the_connection_even_with_an_open_range(
     snapshots: Snapshots, writer: sqlite3.Connection
 ) -> None:
