@@ -5,7 +5,8 @@ Method: a copy of network/examples/hospital-consortium.yaml on free loopback por
 folder; `medledger network up`, then `medledger demo` as processes. The demo must exit
 0 and print all eight steps, with tx ids and block numbers for the transactions and
 C's refusal as the expected outcome; `network down` must then leave no process of the
-network (nodes or the chaincode processes peers launched) behind.
+network (nodes or the chaincode processes peers launched) behind, and a demo with no
+network running must bring the work directory's network up first.
 """
 
 from __future__ import annotations
@@ -123,3 +124,14 @@ def test_down_leaves_no_process_behind(example: Example) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert [pid for pid in family if is_running(pid)] == []
+
+
+def test_demo_brings_a_stopped_network_up_first(example: Example) -> None:
+    """Goal: with no network running, `medledger demo` starts the work directory's
+    network as `network up` does (resuming its ledgers), then tells the story again."""
+    result = example.run("demo", "--workdir", "wd")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"bringing up the network of {example.spec}" in result.stdout
+    assert "committed chaincode" not in result.stdout
+    assert "demo as expected: 8 of 8 steps passed" in result.stdout
