@@ -90,6 +90,7 @@ class InstalledChaincodes:
         self._peer_address: str | None = None
         self._invoker: Invoker | None = None
         self._services: dict[str, ChaincodeService] = {}
+        self._approvals: dict[tuple[str, str, int], tuple[int, str]] = {}
 
     def system_chaincode(self, local_msp: Msp) -> LifecycleSystemChaincode:
         """`_lifecycle` over this store, answering references from these channels."""
@@ -175,12 +176,22 @@ class InstalledChaincodes:
             await service.stop()
 
     def _approved(self, channel: PeerChannel, definition: ChaincodeDefinition) -> str:
+        # Approvals change only with a committed block: remember the answer per height
+        # (read before the approval, so a block committed meanwhile forces a re-read),
+        # which spares every proposal the private-state reads.
+        key = (channel.channel_id, definition.name, definition.sequence)
+        height = channel.height()
+        cached = self._approvals.get(key)
+        if cached is not None and cached[0] == height:
+            return cached[1]
         try:
-            return approved_package_id(
+            package_id = approved_package_id(
                 CommittedPrivateData(channel.ledger), self._config.mspid, definition
             )
         except LifecycleError as error:
             raise ChaincodeError(str(error)) from error
+        self._approvals[key] = (height, package_id)
+        return package_id
 
     def _launch_spec(
         self, installed: InstalledPackage, peer_address: str
