@@ -41,6 +41,7 @@ from common.errors import MedledgerError
 from gateway.client import (
     ClientError,
     CommitError,
+    Contract,
     Gateway,
     GatewayError,
     Signer,
@@ -233,7 +234,7 @@ class _Story:
             self._signers[key] = signer_from_msp(member.msp_dir, member.mspid)
         return self._signers[key]
 
-    def _contract(self, gateway: Gateway) -> Any:
+    def _contract(self, gateway: Gateway) -> Contract:
         return gateway.network(self.cast.channel).contract(self.cast.chaincode)
 
     def _hospitals(self) -> tuple[Hospital, Hospital, Hospital]:
