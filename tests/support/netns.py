@@ -225,6 +225,7 @@ class NetnsLab:
         sweep_stale(self.label)
         self.subnet = _free_subnet()
         self._add_namespace(self.hub)
+        _ip("netns", "exec", self.hub, "true")  # needs mount namespaces as well
         hub = ("-n", self.hub)
         _ip(*hub, "link", "set", "lo", "up")
         _ip(*hub, "link", "add", "br0", "type", "bridge")
