@@ -84,12 +84,6 @@ class Deployment:
     def tls_ca(self, mspid: str) -> Path:
         return self.crypto.organization(mspid).tlsca_cert
 
-    def msp_dir(self, mspid: str, user: str) -> Path:
-        return self.crypto.organization(mspid).user(user).msp_dir
-
-    def gateway_address(self, mspid: str) -> str:
-        return self.plan.spec.organization(mspid).gateways[0].address
-
 
 def place_on_hosts(lab: NetnsLab, folder: Path) -> tuple[Path, dict[str, Host]]:
     """The template with each node on a namespace of its own; node name → host."""
