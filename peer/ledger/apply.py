@@ -61,12 +61,16 @@ def apply_block_updates(
     """
     block_num = updates.block_num
     with transaction(conn):
-        write_updates(conn, updates.state)
-        if hooks is not None:
-            hooks.state_written()
-        write_history(conn, updates.history)
+        # History first: its rows link to each key's previous head, which the
+        # state rows hold until `write_updates` gives them the block's heads.
+        write_history(conn, updates.history, heads_in_state=True)
         if hooks is not None:
             hooks.history_written()
+        write_updates(
+            conn, updates.state, history_heads=updates.history.put_heads()
+        )
+        if hooks is not None:
+            hooks.state_written()
         _apply_private(conn, block_num, updates.private)
         transient.purge_by_tx_ids(conn, updates.tx_ids)
         if block_num >= transient_retention_blocks:

@@ -79,7 +79,7 @@ class CommitStep(enum.Enum):
     """Points inside a commit, reported to a `CommitObserver` (metrics, crash tests).
 
     TRANSIENT_STORED: private data handed to `commit_block` is in the transient
-    store; the block is not appended yet. STATE_WRITTEN, HISTORY_WRITTEN: inside
+    store; the block is not appended yet. HISTORY_WRITTEN, STATE_WRITTEN: inside
     the open database transaction (the block's append may still be running).
     APPENDED: the block is durable; the database transaction is still open.
     COMMITTED: the database transaction, with the savepoint, is committed.

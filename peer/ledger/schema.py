@@ -101,6 +101,37 @@ HISTORY_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE history_v2 RENAME TO history",
         "CREATE INDEX history_by_key ON history (ns, key, block_num, tx_num)",
     ),
+    # Version 3 drops the key index, whose random inserts cost a block's commit
+    # as many dirtied pages as its state updates: each row points at the key's
+    # previous row, and a key's newest row (its head) is kept in its state row,
+    # or in history_heads when it has none (see peer/ledger/history.py). The
+    # state table gets its head columns here, since only history uses them.
+    (
+        "ALTER TABLE history ADD COLUMN prev_block INTEGER",
+        "ALTER TABLE history ADD COLUMN prev_tx INTEGER",
+        "ALTER TABLE state ADD COLUMN hist_block INTEGER",
+        "ALTER TABLE state ADD COLUMN hist_tx INTEGER",
+        """CREATE TABLE history_heads (
+            ns        TEXT    NOT NULL,
+            key       TEXT    NOT NULL,
+            block_num INTEGER NOT NULL,
+            tx_num    INTEGER NOT NULL,
+            PRIMARY KEY (ns, key)
+        ) WITHOUT ROWID""",
+        """UPDATE history SET (prev_block, prev_tx) = (
+            SELECT p.block_num, p.tx_num FROM history AS p
+            WHERE p.ns = history.ns AND p.key = history.key
+              AND (p.block_num, p.tx_num) < (history.block_num, history.tx_num)
+            ORDER BY p.block_num DESC, p.tx_num DESC LIMIT 1
+        )""",
+        """INSERT INTO history_heads
+        SELECT ns, key, block_num, tx_num FROM history AS h WHERE NOT EXISTS (
+            SELECT 1 FROM history AS n
+            WHERE n.ns = h.ns AND n.key = h.key
+              AND (n.block_num, n.tx_num) > (h.block_num, h.tx_num)
+        )""",
+        "DROP INDEX history_by_key",
+    ),
 )
 
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -183,20 +183,40 @@ def _carried_metadata(earlier: StateWrite) -> Mapping[str, bytes] | None:
 
 # ---------------------------------------------------------------- writing
 
+# hist_block/hist_tx: the key's newest history row (peer.ledger.history), given
+# with the value by the committer; a put without one keeps the current head.
 _UPSERT_KEEP_METADATA = (
-    "INSERT INTO state (ns, key, block_num, tx_num, val) VALUES (?, ?, ?, ?, ?) "
+    "INSERT INTO state (ns, key, block_num, tx_num, val, hist_block, hist_tx) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (ns, key) DO UPDATE SET block_num = excluded.block_num, "
-    "tx_num = excluded.tx_num, val = excluded.val"
+    "tx_num = excluded.tx_num, val = excluded.val, "
+    "hist_block = coalesce(excluded.hist_block, hist_block), "
+    "hist_tx = coalesce(excluded.hist_tx, hist_tx)"
 )
 _UPSERT_WITH_METADATA = (
-    "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?) "
+    "INSERT INTO state (ns, key, block_num, tx_num, val, metadata, hist_block, "
+    "hist_tx) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (ns, key) DO UPDATE SET block_num = excluded.block_num, "
-    "tx_num = excluded.tx_num, val = excluded.val, metadata = excluded.metadata"
+    "tx_num = excluded.tx_num, val = excluded.val, metadata = excluded.metadata, "
+    "hist_block = coalesce(excluded.hist_block, hist_block), "
+    "hist_tx = coalesce(excluded.hist_tx, hist_tx)"
+)
+# A deleted key's history head moves to history_heads (never backwards: the
+# committer has recorded the delete's own row there already).
+_KEEP_HISTORY_HEAD = (
+    "INSERT INTO history_heads (ns, key, block_num, tx_num) "
+    "SELECT ns, key, hist_block, hist_tx FROM state "
+    "WHERE ns = ? AND key = ? AND hist_block IS NOT NULL "
+    "ON CONFLICT (ns, key) DO UPDATE SET "
+    "block_num = excluded.block_num, tx_num = excluded.tx_num "
+    "WHERE (excluded.block_num, excluded.tx_num) "
+    "> (history_heads.block_num, history_heads.tx_num)"
 )
 _DELETE = "DELETE FROM state WHERE ns = ? AND key = ?"
 _UPDATE_METADATA = (
     "UPDATE state SET block_num = ?, tx_num = ?, metadata = ? WHERE ns = ? AND key = ?"
 )
+_NO_HEAD = (None, None)
 
 
 def apply_updates(
@@ -211,19 +231,33 @@ def apply_updates(
         write_savepoint(conn, savepoint)
 
 
-def write_updates(conn: sqlite3.Connection, batch: UpdateBatch) -> None:
+def write_updates(
+    conn: sqlite3.Connection,
+    batch: UpdateBatch,
+    *,
+    history_heads: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+) -> None:
     """Write the batch's puts, deletes and metadata changes atomically.
 
-    Rows go in key order: B-tree updates with locality are several times faster.
+    `history_heads` gives the newest history row of put keys (from
+    `HistoryBatch.put_heads`, whose rows are already written); keys it leaves
+    out keep their head. Rows go in key order: B-tree updates with locality are
+    several times faster.
     """
-    keep: list[tuple[str, str, int, int, bytes | str]] = []
-    replace: list[tuple[str, str, int, int, bytes | str, bytes | None]] = []
+    heads: Mapping[tuple[str, str], tuple[int, int] | tuple[None, None]] = (
+        history_heads or {}
+    )
+    keep: list[tuple[str, str, int, int, bytes | str, int | None, int | None]] = []
+    replace: list[
+        tuple[str, str, int, int, bytes | str, bytes | None, int | None, int | None]
+    ] = []
     deletes: list[tuple[str, str]] = []
     metadata: list[tuple[int, int, bytes | None, str, str]] = []
-    for (ns, key), write in sorted(batch.items(), key=_by_key):
+    for ns_key, write in sorted(batch.items(), key=_by_key):
+        ns, key = ns_key
         block_num, tx_num = write.version.block_num, write.version.tx_num
         if write.kind is WriteKind.DELETE:
-            deletes.append((ns, key))
+            deletes.append(ns_key)
         elif write.kind is WriteKind.METADATA:
             assert write.metadata is not None
             metadata.append(
@@ -232,14 +266,18 @@ def write_updates(conn: sqlite3.Connection, batch: UpdateBatch) -> None:
         else:
             assert write.value is not None
             stored = stored_value(write.value)
+            head_block, head_tx = heads.get(ns_key, _NO_HEAD)
             if write.metadata is None:
-                keep.append((ns, key, block_num, tx_num, stored))
+                keep.append((ns, key, block_num, tx_num, stored, head_block, head_tx))
             else:
                 encoded = encode_metadata(write.metadata)
-                replace.append((ns, key, block_num, tx_num, stored, encoded))
+                replace.append(
+                    (ns, key, block_num, tx_num, stored, encoded, head_block, head_tx)
+                )
     with transaction(conn):
         conn.executemany(_UPSERT_KEEP_METADATA, keep)
         conn.executemany(_UPSERT_WITH_METADATA, replace)
+        conn.executemany(_KEEP_HISTORY_HEAD, deletes)
         conn.executemany(_DELETE, deletes)
         conn.executemany(_UPDATE_METADATA, metadata)
 

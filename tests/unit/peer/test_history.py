@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from network.bench_ledger import endorser_envelope, validated_block
 from peer.ledger import history
 from peer.ledger.history import (
     HistoryBatch,
@@ -18,7 +21,15 @@ from peer.ledger.history import (
     get_history_for_key,
     write_history,
 )
-from peer.ledger.schema import open_channel_db, transaction
+from peer.ledger.ledger import ChannelLedger
+from peer.ledger.schema import (
+    HISTORY_MIGRATIONS,
+    STATE_MIGRATIONS,
+    migrate,
+    open_channel_db,
+    schema_version,
+    transaction,
+)
 from peer.ledger.statedb import (
     UpdateBatch,
     Version,
@@ -124,12 +135,12 @@ ENTRIES = st.lists(
 
 @settings(max_examples=40, deadline=None)
 @given(entries=ENTRIES)
-def test_any_insertion_order_reads_back_newest_first(
+def test_rows_recorded_in_commit_order_read_back_newest_first(
     entries: list[tuple[int, int, bool]],
 ) -> None:
     conn = open_channel_db(":memory:")
     try:
-        for block_num, tx_num, is_delete in entries:
+        for block_num, tx_num, is_delete in sorted(entries):
             value = None if is_delete else f"{block_num}/{tx_num}".encode()
             record(conn, block_num, tx_num, KeyWrite("cc", "k", value))
 
@@ -141,3 +152,122 @@ def test_any_insertion_order_reads_back_newest_first(
         conn.close()
 
     assert got == sorted(entries, reverse=True)
+
+
+# ---------------------------------------------------------------- layout (schema v3)
+
+
+def _ledger_tx(
+    number: int, *writes: tuple[str, bytes | None], **options: object
+) -> bytes:
+    return endorser_envelope(
+        tx_id=f"tx{number}",
+        writes=writes,
+        namespace="cc",
+        timestamp_s=1_700_000_000 + number,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _committed(ledger: ChannelLedger, *envelopes: bytes) -> None:
+    previous = ledger.blockchain_info().currentBlockHash
+    ledger.commit_block(
+        validated_block(
+            ledger.height,
+            previous_hash=previous,
+            envelopes=envelopes,
+            codes=[0] * len(envelopes),
+        )
+    )
+
+
+def test_committed_history_follows_puts_deletes_and_recreation(tmp_path: Path) -> None:
+    """Through the committer: repeats in a block and a tx, metadata-only writes,
+    a delete and a re-creation; every key's chain stays whole after reopening."""
+    with ChannelLedger.open(tmp_path, channel_id="ch") as ledger:
+        _committed(ledger, _ledger_tx(1, ("a", b"1"), ("b", b"x")))
+        _committed(
+            ledger,
+            _ledger_tx(2, ("a", b"2"), ("a", b"2bis")),
+            _ledger_tx(3, metadata_writes=[("a", {"P": b"p"})]),
+            _ledger_tx(4, ("a", b"3")),
+        )
+        _committed(ledger, _ledger_tx(5, ("a", None)), _ledger_tx(6, ("b", b"y")))
+        _committed(ledger, _ledger_tx(7, ("c", b"c")))
+        _committed(ledger, _ledger_tx(8, ("a", b"4")), _ledger_tx(9, ("c", None)))
+
+    with ChannelLedger.open(tmp_path, channel_id="ch") as reopened:
+        history = {
+            key: [(m.tx_id, m.value) for m in reopened.get_history_for_key("cc", key)]
+            for key in "abc"
+        }
+
+    assert history == {
+        "a": [
+            ("tx8", b"4"),
+            ("tx5", b""),
+            ("tx4", b"3"),
+            ("tx2", b"2bis"),
+            ("tx1", b"1"),
+        ],
+        "b": [("tx6", b"y"), ("tx1", b"x")],
+        "c": [("tx9", b""), ("tx7", b"c")],
+    }
+
+
+def test_a_block_dirties_no_key_index(db: sqlite3.Connection) -> None:
+    """History rows are found through links and heads, not an index by key."""
+    indexes = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'history'"
+    ).fetchall()
+
+    assert indexes == []
+
+
+def test_a_direct_delete_keeps_the_history_reachable(db: sqlite3.Connection) -> None:
+    """State deleted without the committer (no history for the delete) keeps its head."""
+    record(db, 1, 0, KeyWrite("cc", "a", b"v1"))
+    puts = UpdateBatch()
+    puts.put("cc", "a", b"v1", Version(1, 0))
+    apply_updates(db, puts, savepoint=1)
+    record(db, 2, 0, KeyWrite("cc", "a", b"v2"))
+    deletes = UpdateBatch()
+    deletes.delete("cc", "a", Version(3, 0))
+    apply_updates(db, deletes, savepoint=3)
+
+    assert [m.tx_id for m in get_history_for_key(db, "cc", "a")] == ["tx2.0", "tx1.0"]
+
+
+def test_history_of_schema_v2_is_linked_on_upgrade(tmp_path: Path) -> None:
+    """Rows written with the key index get their links and heads when upgraded."""
+    path = tmp_path / "channel.sqlite"
+    rows = [
+        ("cc", "a", 1, 0, False),
+        ("cc", "b", 1, 1, False),
+        ("cc", "a", 2, 0, True),
+        ("cc", "a", 3, 4, False),
+        ("cc", "b", 3, 5, True),
+    ]
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrate(conn, "state", STATE_MIGRATIONS)
+        migrate(conn, "history", HISTORY_MIGRATIONS[:2])
+        conn.executemany(
+            "INSERT INTO history VALUES (?, ?, ?, ?, 'tx' || ?3 || '.' || ?4, 0, 0, ?5, x'')",
+            rows,
+        )
+        conn.execute(
+            "INSERT INTO state (ns, key, block_num, tx_num, val) "
+            "VALUES ('cc', 'a', 3, 4, x'01')"
+        )
+
+    with closing(open_channel_db(path)) as upgraded:
+        assert schema_version(upgraded, "history") == len(HISTORY_MIGRATIONS)
+        found = {
+            key: [m.tx_id for m in get_history_for_key(upgraded, "cc", key)]
+            for key in "ab"
+        }
+        record(upgraded, 4, 0, KeyWrite("cc", "b", b"again"))
+        again = [m.tx_id for m in get_history_for_key(upgraded, "cc", "b")]
+
+    assert found == {"a": ["tx3.4", "tx2.0", "tx1.0"], "b": ["tx3.5", "tx1.1"]}
+    assert again == ["tx4.0", "tx3.5", "tx1.1"]

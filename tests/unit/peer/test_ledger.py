@@ -139,8 +139,8 @@ def test_the_block_is_durable_before_the_database_transaction_commits(
         ledger.commit_block(chain.block((chain.tx(("a", b"1")), VALID)))
 
     assert seen == [
-        (CommitStep.STATE_WRITTEN, None),
         (CommitStep.HISTORY_WRITTEN, None),
+        (CommitStep.STATE_WRITTEN, None),
         (CommitStep.APPENDED, None),
         (CommitStep.COMMITTED, 0),
     ]
