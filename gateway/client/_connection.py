@@ -45,6 +45,7 @@ class Connection:
         self.identity = identity
         self._signer = signer
         self.timeouts = timeouts
+        self._unary: dict[str, Callable[..., Any]] = {}
 
     @property
     def can_sign(self) -> bool:
@@ -63,11 +64,15 @@ class Connection:
         return self._signer(message)
 
     def unary(self, method: str, response_type: Any) -> Callable[..., Any]:
-        return self.channel.unary_unary(
-            _GATEWAY + method,
-            request_serializer=_serialize,
-            response_deserializer=response_type.FromString,
-        )
+        """The callable of a unary gateway method (made once per method)."""
+        call = self._unary.get(method)
+        if call is None:
+            call = self._unary[method] = self.channel.unary_unary(
+                _GATEWAY + method,
+                request_serializer=_serialize,
+                response_deserializer=response_type.FromString,
+            )
+        return call
 
     def chaincode_events(self) -> Callable[..., Any]:
         return self.channel.unary_stream(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from common.errors import WireError
-from common.protoutil import parse_transaction
+from common.protoutil import ParsedTransaction, parse_transaction
 from gateway.client._connection import Connection
 from gateway.client._errors import (
     ClientError,
@@ -140,25 +140,53 @@ class Proposal:
             transaction_id=proposed.transaction_id,
             envelope=response.prepared_transaction,
         )
-        return Transaction(self._connection, prepared)
+        return Transaction(self._connection, prepared, channel_id=self.channel_id)
 
 
 class Transaction:
-    """An endorsed transaction: its result, to be signed and submitted."""
+    """An endorsed transaction: its result, to be signed and submitted.
+
+    The envelope is parsed for its result only when `result` is first read (or, when
+    the channel is not known, at once to find it).
+
+    Raises:
+        ClientError: the envelope is malformed (when it is parsed).
+    """
 
     def __init__(
-        self, connection: Connection, prepared: gateway_pb2.PreparedTransaction
+        self,
+        connection: Connection,
+        prepared: gateway_pb2.PreparedTransaction,
+        *,
+        channel_id: str | None = None,
     ) -> None:
         self._connection = connection
         self._prepared = prepared
+        self._result: bytes | None = None
+        if channel_id is None:
+            channel_id = self._parse().channel_id
+        self.channel_id = channel_id
+
+    @property
+    def result(self) -> bytes:
+        """The chaincode's response payload, as the endorsers returned it.
+
+        Raises:
+            ClientError: the gateway returned a malformed transaction.
+        """
+        if self._result is None:
+            self._result = self._parse().response.payload
+        return self._result
+
+    def _parse(self) -> ParsedTransaction:
         try:
-            parsed = parse_transaction(prepared.envelope)
+            parsed = parse_transaction(self._prepared.envelope)
         except WireError as error:
             raise ClientError(
                 f"the gateway returned a malformed transaction: {error}"
             ) from None
-        self.channel_id = parsed.channel_id
-        self.result = parsed.response.payload
+        self._result = parsed.response.payload
+        return parsed
 
     @property
     def transaction_id(self) -> str:
@@ -201,7 +229,7 @@ class Transaction:
         return SubmittedTransaction(
             self._connection,
             _status_request(self._connection, self.channel_id, self.transaction_id),
-            result=self.result,
+            transaction=self,
         )
 
 
@@ -257,10 +285,15 @@ class SubmittedTransaction(Commit):
         connection: Connection,
         signed: gateway_pb2.SignedCommitStatusRequest,
         *,
-        result: bytes,
+        transaction: Transaction,
     ) -> None:
         super().__init__(connection, signed)
-        self.result = result
+        self._transaction = transaction
+
+    @property
+    def result(self) -> bytes:
+        """The chaincode's response payload (see `Transaction.result`)."""
+        return self._transaction.result
 
 
 def _status_request(
