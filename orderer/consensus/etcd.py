@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,9 +256,33 @@ class EtcdChain:
         is_config: bool,
         tx_id: str | None = None,
     ) -> asyncio.Future[int]:
-        """`order` in a task of its own (Broadcast's entry point)."""
-        del is_config, tx_id  # the cutter looks at each envelope itself
-        return asyncio.ensure_future(self.order(envelope))
+        """Admit without waiting: a future of its own, resolved with the entry's.
+
+        The entry's future is shared (a follower may forward the same envelope), so
+        the caller gets a copy it may cancel. `order_timeout_s` is enforced by the
+        chain's sweep of overdue entries instead of a timer per envelope.
+        """
+        del tx_id  # the store decodes the tx ids of blocks written through etcd
+        outcome: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        try:
+            self._check_running()
+            digest = envelope_digest(envelope)
+            known = self.table.block_of(digest)
+            if known is not None:
+                outcome.set_result(known)
+                return outcome
+            entry = self.table.admit(
+                envelope,
+                local=True,
+                digest=digest,
+                config_sequence=config_sequence,
+                is_config=is_config,
+            )
+        except BackendUnavailable as error:
+            outcome.set_exception(error)
+            return outcome
+        entry.future.add_done_callback(functools.partial(_copy_outcome, outcome))
+        return outcome
 
     async def stop(self, *, resign: bool = True) -> None:
         """Stop; with `resign` hand the cutter role over at once (else the lease expires)."""
@@ -293,6 +318,7 @@ class EtcdChain:
         try:
             async with asyncio.TaskGroup() as jobs:
                 jobs.create_task(parts.follower.follow())
+                jobs.create_task(self._expire_overdue())
                 jobs.create_task(self._elect(parts))
                 jobs.create_task(
                     parts.forwarder.run(
@@ -360,6 +386,20 @@ class EtcdChain:
             # The term ended for another reason than an unreachable etcd: let go now.
             await parts.election.resign(term, timeout_s=_RESIGN_TIMEOUT_S)
 
+    async def _expire_overdue(self) -> None:
+        """Fail local envelopes not in a block within `order_timeout_s` (see submit)."""
+        timeout_s = self.settings.order_timeout_s
+
+        def overdue() -> BackendUnavailable:
+            return BackendUnavailable(
+                f"envelope not in a block within {timeout_s} s "
+                f"(channel {self.channel_id})"
+            )
+
+        while True:
+            await asyncio.sleep(min(1.0, timeout_s / 4))
+            self.table.fail_overdue(age_s=timeout_s, error=overdue)
+
     # Helpers
 
     def _may_cut(self) -> bool:
@@ -417,3 +457,14 @@ class _Parts:
     election: Election
     follower: BlockFollower
     forwarder: Forwarder
+
+
+def _copy_outcome(target: asyncio.Future[int], source: asyncio.Future[int]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.set_exception(BackendUnavailable("given up"))
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())

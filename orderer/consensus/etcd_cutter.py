@@ -8,12 +8,14 @@ block n + 1 on it while n is stored here in the background (in order; envelopes 
 acknowledged only once stored). A config envelope goes alone into a block built once
 the store has caught up (signing records the last config block), after the support
 re-checked it against the config of that moment (`process_config`, which may make it
-again or refuse it). Envelopes already in a recent block are dropped. A write that etcd
-refuses because the chain moved makes it catch up and try again; one refused because
-its election key is gone ends the term. Transport failures are retried with backoff
-while the term lasts: a retried write is the same bytes in the same compare-and-swap,
-so it lands at most once. When the term ends, envelopes it took but did not write go
-back to the queue (ours) or fail back to their follower.
+again or refuse it); any other envelope checked against an older config than the one
+in force when it is fed is checked again (`Revalidator.process_normal`) and fails with
+its refusal if it no longer passes. Envelopes already in a recent block are dropped.
+A write that etcd refuses because the chain moved makes it catch up and try again; one
+refused because its election key is gone ends the term. Transport failures are retried
+with backoff while the term lasts: a retried write is the same bytes in the same
+compare-and-swap, so it lands at most once. When the term ends, envelopes it took but
+did not write go back to the queue (ours) or fail back to their follower.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from common.channelconfig import ChannelConfig
 from common.protoutil import block_header_hash, new_block
 from orderer.blockcutter import BlockCutter
+from orderer.consensus.base import Revalidator
 from orderer.consensus.etcd_election import Term
 from orderer.consensus.etcd_log import BlockLog, WriteOutcome
 from orderer.consensus.etcd_pending import (
@@ -125,6 +128,7 @@ class CutterTerm:
         written blocks wait to be stored)."""
         self._storing: dict[asyncio.Task[None], set[bytes]] = {}
         """Written blocks on their way into the store, with their envelopes' digests."""
+        self._revalidator = support if isinstance(support, Revalidator) else None
         term.on_end(table.wake)
 
     async def run(self) -> None:
@@ -174,9 +178,13 @@ class CutterTerm:
             return
         if entry.digest in self._in_cutter or self._being_stored(entry.digest):
             return  # already on its way into a block, which will resolve the entry
+        is_config = entry.is_config
+        if is_config is None:
+            is_config = self.support.is_config(entry.envelope)
+        if not is_config and not self._passes_current_config(entry):
+            return
         self._in_cutter[entry.digest] = entry
         self._fed.append(entry)
-        is_config = self.support.is_config(entry.envelope)
         if is_config:
             batches, pending = self._cutter.isolate(entry.envelope), False
         else:
@@ -196,6 +204,29 @@ class CutterTerm:
         elif self._cut_at is None:
             timeout_s = self.support.channel_config().batch_timeout
             self._cut_at = time.monotonic() + timeout_s
+
+    def _passes_current_config(self, entry: PendingEnvelope) -> bool:
+        """Whether an envelope checked under an older config still passes; if not, it
+        fails with the refusal (its Broadcast, or its follower, gets the status)."""
+        revalidator = self._revalidator
+        sequence = entry.config_sequence
+        if (
+            sequence is None
+            or revalidator is None
+            or sequence >= revalidator.config_sequence()
+        ):
+            return True
+        try:
+            revalidator.process_normal(entry.envelope)
+        except BroadcastRejected as refused:
+            _LOG.info(
+                "envelope refused under the new config channel=%s: %s",
+                self._channel,
+                refused,
+            )
+            self.table.fail(entry, refused)
+            return False
+        return True
 
     def _cut(self, batch: Sequence[bytes]) -> list[PendingEnvelope]:
         """The entries of a batch the block cutter emitted (it keeps the feeding order)."""

@@ -42,6 +42,12 @@ class PendingEnvelope:
     local: bool
     attempts: int = 0
     queued: bool = field(default=False)
+    admitted_s: float = 0.0
+    """When this orderer's client handed it over (the table's clock; local only)."""
+    config_sequence: int | None = None
+    """The sequence of the config it was checked against (None: the current one)."""
+    is_config: bool | None = None
+    """Whether it is a CONFIG envelope (None: not known, look)."""
 
     @property
     def is_done(self) -> bool:
@@ -75,9 +81,17 @@ class EnvelopeTable:
         return len(self._entries)
 
     def admit(
-        self, envelope: bytes, *, local: bool, digest: bytes | None = None
+        self,
+        envelope: bytes,
+        *,
+        local: bool,
+        digest: bytes | None = None,
+        config_sequence: int | None = None,
+        is_config: bool | None = None,
     ) -> PendingEnvelope:
         """The entry for `envelope`, created and queued if it is new.
+
+        Admitted again, it keeps the oldest config sequence it was checked against.
 
         Raises:
             BackendUnavailable: `capacity` envelopes are already waiting.
@@ -85,7 +99,9 @@ class EnvelopeTable:
         key = envelope_digest(envelope) if digest is None else digest
         entry = self._entries.get(key)
         if entry is not None:
-            entry.local = entry.local or local
+            if local and not entry.local:
+                entry.local, entry.admitted_s = True, self._clock()
+            entry.config_sequence = _oldest(entry.config_sequence, config_sequence)
             return entry
         if len(self._entries) >= self.capacity:
             raise BackendUnavailable(
@@ -96,6 +112,9 @@ class EnvelopeTable:
             envelope=envelope,
             future=asyncio.get_running_loop().create_future(),
             local=local,
+            admitted_s=self._clock() if local else 0.0,
+            config_sequence=config_sequence,
+            is_config=is_config,
         )
         self._entries[key] = entry
         self.requeue(entry)
@@ -229,6 +248,18 @@ class EnvelopeTable:
             del self._entries[entry.digest]
             entry.future.cancel()
 
+    def fail_overdue(self, *, age_s: float, error: Callable[[], BaseException]) -> int:
+        """Fail the local entries admitted more than `age_s` ago; returns how many."""
+        oldest = self._clock() - age_s
+        overdue = [
+            entry
+            for entry in self._entries.values()
+            if entry.local and entry.admitted_s <= oldest
+        ]
+        for entry in overdue:
+            self.fail(entry, error())
+        return len(overdue)
+
     def fail_all(self, error: BaseException) -> None:
         for entry in list(self._entries.values()):
             self.fail(entry, error)
@@ -239,3 +270,10 @@ class EnvelopeTable:
             for digest in digests
             if (entry := self._entries.get(digest)) is not None
         ]
+
+
+def _oldest(first: int | None, second: int | None) -> int | None:
+    """The older of two config sequences, None meaning "the current one"."""
+    if first is None:
+        return second
+    return first if second is None else min(first, second)

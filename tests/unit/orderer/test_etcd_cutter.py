@@ -31,6 +31,7 @@ from orderer.consensus.etcd_pending import (
     PendingEnvelope,
 )
 from orderer.consensus.etcd_types import EnvelopeTooLarge
+from orderer.errors import BroadcastRejected
 from protos.common import common_pb2
 
 
@@ -268,3 +269,34 @@ async def test_blocks_are_built_on_written_ones_while_the_store_lags() -> None:
     chain = [parse_block(value) for value in log.blocks]
     for previous, block in itertools.pairwise(chain):
         assert block.header.previous_hash == block_header_hash(previous.header)
+
+
+class RevalidatingOrderer(Orderer):
+    """At config sequence 1, where envelopes starting with b"bad" no longer pass."""
+
+    def config_sequence(self) -> int:
+        return 1
+
+    def process_normal(self, envelope: bytes) -> None:
+        if envelope.startswith(b"bad"):
+            raise BroadcastRejected("creator removed", status=common_pb2.FORBIDDEN)
+
+
+async def test_envelopes_checked_under_an_older_config_are_checked_again() -> None:
+    """Sequence 0 < 1: checked again (one refused); 1 or unknown: cut as they are."""
+    pending = table()
+    log = MemoryLog(ChannelKeys("ch"), blocks=[genesis()])
+    orderer = RevalidatingOrderer(log, pending, max_count=3)
+    stale_bad = pending.admit(b"bad-0", local=True, config_sequence=0)
+    stale_good = pending.admit(b"good-0", local=True, config_sequence=0)
+    current_bad = pending.admit(b"bad-1", local=True, config_sequence=1)
+    unknown_bad = pending.admit(b"bad-?", local=False)
+
+    await run_term(orderer, [stale_bad, stale_good, current_bad, unknown_bad])
+
+    refused = stale_bad.future.exception()
+    assert isinstance(refused, BroadcastRejected)
+    assert refused.status == common_pb2.FORBIDDEN
+    assert [list(b.data.data) for b in orderer.stored[1:]] == [
+        [b"good-0", b"bad-1", b"bad-?"]
+    ]

@@ -228,3 +228,24 @@ async def test_a_wake_without_work_wakes_one_wait_and_later_waits_block_again() 
 
     assert (woken, later) == (False, False)
     assert time.monotonic() - started >= 0.04
+
+
+async def test_local_envelopes_overdue_fail_and_forwarded_ones_do_not() -> None:
+    """Admitted at 0 and 5 s; a sweep at 12 s with a 10 s limit fails only the first."""
+    now = [0.0]
+    pending = table(clock=lambda: now[0])
+    old = pending.admit(b"old", local=True, config_sequence=3)
+    forwarded = pending.admit(b"forwarded", local=False)
+    now[0] = 5.0
+    recent = pending.admit(b"recent", local=True)
+    again = pending.admit(b"old", local=True, config_sequence=2)
+    now[0] = 12.0
+
+    failed = pending.fail_overdue(age_s=10.0, error=lambda: BackendUnavailable("late"))
+
+    assert failed == 1
+    assert again is old
+    assert old.config_sequence == 2
+    assert isinstance(old.future.exception(), BackendUnavailable)
+    assert not recent.is_done
+    assert not forwarded.is_done
