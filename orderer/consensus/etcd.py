@@ -298,7 +298,9 @@ class EtcdChain:
             self._error = BackendUnavailable(f"etcd chain {self.channel_id} is stopped")
         self.table.fail_all(self._error)
 
-    async def order_forwarded(self, envelopes: Sequence[bytes]) -> list[ForwardOutcome]:
+    async def order_forwarded(
+        self, envelopes: Sequence[bytes], *, config_sequences: Sequence[int] = ()
+    ) -> list[ForwardOutcome]:
         """Order envelopes a follower forwarded; one outcome each, in order."""
         term = self._term
         if self._role is not Role.CUTTER or term is None or not term.is_valid():
@@ -307,6 +309,7 @@ class EtcdChain:
         return await answer_forwarded(
             self.table,
             envelopes,
+            config_sequences=config_sequences,
             term_ended=term.ended,
             timeout_s=self.settings.forward_timeout_s,
         )

@@ -74,7 +74,7 @@ class ForwardTarget(Protocol):
     """What the servicer needs from a channel's chain."""
 
     async def order_forwarded(
-        self, envelopes: Sequence[bytes]
+        self, envelopes: Sequence[bytes], *, config_sequences: Sequence[int] = ()
     ) -> list[ForwardOutcome]: ...
 
 
@@ -115,6 +115,13 @@ class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"{len(request.envelopes)} envelopes, at most {FORWARD_ENVELOPES_MAX}",
             )
+        sequences = list(request.config_sequences)
+        if sequences and len(sequences) != len(request.envelopes):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{len(sequences)} config sequences for {len(request.envelopes)} "
+                "envelopes",
+            )
         await self._authenticate(request, context)
         target = self._lookup(request.channel_id)
         if target is None:
@@ -123,7 +130,9 @@ class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
                 f"no etcd chain for channel {request.channel_id}",
             )
         assert target is not None
-        outcomes = await target.order_forwarded(list(request.envelopes))
+        outcomes = await target.order_forwarded(
+            list(request.envelopes), config_sequences=sequences
+        )
         return forward_pb2.ForwardResponse(results=[_result(o) for o in outcomes])
 
     async def _authenticate(
@@ -142,7 +151,12 @@ class ForwardServicer(forward_pb2_grpc.ForwardServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"forwarding key unavailable: {error}"
             )
-        expected = forward_mac(key, request.channel_id, request.envelopes)
+        expected = forward_mac(
+            key,
+            request.channel_id,
+            request.envelopes,
+            config_sequences=request.config_sequences,
+        )
         if not hmac.compare_digest(expected, bytes(sent)):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad forwarding MAC")
 
@@ -176,15 +190,28 @@ class ForwardClient:
         *,
         channel_id: str,
         envelopes: Sequence[bytes],
+        config_sequences: Sequence[int] = (),
         timeout_s: float,
     ) -> list[ForwardOutcome]:
-        """One outcome per envelope; UNAVAILABLE for all when the call itself fails."""
+        """One outcome per envelope; UNAVAILABLE for all when the call itself fails.
+
+        `config_sequences` (one per envelope, or none) are the sequences of the
+        configs the envelopes were checked against.
+        """
         stub = forward_pb2_grpc.ForwardServiceStub(self._channel(address))
         request = forward_pb2.ForwardRequest(
-            channel_id=channel_id, envelopes=envelopes, sender=self.sender
+            channel_id=channel_id,
+            envelopes=envelopes,
+            sender=self.sender,
+            config_sequences=config_sequences,
         )
         try:
-            mac = forward_mac(await self._key(), channel_id, envelopes)
+            mac = forward_mac(
+                await self._key(),
+                channel_id,
+                envelopes,
+                config_sequences=config_sequences,
+            )
             response = await stub.Forward(
                 request, timeout=timeout_s, metadata=((MAC_METADATA, mac),)
             )
@@ -223,10 +250,19 @@ class ForwardClient:
         return channel
 
 
-def forward_mac(key: bytes, channel_id: str, envelopes: Sequence[bytes]) -> bytes:
-    """HMAC-SHA256 over the channel id and each envelope, every part length-prefixed."""
+def forward_mac(
+    key: bytes,
+    channel_id: str,
+    envelopes: Sequence[bytes],
+    *,
+    config_sequences: Sequence[int] = (),
+) -> bytes:
+    """HMAC-SHA256 over the channel id, each envelope and (when there are any) the
+    config sequences as one part of 8-byte big-endian numbers; every part
+    length-prefixed."""
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    for part in (channel_id.encode(), *envelopes):
+    sequences = b"".join(number.to_bytes(8, "big") for number in config_sequences)
+    for part in (channel_id.encode(), *envelopes, *([sequences] if sequences else [])):
         mac.update(len(part).to_bytes(8, "big"))
         mac.update(part)
     return mac.digest()

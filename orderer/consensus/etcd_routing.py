@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from orderer.consensus.etcd_forward import ForwardClient, ForwardOutcome, ForwardStatus
 from orderer.consensus.etcd_pending import (
@@ -100,7 +100,7 @@ class Forwarder:
         self, address: str, entries: list[PendingEnvelope], slots: asyncio.Semaphore
     ) -> None:
         try:
-            outcomes = await self._call(address, [entry.envelope for entry in entries])
+            outcomes = await self._call(address, entries)
             retry = [
                 entry
                 for entry, outcome in zip(entries, outcomes, strict=True)
@@ -122,15 +122,21 @@ class Forwarder:
             async with asyncio.timeout(delay_s):
                 await moved.wait()
 
-    async def _call(self, address: str, envelopes: list[bytes]) -> list[ForwardOutcome]:
+    async def _call(
+        self, address: str, entries: list[PendingEnvelope]
+    ) -> list[ForwardOutcome]:
         """One Forward call that `cutter_changed` can abandon (UNAVAILABLE for all)."""
         if address != self._address():
-            return [ABANDONED] * len(envelopes)  # the cutter changed since the batch
+            return [ABANDONED] * len(entries)  # the cutter changed since the batch
+        sequences = [entry.config_sequence for entry in entries]
         call = asyncio.ensure_future(
             self.client().forward(
                 address,
                 channel_id=self.channel_id,
-                envelopes=envelopes,
+                envelopes=[entry.envelope for entry in entries],
+                config_sequences=[]
+                if None in sequences
+                else cast(list[int], sequences),
                 timeout_s=self.timeout_s,
             )
         )
@@ -141,7 +147,7 @@ class Forwarder:
             del self._calls[call]
             call.cancel()
         if call.cancelled():
-            return [ABANDONED] * len(envelopes)
+            return [ABANDONED] * len(entries)
         return call.result()
 
     def _settle(self, entry: PendingEnvelope, outcome: ForwardOutcome) -> bool:
@@ -174,25 +180,36 @@ async def answer_forwarded(
     table: EnvelopeTable,
     envelopes: Sequence[bytes],
     *,
+    config_sequences: Sequence[int] = (),
     term_ended: asyncio.Event,
     timeout_s: float,
 ) -> list[ForwardOutcome]:
-    """The cutter's answer: wait until each envelope is stored, or the term ends."""
-    entries = [_admit_forwarded(table, envelope) for envelope in envelopes]
+    """The cutter's answer: wait until each envelope is stored, or the term ends.
+
+    `config_sequences` (one per envelope, or none: "current") are the configs the
+    follower checked them against; the cutter checks older ones again.
+    """
+    sequences: Sequence[int | None] = config_sequences or [None] * len(envelopes)
+    entries = [
+        _admit_forwarded(table, envelope, sequence)
+        for envelope, sequence in zip(envelopes, sequences, strict=True)
+    ]
     waiting = {entry.future for entry in entries if isinstance(entry, PendingEnvelope)}
     await _wait_all(waiting, until=term_ended, timeout_s=timeout_s - _ANSWER_MARGIN_S)
     return [_answer(table, entry) for entry in entries]
 
 
 def _admit_forwarded(
-    table: EnvelopeTable, envelope: bytes
+    table: EnvelopeTable, envelope: bytes, config_sequence: int | None
 ) -> PendingEnvelope | ForwardOutcome:
     digest = envelope_digest(envelope)
     known = table.block_of(digest)
     if known is not None:
         return ForwardOutcome(ForwardStatus.ORDERED, block_number=known)
     try:
-        return table.admit(envelope, local=False, digest=digest)
+        return table.admit(
+            envelope, local=False, digest=digest, config_sequence=config_sequence
+        )
     except BackendUnavailable as error:
         return ForwardOutcome(ForwardStatus.UNAVAILABLE, message=str(error))
 

@@ -24,23 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protos/medledger/orderer/forward.proto\x12\x14medledger.orderer.v1\"G\n\x0e\x46orwardRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x11\n\tenvelopes\x18\x02 \x03(\x0c\x12\x0e\n\x06sender\x18\x03 \x01(\t\"\x82\x01\n\rForwardResult\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.medledger.orderer.v1.ForwardStatus\x12\x14\n\x0c\x62lock_number\x18\x02 \x01(\x04\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x15\n\rreject_status\x18\x04 \x01(\r\"G\n\x0f\x46orwardResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.medledger.orderer.v1.ForwardResult\"R\n\x0c\x43utterRecord\x12\x14\n\x0corderer_name\x18\x01 \x01(\t\x12\x17\n\x0f\x66orward_address\x18\x02 \x01(\t\x12\x13\n\x0bincarnation\x18\x03 \x01(\x0c*\xa7\x01\n\rForwardStatus\x12\x1e\n\x1a\x46ORWARD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46ORWARD_STATUS_ORDERED\x10\x01\x12\x1d\n\x19\x46ORWARD_STATUS_NOT_CUTTER\x10\x02\x12\x1e\n\x1a\x46ORWARD_STATUS_UNAVAILABLE\x10\x03\x12\x1b\n\x17\x46ORWARD_STATUS_REJECTED\x10\x04\x32h\n\x0e\x46orwardService\x12V\n\x07\x46orward\x12$.medledger.orderer.v1.ForwardRequest\x1a%.medledger.orderer.v1.ForwardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&protos/medledger/orderer/forward.proto\x12\x14medledger.orderer.v1\"a\n\x0e\x46orwardRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x11\n\tenvelopes\x18\x02 \x03(\x0c\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\x18\n\x10\x63onfig_sequences\x18\x04 \x03(\x04\"\x82\x01\n\rForwardResult\x12\x33\n\x06status\x18\x01 \x01(\x0e\x32#.medledger.orderer.v1.ForwardStatus\x12\x14\n\x0c\x62lock_number\x18\x02 \x01(\x04\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x15\n\rreject_status\x18\x04 \x01(\r\"G\n\x0f\x46orwardResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.medledger.orderer.v1.ForwardResult\"R\n\x0c\x43utterRecord\x12\x14\n\x0corderer_name\x18\x01 \x01(\t\x12\x17\n\x0f\x66orward_address\x18\x02 \x01(\t\x12\x13\n\x0bincarnation\x18\x03 \x01(\x0c*\xa7\x01\n\rForwardStatus\x12\x1e\n\x1a\x46ORWARD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46ORWARD_STATUS_ORDERED\x10\x01\x12\x1d\n\x19\x46ORWARD_STATUS_NOT_CUTTER\x10\x02\x12\x1e\n\x1a\x46ORWARD_STATUS_UNAVAILABLE\x10\x03\x12\x1b\n\x17\x46ORWARD_STATUS_REJECTED\x10\x04\x32h\n\x0e\x46orwardService\x12V\n\x07\x46orward\x12$.medledger.orderer.v1.ForwardRequest\x1a%.medledger.orderer.v1.ForwardResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.medledger.orderer.forward_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FORWARDSTATUS']._serialized_start=428
-  _globals['_FORWARDSTATUS']._serialized_end=595
+  _globals['_FORWARDSTATUS']._serialized_start=454
+  _globals['_FORWARDSTATUS']._serialized_end=621
   _globals['_FORWARDREQUEST']._serialized_start=64
-  _globals['_FORWARDREQUEST']._serialized_end=135
-  _globals['_FORWARDRESULT']._serialized_start=138
-  _globals['_FORWARDRESULT']._serialized_end=268
-  _globals['_FORWARDRESPONSE']._serialized_start=270
-  _globals['_FORWARDRESPONSE']._serialized_end=341
-  _globals['_CUTTERRECORD']._serialized_start=343
-  _globals['_CUTTERRECORD']._serialized_end=425
-  _globals['_FORWARDSERVICE']._serialized_start=597
-  _globals['_FORWARDSERVICE']._serialized_end=701
+  _globals['_FORWARDREQUEST']._serialized_end=161
+  _globals['_FORWARDRESULT']._serialized_start=164
+  _globals['_FORWARDRESULT']._serialized_end=294
+  _globals['_FORWARDRESPONSE']._serialized_start=296
+  _globals['_FORWARDRESPONSE']._serialized_end=367
+  _globals['_CUTTERRECORD']._serialized_start=369
+  _globals['_CUTTERRECORD']._serialized_end=451
+  _globals['_FORWARDSERVICE']._serialized_start=623
+  _globals['_FORWARDSERVICE']._serialized_end=727
 # @@protoc_insertion_point(module_scope)

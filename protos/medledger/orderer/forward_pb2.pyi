@@ -20,14 +20,16 @@ FORWARD_STATUS_UNAVAILABLE: ForwardStatus
 FORWARD_STATUS_REJECTED: ForwardStatus
 
 class ForwardRequest(_message.Message):
-    __slots__ = ("channel_id", "envelopes", "sender")
+    __slots__ = ("channel_id", "envelopes", "sender", "config_sequences")
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
     ENVELOPES_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     channel_id: str
     envelopes: _containers.RepeatedScalarFieldContainer[bytes]
     sender: str
-    def __init__(self, channel_id: _Optional[str] = ..., envelopes: _Optional[_Iterable[bytes]] = ..., sender: _Optional[str] = ...) -> None: ...
+    config_sequences: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, channel_id: _Optional[str] = ..., envelopes: _Optional[_Iterable[bytes]] = ..., sender: _Optional[str] = ..., config_sequences: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ForwardResult(_message.Message):
     __slots__ = ("status", "block_number", "message", "reject_status")

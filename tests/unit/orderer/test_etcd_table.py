@@ -3,6 +3,7 @@ election records, forwarding MACs and the consenter check."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from orderer.consensus.etcd_pending import (
     EnvelopeTable,
     envelope_digest,
 )
+from orderer.consensus.etcd_routing import answer_forwarded
 from orderer.consensus.etcd_settings import is_consenter
 from orderer.consensus.etcd_types import EtcdError, prefix_end
 from orderer.errors import BackendUnavailable
@@ -186,6 +188,11 @@ def test_the_forward_mac_covers_channel_and_every_envelope_boundary() -> None:
     assert forward_mac(key, "ch", [b"a", b"bc"]) != base
     assert forward_mac(key, "ch2", [b"ab", b"c"]) != base
     assert forward_mac(bytes([1]) * 32, "ch", [b"ab", b"c"]) != base
+    sequenced = forward_mac(key, "ch", [b"ab", b"c"], config_sequences=[1, 2])
+    assert sequenced not in {
+        base,
+        forward_mac(key, "ch", [b"ab", b"c"], config_sequences=[2, 1]),
+    }
 
 
 def pem(body: str) -> bytes:
@@ -249,3 +256,33 @@ async def test_local_envelopes_overdue_fail_and_forwarded_ones_do_not() -> None:
     assert isinstance(old.future.exception(), BackendUnavailable)
     assert not recent.is_done
     assert not forwarded.is_done
+
+
+async def test_a_forward_admits_each_envelope_with_its_senders_config_sequence() -> (
+    None
+):
+    """The cutter's table records what the follower checked against (or nothing)."""
+    pending = table()
+    term_ended = asyncio.Event()
+    answering = [
+        asyncio.create_task(
+            answer_forwarded(
+                pending,
+                envelopes,
+                config_sequences=sequences,
+                term_ended=term_ended,
+                timeout_s=5.0,
+            )
+        )
+        for envelopes, sequences in (([b"E1", b"E2"], [4, 5]), ([b"E3"], []))
+    ]
+
+    assert await pending.wait_for_work(5.0)
+    queued = {
+        entry.envelope: entry.config_sequence
+        for entry in pending.take(count_max=10, bytes_max=100)
+    }
+    term_ended.set()
+    await asyncio.gather(*answering)
+
+    assert queued == {b"E1": 4, b"E2": 5, b"E3": None}
