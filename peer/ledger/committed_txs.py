@@ -14,8 +14,7 @@ transaction that does not decode means the block and its filter disagree: a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -45,9 +44,12 @@ _M = TypeVar("_M", bound=Message)
 _DECODE_ERRORS = (DecodeError, RecursionError, ValueError)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CommittedTx:
-    """A VALID endorser transaction of a block, decoded down to its read-write set."""
+class CommittedTx(NamedTuple):
+    """A VALID endorser transaction of a block, decoded down to its read-write set.
+
+    An immutable NamedTuple rather than a frozen dataclass: one is built for
+    every committed transaction, several times faster.
+    """
 
     block_num: int
     tx_num: int

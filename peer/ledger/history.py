@@ -38,9 +38,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Timestamp:
-    """A protobuf Timestamp: seconds since the epoch and nanoseconds."""
+class Timestamp(NamedTuple):
+    """A protobuf Timestamp: seconds since the epoch and nanoseconds.
+
+    An immutable NamedTuple (ordered like one): one is built per committed
+    transaction.
+    """
 
     seconds: int
     nanos: int = 0
