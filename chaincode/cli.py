@@ -32,6 +32,7 @@ from chaincode.loader import load_chaincode
 from chaincode.shim.dial import ClientTls, serve_peer
 from chaincode.shim.execute import Chaincode
 from chaincode.shim.server import ChaincodeServer, ServerTls
+from common.node import run
 
 _log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = serve_config(args, os.environ)
         chaincode = load_chaincode(config.modules)
-        asyncio.run(serve(config, chaincode))
+        run(serve(config, chaincode))
     except ServeConfigError as error:
         print(f"chaincode: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -130,10 +130,9 @@ def _add_events(commands: _Commands) -> None:
 
 
 def _run_gateway_start(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
-    from common.node import serve
+    from common.node import run, serve
     from gateway.config import load_gateway_config
     from gateway.node import GatewayNode
 
@@ -143,7 +142,7 @@ def _run_gateway_start(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     config = load_gateway_config(args.config)
-    asyncio.run(serve(GatewayNode(config)))
+    run(serve(GatewayNode(config)))
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import MedledgerError
+from common.node import run
 from network.netstate import NetworkState, NodeKind
 
 __all__ = [
@@ -147,8 +148,8 @@ def run_e2e_bench(options: E2eOptions) -> dict[str, Any]:
     _check(options)
     if options.spec is None:
         workdir = options.workdir or Path(".medledger")
-        return asyncio.run(_bench_on(workdir.resolve(), options))
-    return asyncio.run(_bench_with_network(options.spec, options))
+        return run(_bench_on(workdir.resolve(), options))
+    return run(_bench_with_network(options.spec, options))
 
 
 def _check(options: E2eOptions) -> None:

@@ -182,15 +182,13 @@ def add_orderer_commands(
 
 
 def run_orderer_start(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from common.node import serve
+    from common.node import run, serve
     from orderer.config import load_orderer_config
     from orderer.node import OrdererNode
 
     configure_logging()
     config = load_orderer_config(args.config)
-    asyncio.run(serve(OrdererNode(config)))
+    run(serve(OrdererNode(config)))
     return EXIT_OK
 
 
@@ -217,15 +215,13 @@ def add_peer_commands(
 
 
 def run_peer_start(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from common.node import serve
+    from common.node import run, serve
     from peer.config import load_peer_config
     from peer.node import PeerNode
 
     configure_logging()
     config = load_peer_config(args.config)
-    asyncio.run(serve(PeerNode(config)))
+    run(serve(PeerNode(config)))
     return EXIT_OK
 
 
