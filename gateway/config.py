@@ -37,6 +37,8 @@ endpoints and TLS CAs); `orderers` only redirects or adds to that.
       catch_up: 5s                           # wait for a lagging peer before asking it
     limits:
       max_message_bytes: 104857600
+    operations:                              # optional: /healthz, /metrics, /version
+      listen: 127.0.0.1:9445                 # plain HTTP (common.operations)
 
 `tls` may be left out only with `enabled: false` spelled out (plaintext must be
 deliberate); so may a peer's `tls_root_cas`, only with `tls: false`.
@@ -60,6 +62,7 @@ from common.config_fields import (
     read_paths,
     read_server_tls,
 )
+from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
 __all__ = [
@@ -127,6 +130,7 @@ class GatewayConfig:
     orderers: OrdererSettings = OrdererSettings()
     timeouts: GatewayTimeouts = GatewayTimeouts()
     limits: GatewayLimits = GatewayLimits()
+    operations: OperationsSettings | None = None
 
     @property
     def orderer_tls(self) -> bool:
@@ -146,7 +150,7 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     base = path.parent
     fields = root.as_mapping(
         required=("name", "msp", "listen", "tls", "channels", "peers"),
-        optional=("client_tls", "orderers", "timeouts", "limits"),
+        optional=("client_tls", "orderers", "timeouts", "limits", "operations"),
     )
     msp = fields["msp"].as_mapping(required=("id", "dir"))
     channel_nodes = fields["channels"].as_list()
@@ -175,6 +179,7 @@ def load_gateway_config(path: Path) -> GatewayConfig:
         orderers=_read_orderers(fields.get("orderers"), base),
         timeouts=_read_timeouts(fields.get("timeouts")),
         limits=_read_limits(fields.get("limits")),
+        operations=read_operations(fields.get("operations")),
     )
 
 

@@ -2,10 +2,12 @@
 
 `GatewayNode(config)` is a `common.node.Node`. `start()` loads the gateway's signing
 identity, prepares connections to the configured peers (dialled lazily), binds the
-listener and returns {"grpc": host:port}. `jobs()` are, per served channel, the
-follower that keeps the channel view current from a peer's blocks and the trackers of
-every peer's height. `stop()` stops accepting, drains in-flight calls for up to
-`grace_s`, then closes the peer and orderer connections.
+listener and returns {"grpc": host:port} (and "operations" when the config enables
+the operations endpoint, `gateway.operations`; every call is counted by
+`gateway.metrics`). `jobs()` are, per served channel, the follower that keeps the
+channel view current from a peer's blocks and the trackers of every peer's height.
+`stop()` stops accepting, drains in-flight calls for up to `grace_s`, then closes the
+peer and orderer connections.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Any
 import grpc
 
 from common.msp import SigningIdentity, load_signing_identity
+from common.operations import OperationsServer
 from common.tls import server_credentials
 from gateway.channels import Channels, follow_channel
 from gateway.config import GatewayConfig, format_address, parse_address
 from gateway.connections import DialSettings, PeerClient
 from gateway.context import GatewayContext
 from gateway.deliver_proxy import DeliverProxy
+from gateway.metrics import RequestMetrics
+from gateway.operations import gateway_operations
 from gateway.orderers import OrdererDirectory
 from gateway.registry import Registry
 from gateway.service import GatewayService
@@ -39,6 +44,7 @@ class GatewayNode:
         self.config = config
         self._context: GatewayContext | None = None
         self._server: grpc.aio.Server | None = None
+        self._operations: OperationsServer | None = None
         self._stopped = False
 
     @property
@@ -54,7 +60,8 @@ class GatewayNode:
             options=[
                 ("grpc.max_receive_message_length", config.limits.max_message_bytes),
                 ("grpc.max_send_message_length", config.limits.max_message_bytes),
-            ]
+            ],
+            interceptors=[RequestMetrics()],
         )
         server.add_generic_rpc_handlers(
             [
@@ -78,7 +85,10 @@ class GatewayNode:
             ",".join(config.channels),
             len(config.peers),
         )
-        return {"grpc": address}
+        if config.operations is None:
+            return {"grpc": address}
+        self._operations = gateway_operations(config.operations, self._context)
+        return {"grpc": address, "operations": await self._operations.start()}
 
     def jobs(self) -> Sequence[Coroutine[Any, Any, None]]:
         ctx = self.context
@@ -100,6 +110,8 @@ class GatewayNode:
         if self._stopped:
             return
         self._stopped = True
+        if self._operations is not None:
+            await self._operations.stop()
         if self._server is not None:
             await self._server.stop(grace_s)
         if self._context is not None:

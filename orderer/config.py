@@ -27,6 +27,8 @@ Relative paths are relative to the file's folder. Errors name the file, line and
       max_message_bytes: 104857600           # largest gRPC message sent or received
       broadcast_window: 10000                # envelopes in flight per Broadcast stream
       deliver_time_window: 15m               # allowed clock skew of Deliver requests
+    operations:                              # optional: /healthz, /metrics, /version
+      listen: 127.0.0.1:9444                 # plain HTTP (common.operations)
 
 `tls` and `admin.tls` may be left out only with `enabled: false` spelled out
 (plaintext must be deliberate).
@@ -44,6 +46,7 @@ from common.config_fields import (
     read_duration,
     read_path,
 )
+from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
 __all__ = [
@@ -103,6 +106,7 @@ class OrdererConfig:
     storage: Path
     backend: BackendConfig
     limits: Limits = Limits()
+    operations: OperationsSettings | None = None
 
 
 def load_orderer_config(path: Path) -> OrdererConfig:
@@ -115,7 +119,7 @@ def load_orderer_config(path: Path) -> OrdererConfig:
     base = path.parent
     fields = root.as_mapping(
         required=("name", "msp", "listen", "tls", "admin", "storage", "backend"),
-        optional=("limits",),
+        optional=("limits", "operations"),
     )
     msp = fields["msp"].as_mapping(required=("id", "dir"))
     admin = fields["admin"].as_mapping(required=("listen", "tls"))
@@ -133,6 +137,7 @@ def load_orderer_config(path: Path) -> OrdererConfig:
         storage=read_path(fields["storage"], base),
         backend=_read_backend(fields["backend"], base),
         limits=_read_limits(fields.get("limits")),
+        operations=read_operations(fields.get("operations")),
     )
 
 

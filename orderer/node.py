@@ -2,10 +2,11 @@
 
 `OrdererNode(config)` is a `common.node.Node`. `start()` loads the signing identity,
 reopens every joined channel (chains started), binds the gRPC listener and the admin
-REST listener, and returns {"grpc": host:port, "admin": host:port}. `stop()` shuts down
-in order: the admin API closes, Deliver waits end, the gRPC server stops accepting and
-drains in-flight calls for up to `grace_s`, every chain writes its pending batch and
-stops, and the block stores close.
+REST listener, and returns {"grpc": host:port, "admin": host:port}, plus "operations"
+when the config enables the operations endpoint (`orderer.operations`). `stop()` shuts
+down in order: the operations endpoint and the admin API close, Deliver waits end,
+the gRPC server stops accepting and drains in-flight calls for up to `grace_s`, every
+chain writes its pending batch and stops, and the block stores close.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from common.deliver import DeliverSettings
 from common.msp import load_signing_identity
+from common.operations import OperationsServer
 from common.tls import server_credentials, server_ssl_context
 from orderer.config import OrdererConfig, parse_address
 from orderer.consensus import (
@@ -27,6 +29,7 @@ from orderer.consensus import (
     OrderingBackend,
     create_backend,
 )
+from orderer.operations import orderer_operations
 from orderer.participation import build_app
 from orderer.registrar import Registrar
 from orderer.service import AtomicBroadcastService
@@ -47,6 +50,7 @@ class OrdererNode:
         self._registrar: Registrar | None = None
         self._server: grpc.aio.Server | None = None
         self._admin: web.AppRunner | None = None
+        self._operations: OperationsServer | None = None
         self._stopped = False
 
     @property
@@ -71,7 +75,11 @@ class OrdererNode:
             admin_address,
             ",".join(self._registrar.names()) or "-",
         )
-        return {"grpc": grpc_address, "admin": admin_address}
+        addresses = {"grpc": grpc_address, "admin": admin_address}
+        if config.operations is not None:
+            self._operations = orderer_operations(config.operations, self._registrar)
+            addresses["operations"] = await self._operations.start()
+        return addresses
 
     def jobs(self) -> Sequence[Coroutine[Any, Any, None]]:
         return ()
@@ -80,6 +88,8 @@ class OrdererNode:
         if self._stopped:
             return
         self._stopped = True
+        if self._operations is not None:
+            await self._operations.stop()
         if self._admin is not None:
             await self._admin.cleanup()
         if self._registrar is not None:

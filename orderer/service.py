@@ -15,10 +15,12 @@ from typing import Any
 import grpc
 
 from common.deliver import DeliverChannel, DeliverSettings
+from common.protoutil import ParsedEnvelope
 from orderer.broadcast import parse_broadcast_envelope
 from orderer.broadcast_stream import serve_broadcast
 from orderer.deliver import serve_deliver
 from orderer.errors import BroadcastRejected
+from orderer.metrics import count_broadcast
 from orderer.registrar import Registrar
 from protos.common import common_pb2
 
@@ -66,7 +68,19 @@ class AtomicBroadcastService:
         Raises:
             BroadcastRejected: a check failed; carries the status to answer.
         """
-        envelope = parse_broadcast_envelope(data)
+        envelope: ParsedEnvelope | None = None
+        try:
+            envelope = parse_broadcast_envelope(data)
+            ordered = self._admit(envelope, data)
+        except BroadcastRejected as rejected:
+            channel_id = "" if envelope is None else envelope.channel_id
+            header_type = None if envelope is None else envelope.header_type
+            count_broadcast(channel_id, header_type, rejected.status)
+            raise
+        count_broadcast(envelope.channel_id, envelope.header_type, common_pb2.SUCCESS)
+        return ordered
+
+    def _admit(self, envelope: ParsedEnvelope, data: bytes) -> asyncio.Future[int]:
         support = self._registrar.support(envelope.channel_id)
         chain = self._registrar.chain(envelope.channel_id)
         if support is None or chain is None:

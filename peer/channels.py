@@ -39,6 +39,7 @@ from peer.ledger.connections import Readers
 from peer.ledger.ledger import DATABASE_FILE, ChannelLedger
 from peer.ledger.schema import open_channel_db
 from peer.ledger.statedb import VersionedValue, get_state
+from peer.metrics import count_transactions
 from peer.privdata.collections import CommittedCollections
 from peer.simulator import Snapshots, TxSimulator, open_simulator
 from protos.common import common_pb2
@@ -176,6 +177,7 @@ class PeerChannel:
             # lets shutdown wait for it before the ledger closes.
             codes, stored = await asyncio.shield(work)
             self._feed.committed(block.header.number, stored)
+            count_transactions(self.channel_id, codes)
             return codes
 
     def _commit_block(

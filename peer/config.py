@@ -54,6 +54,8 @@ redirects an endpoint, as Fabric's `deliveryclient.addressOverrides` does.
     limits:                                  # all optional; the defaults are shown
       max_message_bytes: 104857600           # largest gRPC message sent or received
       deliver_time_window: 15m               # allowed clock skew of Deliver requests
+    operations:                              # optional: /healthz, /metrics, /version
+      listen: 127.0.0.1:9443                 # plain HTTP (common.operations)
 
 A package has exactly one of `launch` (the peer starts the command with Fabric's
 `CORE_*` environment and restarts it when it exits) and `address`. `tls` may be left
@@ -78,6 +80,7 @@ from common.config_fields import (
     read_path,
     read_server_tls,
 )
+from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
 __all__ = [
@@ -188,6 +191,7 @@ class PeerConfig:
     chaincodes: ChaincodeSettings = ChaincodeSettings()
     limits: PeerLimits = PeerLimits()
     gossip: GossipSettings = GossipSettings()
+    operations: OperationsSettings | None = None
 
     @property
     def orderer_tls(self) -> bool:
@@ -207,7 +211,14 @@ def load_peer_config(path: Path) -> PeerConfig:
     base = path.parent
     fields = root.as_mapping(
         required=("name", "msp", "listen", "tls", "storage"),
-        optional=("chaincode_listen", "orderers", "chaincodes", "limits", "gossip"),
+        optional=(
+            "chaincode_listen",
+            "orderers",
+            "chaincodes",
+            "limits",
+            "gossip",
+            "operations",
+        ),
     )
     msp = fields["msp"].as_mapping(required=("id", "dir"))
     chaincode_listen = fields.get("chaincode_listen")
@@ -226,6 +237,7 @@ def load_peer_config(path: Path) -> PeerConfig:
         chaincodes=_read_chaincodes(fields.get("chaincodes"), base),
         limits=_read_limits(fields.get("limits")),
         gossip=_read_gossip(fields.get("gossip"), base),
+        operations=read_operations(fields.get("operations")),
     )
 
 

@@ -4,10 +4,12 @@
 the local MSP, reopens every joined channel, binds the gRPC listener (Endorser,
 Deliver, admin, and ChaincodeSupport unless `chaincode_listen` gives it a listener of
 its own), starts the configured chaincodes (launched processes, or dialled servers)
-and returns {"grpc": host:port, "chaincode": host:port}. Its one job runs a block
-puller per channel; joining a channel adds one. `stop()` shuts down in order: Deliver
-waits end, the listeners stop accepting and drain for up to `grace_s`, the pullers
-stop and in-flight commits finish, chaincodes stop, the ledgers close.
+and returns {"grpc": host:port, "chaincode": host:port}, plus "operations" when the
+config enables the operations endpoint (`peer.operations`). Its one job runs a block
+puller per channel; joining a channel adds one. `stop()` shuts down in order: the
+operations endpoint closes, Deliver waits end, the listeners stop accepting and drain
+for up to `grace_s`, the pullers stop and in-flight commits finish, chaincodes stop,
+the ledgers close.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import grpc
 from common.deliver import DeliverSettings
 from common.errors import PolicyError
 from common.msp import Msp, MspManager, SigningIdentity, load_signing_identity
+from common.operations import OperationsServer
 from common.protoutil import ParsedProposal, proposal_signed_data
 from common.tls import cert_hash, server_credentials
 from peer.blockpuller import BlockPuller, PullerGroup, PullerSettings
@@ -45,6 +48,7 @@ from peer.lifecycle import DefinitionReader
 from peer.lifecycle.runtime import InstalledChaincodes
 from peer.lifecycle.store import LIFECYCLE_FOLDER, PackageStore
 from peer.lifecycle_source import CommittedLifecycle
+from peer.operations import peer_operations
 from peer.privdata.access import AccessChannel, CollectionAccessFactory
 from peer.privdata.directory import PeerDirectory
 from peer.privdata.dissemination import Disseminator
@@ -92,6 +96,7 @@ class PeerNode:
         self._directory: PeerDirectory | None = None
         self._pvt_puller: PrivateDataPuller | None = None
         self._reconciler: Reconciler | None = None
+        self._operations: OperationsServer | None = None
         self._stopped = False
 
     # Access for tests and tools
@@ -155,6 +160,9 @@ class PeerNode:
         addresses = await self._start_servers(channels, local_msp, executor)
         installed.bind(peer_address=addresses["chaincode"], invoker=executor)
         self._start_chaincodes(addresses["chaincode"], executor)
+        if config.operations is not None:
+            self._operations = peer_operations(config.operations, channels)
+            addresses["operations"] = await self._operations.start()
         _LOG.info(
             "peer started name=%s grpc=%s chaincode=%s channels=%s",
             config.name,
@@ -171,6 +179,8 @@ class PeerNode:
         if self._stopped:
             return
         self._stopped = True
+        if self._operations is not None:
+            await self._operations.stop()
         channels = self._channels
         if channels is not None:
             channels.close_feeds()

@@ -37,6 +37,7 @@ from peer.errors import (
     JoinRejected,
     MalformedProposal,
 )
+from peer.metrics import PROPOSALS_RECEIVED, SUCCESSFUL_PROPOSALS
 from protos.common import common_pb2
 from protos.medledger.peer import admin_pb2
 from protos.peer import proposal_response_pb2
@@ -116,8 +117,12 @@ class EndorserService:
     ) -> proposal_response_pb2.ProposalResponse:
         self._in_flight += 1
         self._idle.clear()
+        PROPOSALS_RECEIVED.inc()
         try:
-            return await self._endorser.process_proposal(request)
+            response = await self._endorser.process_proposal(request)
+            if response.response.status < 400:
+                SUCCESSFUL_PROPOSALS.inc()
+            return response
         except MedledgerError as error:
             await _abort(context, error)
         finally:

@@ -56,6 +56,7 @@ from peer.ledger.statedb import (
     savepoint,
 )
 from peer.ledger.updates import BlockUpdates, derive_block_updates
+from peer.metrics import PURGES
 from protos.common import common_pb2, ledger_pb2
 
 __all__ = [
@@ -397,6 +398,7 @@ class ChannelLedger:
         """
         busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         for purge in updates.private.hashed.purges():
+            PURGES.labels(self.channel_id, purge.ns, purge.coll).inc()
             _LOG.info(
                 "privdata purge completed channel=%s ns=%s collection=%s key_hash=%s "
                 "block=%d tx=%d wal_truncated=%s",
