@@ -4,6 +4,7 @@
     DIR/organizations/<domain>/...     all crypto material, CA keys included: keep it safe,
                                        the admins' MSP folders are here
     DIR/channels/<channel>.block       genesis blocks
+    DIR/consortium.generated.yaml      the spec, read by `medledger network deploy`
     DIR/<node>/                        one folder per orderer, peer, gateway, etcd member
                                        and chaincode server: its YAML config (or command
                                        line), its MSP and TLS material (msp/, tls/), the
@@ -32,6 +33,7 @@ from network.deploy import (
     module_root,
     served_module,
 )
+from network.deploy_generated import write_spec_copy
 from network.generate_readme import Instructions, write_top_readme
 from network.genesis import build_channel_config, build_genesis_block, write_block
 from network.nodeconfigs import (
@@ -84,6 +86,7 @@ def generate(
     writer = _Writer(plan, crypto, out_dir)
     nodes = writer.all_nodes()
     write_top_readme(plan, out_dir, nodes, writer.write_packages())
+    write_spec_copy(plan, out_dir)
     for node in nodes:
         progress(f"{node.name}: {node.folder}  (start: {node.command})")
     progress(f"read {out_dir / 'README.txt'} for the order to start them in")

@@ -2,8 +2,10 @@
 
 Every node's folder gets a README.txt with its start command and, for orderers and
 peers, how to join its channels; the output folder's README.txt lists the nodes in
-start order and the `medledger chaincode install|approve|commit` commands that deploy
-each chaincode (with Fabric's collection config JSON written next to its package).
+start order, `medledger network deploy --generated .` (every join and chaincode in one
+command) and, as the step-by-step alternative, the `medledger chaincode
+install|approve|commit` commands that deploy each chaincode (with Fabric's collection
+config JSON written next to its package).
 
 Paths in the READMEs are relative, so the output folder can be moved or copied whole:
 the top README's commands run inside the output folder, a node README's inside the
@@ -246,16 +248,23 @@ def write_top_readme(
         "organizations/ holds all crypto material, CA keys and admins included: keep it",
         "on a trusted host. channels/ holds the genesis blocks.",
         "",
-        "Start the nodes in this order (each folder's README.txt has its command), and",
-        "join each orderer and then each peer to its channels once:",
+        "Start the nodes in this order (each folder's README.txt has its command):",
         "",
         *(f"    {node.folder.name:<40} {node.command}" for node in nodes),
+        "",
+        "Then, inside this folder (the admins' material is here), one command joins",
+        "each orderer and then each peer to its channels and deploys the chaincode; it",
+        "waits for the nodes to answer, skips what is done, and may be run again:",
+        "",
+        "    medledger network deploy --generated .",
+        "",
+        "Or do the same by hand: join each orderer and then each peer to its channels",
+        "once (each node's README.txt has the commands).",
     ]
     if lifecycle:
         lines += [
-            "",
             "Then deploy the chaincode (packages in chaincode/) through the lifecycle,",
-            "inside this folder (the admins' material is here):",
+            "inside this folder:",
             "",
             *(f"    {line}" if line else "" for line in lifecycle),
         ]

@@ -1,4 +1,4 @@
-"""`medledger network up|down|status|logs|generate`: the local network's commands.
+"""`medledger network up|down|status|logs|generate|deploy`: the local network's commands.
 
 `add_network_commands` adds them to the console command's parser (`network.cli`);
 each handler imports its module only when it runs.
@@ -36,6 +36,7 @@ def add_network_commands(
     _add_status(network_commands)
     _add_logs(network_commands)
     _add_generate(network_commands)
+    _add_deploy(network_commands)
 
 
 def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -145,6 +146,33 @@ def _add_generate(
     generate.set_defaults(handler=_run_generate)
 
 
+def _add_deploy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = commands.add_parser(
+        "deploy",
+        help="join the nodes of a generated folder to their channels, deploy chaincode",
+        description=(
+            "Once every node of `network generate`'s output folder runs on its host: "
+            "wait until the orderers and peers answer, join those that have not joined "
+            "their channels, and deploy each chaincode not yet committed at the spec's "
+            "sequence (install, approve per organisation, commit, init). Run it on the "
+            "host holding the folder (the admins' material); again, it changes nothing."
+        ),
+    )
+    deploy.add_argument(
+        "--generated", type=Path, required=True, help="output folder of `generate`"
+    )
+    deploy.add_argument("--channel", help="only this channel (default: every one)")
+    deploy.add_argument("--chaincode", help="only this chaincode (default: every one)")
+    deploy.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        dest="timeout_s",
+        help="seconds the nodes have to answer (default 60)",
+    )
+    deploy.set_defaults(handler=_run_deploy)
+
+
 def _add_workdir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir",
@@ -214,6 +242,14 @@ def _run_generate(args: argparse.Namespace) -> int:
     from network.generate import generate
 
     generate(args.config, args.output, progress=_print)
+    return EXIT_OK
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    from network.deploy_generated import DeployOptions, run_deploy
+
+    fields = ("generated", "channel", "chaincode", "timeout_s")
+    run_deploy(DeployOptions(**{f: getattr(args, f) for f in fields}), _print)
     return EXIT_OK
 
 

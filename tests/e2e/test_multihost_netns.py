@@ -6,9 +6,10 @@ chaincode) gets a network namespace of its own with its own IP on a private /24,
 linked by a bridge (tests.support.netns); the spec names those IPs as the nodes' hosts.
 `network generate` writes one folder per node, and each node starts from its folder
 with the command generate wrote, inside its namespace. From the root namespace, over
-the bridge, as generate's READMEs tell an operator to: the orderer and the peers join
-the channel (curl, `medledger channel join`) and the chaincode is deployed through
-the lifecycle (`medledger chaincode install|approve|commit`). Then `medledger demo`'s
+the bridge, one command does the admin steps generate's READMEs list: `medledger
+network deploy --generated DIR` joins the orderer and the peers to the channel and
+deploys the chaincode through the lifecycle (run twice: the second run changes
+nothing). Then `medledger demo`'s
 story (`network.demo.run_demo` on the generated folder) runs through each hospital's
 gateway. Nothing listens on loopback that another node needs: a node that dialled
 127.0.0.1 for another would find nothing there.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,16 +36,11 @@ from network.generate import GeneratedNode
 from tests.e2e.multihost.deployment import (
     Deployment,
     generate_deployment,
-    join_orderers,
+    network_deploy,
     orderer_height,
     place_on_hosts,
     start_node,
     wait_caught_up,
-)
-from tests.e2e.multihost.readme import (
-    join_commands,
-    lifecycle_commands,
-    run_command,
 )
 from tests.support.netns import (
     NetnsLab,
@@ -69,9 +64,8 @@ class MultiHost:
     deployment: Deployment
     processes: dict[str, NetnsProcess]
     progress: list[str] = field(default_factory=list)
-    joins: list[str] = field(default_factory=list)
-    """What each join answered (orderers first, then peers)."""
-    commits: list[str] = field(default_factory=list)
+    deploys: list[str] = field(default_factory=list)
+    """What each `network deploy` printed (the first run, then the second)."""
 
 
 @pytest.fixture(scope="module")
@@ -102,38 +96,18 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
 
 
 def _bring_up(running: MultiHost) -> None:
-    """etcd, orderers and peers together; their README joins; gateways start while
-    the top README's lifecycle commands deploy the chaincode."""
+    """etcd, orderers and peers together; gateways start while `network deploy`
+    joins the channel and deploys the chaincode (twice)."""
     deployment = running.deployment
-    log = running.progress.append
     tiers: dict[str, list[GeneratedNode]] = {}
     for node in deployment.nodes:
         tiers.setdefault(deployment.kind(node), []).append(node)
     assert set(tiers) == {"etcd", "orderer", "peer", "gateway"}, tiers
     _start(running, [*tiers["etcd"], *tiers["orderer"], *tiers["peer"]])
-    curl = shutil.which("curl") is not None
-    if not curl:
-        log("curl is not installed: orderers join through network.admin_calls")
-        asyncio.run(join_orderers(deployment, running.joins.append))
-    for node in [*(tiers["orderer"] if curl else []), *tiers["peer"]]:
-        commands = join_commands(node.folder)
-        assert commands, f"{node.folder / 'README.txt'} names no join command"
-        for line in commands:
-            running.joins.append(run_command(line, cwd=node.folder))
     for node in tiers["gateway"]:
         running.processes[node.name] = start_node(running.lab, deployment, node)
-    lifecycle = lifecycle_commands(deployment.folder)
-    assert [line.split()[2] for line in lifecycle] == [
-        *["install"] * 3,
-        *["approve"] * 3,
-        "commit",
-    ], lifecycle
-    for line in lifecycle:
-        if line.startswith("medledger chaincode commit "):
-            asyncio.run(wait_caught_up(deployment, CHANNEL))
-            running.commits.append(run_command(line, cwd=deployment.folder))
-        else:
-            log(run_command(line, cwd=deployment.folder))
+    for _ in range(2):
+        running.deploys.append(network_deploy(deployment.folder).stdout)
     asyncio.run(wait_caught_up(deployment, CHANNEL))
     for node in tiers["gateway"]:
         running.processes[node.name].wait_ready(READY_TIMEOUT_S)
@@ -180,13 +154,13 @@ def test_every_node_runs_in_a_namespace_of_its_own(multihost: MultiHost) -> None
     assert os.stat("/proc/self/ns/net").st_ino not in namespaces.values()
 
 
-async def test_the_readme_steps_join_and_deploy_across_hosts(
+async def test_network_deploy_joins_and_deploys_across_hosts(
     multihost: MultiHost,
 ) -> None:
-    """Goal: the admin steps generate's READMEs list work across hosts. Method: the
-    orderer's curl answered with the channel, each peer's `channel join` printed its
-    join, the commit committed VALID, and every peer's height equals the orderer's:
-    genesis, three approvals and the commit."""
+    """Goal: one command does the admin steps across hosts. Method: the first `network
+    deploy` joined the orderer and each peer, and committed the chaincode; the second
+    changed nothing; every peer's height equals the orderer's: genesis, three
+    approvals and the commit."""
     deployment = multihost.deployment
     plan = deployment.plan
     peers = [peer for org in plan.spec.organizations for peer in org.peers]
@@ -198,11 +172,12 @@ async def test_the_readme_steps_join_and_deploy_across_hosts(
         for peer in peers
     ]
 
-    assert len(multihost.joins) == 1 + len(peers)
-    assert all(CHANNEL in answer for answer in multihost.joins), multihost.joins
-    assert all("joined channel" in answer for answer in multihost.joins[1:])
-    assert len(multihost.commits) == 1
-    assert "committed with status (VALID)" in multihost.commits[0]
+    first, second = multihost.deploys
+    joined = [line for line in first.splitlines() if line.startswith("joined ")]
+    assert len(joined) == 1 + len(peers), first
+    assert all(CHANNEL in line for line in joined), first
+    assert "committed chaincode ehr 1.0 (sequence 1)" in first
+    assert second.splitlines()[-1].startswith("nothing to do"), second
     assert heights == [5, 5, 5]
     assert await orderer_height(deployment, CHANNEL) == 5
 

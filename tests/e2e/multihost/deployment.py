@@ -6,15 +6,15 @@ node's `host`, and a gateway's IP joins its peer's `sans` (the gateway presents 
 peer's TLS certificate). `generate_deployment` runs `network generate` on it. Each
 node is then started from its own folder with the command generate wrote for it,
 inside its namespace (`start_node`). The admin steps run from the root namespace over
-the bridge as the READMEs say (tests.e2e.multihost.readme); `join_orderers` is the
-orderers' join through the participation API for hosts without curl.
-`wait_caught_up` waits, on each peer's Deliver service, for the orderer's newest
-block (what an operator checks with `checkcommitreadiness` before a commit).
+the bridge in one command, `medledger network deploy --generated DIR` (`network_deploy`,
+run as a process as an operator runs it). `wait_caught_up` waits, on each peer's
+Deliver service, for the orderer's newest block.
 """
 
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,12 +26,7 @@ import yaml
 from common.msp import SigningIdentity
 from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
 from common.tls import TlsFiles
-from network.admin_calls import (
-    admin_identity,
-    join_orderer,
-    orderer_admin,
-    orderer_heights,
-)
+from network.admin_calls import admin_identity, orderer_admin, orderer_heights
 from network.cryptogen import CryptoLayout, crypto_layout
 from network.generate import GeneratedNode, generate
 from network.lifecycle_client import Target
@@ -45,7 +40,8 @@ __all__ = [
     "TEMPLATE",
     "Deployment",
     "generate_deployment",
-    "join_orderers",
+    "medledger_argv",
+    "network_deploy",
     "orderer_height",
     "place_on_hosts",
     "start_node",
@@ -54,6 +50,9 @@ __all__ = [
 
 TEMPLATE = Path(__file__).with_name("consortium.yaml")
 DELIVER_TIMEOUT_S = 30.0
+DEPLOY_TIMEOUT_S = 300.0
+MEDLEDGER = (sys.executable, "-m", "network.cli")
+"""`medledger` as this interpreter runs it (whether or not its bin/ is on PATH)."""
 ETCD_READY = "ready to serve client requests"
 
 Progress = Callable[[str], None]
@@ -143,20 +142,34 @@ def start_node(
     if words[0] != "medledger":
         ready = ETCD_READY if deployment.kind(node) == "etcd" else None
         return lab.run(host, words, cwd=node.folder, name=node.name, ready_text=ready)
-    argv = [sys.executable, "-m", "network.cli", *words[1:]]
-    return lab.run(host, argv, cwd=node.folder, name=node.name)
+    return lab.run(host, medledger_argv(node), cwd=node.folder, name=node.name)
 
 
-async def join_orderers(deployment: Deployment, progress: Progress) -> None:
-    """Each consenter joins its channels through the participation API (mutual TLS)."""
-    plan = deployment.plan
-    for channel in plan.channels:
-        block = (deployment.folder / "channels" / f"{channel.name}.block").read_bytes()
-        for consenter in channel.orderer.consenters:
-            address = f"{consenter.host}:{admin_port(consenter)}"
-            admin = orderer_admin(plan, deployment.crypto, consenter, address)
-            height = await join_orderer(admin, block, channel=channel.name)
-            progress(f"joined {consenter.full_name} to {channel.name} ({height})")
+def medledger_argv(node: GeneratedNode) -> list[str]:
+    """The node's generated `medledger …` command, as this interpreter runs it."""
+    words = shlex.split(node.command)
+    assert words[0] == "medledger", node.command
+    return [*MEDLEDGER, *words[1:]]
+
+
+def network_deploy(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`medledger network deploy --generated FOLDER EXTRA…` as a process; its output.
+
+    Raises:
+        AssertionError: it exited with an error (the message holds its output).
+    """
+    result = subprocess.run(
+        [*MEDLEDGER, "network", "deploy", "--generated", str(folder), *extra],
+        capture_output=True,
+        text=True,
+        timeout=DEPLOY_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"network deploy exited with {result.returncode}:\n"
+        f"{result.stdout}{result.stderr}"
+    )
+    return result
 
 
 async def orderer_height(deployment: Deployment, channel: str) -> int:

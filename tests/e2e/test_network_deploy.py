@@ -1,0 +1,280 @@
+"""`medledger network deploy --generated DIR` on a generated two-hospital network.
+
+Method: a small spec (Hospital A with the solo orderer, a peer and a gateway;
+Hospital B with a peer and a gateway; TLS on; the asset chaincode, endorsed by both
+hospitals, with an init transaction) on free loopback ports goes through `network
+generate`; each node starts from its own folder with the command generate wrote (as
+a process, cwd = the folder), and the test waits on its READY line. The gateways are
+started but not waited for: `network deploy` runs (twice) while they come up, the
+way an operator runs it once every host runs its node. Then a transaction is
+submitted through A's gateway and read back through B's. Every process is stopped at
+the end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from network.deploy_generated import SPEC_COPY
+from network.generate import GeneratedNode, generate
+from tests.e2e.multihost.deployment import MEDLEDGER, medledger_argv, network_deploy
+from tests.support.etcd import free_ports
+from tests.support.processes import CliProcess
+
+pytestmark = pytest.mark.e2e
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+ASSET = REPOSITORY / "chaincode" / "contracts" / "asset"
+CHANNEL = "medical-records"
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60.0
+COMMAND_TIMEOUT_S = 120.0
+STOP_ORDER = ("gateway", "peer", "orderer")
+"""Which nodes stop first (the word after `medledger` in their commands)."""
+
+
+@dataclass
+class Deployed:
+    """The generated folder, its running nodes and what `network deploy` printed."""
+
+    folder: Path
+    ports: dict[str, int]
+    processes: dict[str, CliProcess] = field(default_factory=dict)
+    deploys: list[str] = field(default_factory=list)
+
+    def organization(self, domain: str) -> Path:
+        return self.folder / "organizations" / domain
+
+
+def write_spec(path: Path, ports: dict[str, int]) -> Path:
+    """Two hospitals with a peer and a gateway each; A also runs the solo orderer."""
+    hospital_a = hospital("a", "dr-lee", ports)
+    hospital_a["orderers"] = [
+        {
+            "name": "orderer0",
+            "host": HOST,
+            "port": ports["orderer"],
+            "admin_port": ports["orderer_admin"],
+        }
+    ]
+    document = {
+        "consortium": "deploy-hospitals",
+        "tls": True,
+        "organizations": [hospital_a, hospital("b", "dr-garcia", ports)],
+        "channels": [
+            {
+                "name": CHANNEL,
+                "members": ["HospitalAMSP", "HospitalBMSP"],
+                "orderer": {
+                    "type": "solo",
+                    "organizations": ["HospitalAMSP"],
+                    "batch_timeout": "50ms",
+                },
+            }
+        ],
+        "chaincodes": [
+            {
+                "name": "asset",
+                "path": str(ASSET),
+                "endorsement_policy": "AND('HospitalAMSP.peer', 'HospitalBMSP.peer')",
+                "init_required": True,
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def hospital(letter: str, clinician: str, ports: dict[str, int]) -> dict[str, Any]:
+    """Hospital A or B of the spec: a peer, a gateway, an admin and a clinician."""
+    return {
+        "name": f"Hospital {letter.upper()}",
+        "mspid": f"Hospital{letter.upper()}MSP",
+        "domain": f"hospital-{letter}.example.com",
+        "peers": [{"name": "peer0", "host": HOST, "port": ports[f"peer_{letter}"]}],
+        "gateways": [
+            {"name": "gateway0", "host": HOST, "port": ports[f"gateway_{letter}"]}
+        ],
+        "users": [
+            {"name": "Admin", "admin": True},
+            {"name": clinician, "attributes": {"role": "clinician"}},
+        ],
+    }
+
+
+def start(node: GeneratedNode, logs: Path) -> CliProcess:
+    """The node's generated command, run inside its folder (stderr to a log)."""
+    stderr_path = logs / f"{node.name}.log"
+    with stderr_path.open("w") as stderr:
+        popen = subprocess.Popen(
+            medledger_argv(node),
+            cwd=node.folder,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    return CliProcess(popen, stderr_path)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    root = tmp_path_factory.mktemp("network-deploy")
+    names = ("orderer", "orderer_admin", "peer_a", "peer_b", "gateway_a", "gateway_b")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    folder = root / "generated"
+    nodes = generate(write_spec(root / "spec.yaml", ports), folder, progress=print)
+    running = Deployed(folder, ports)
+    (root / "logs").mkdir()
+    kinds = {node.name: node.command.split()[1] for node in nodes}
+    try:
+        for node in nodes:
+            running.processes[node.name] = start(node, root / "logs")
+        gateways = [name for name in running.processes if kinds[name] == "gateway"]
+        for name, process in running.processes.items():
+            if name not in gateways:
+                process.wait_ready(READY_TIMEOUT_S)
+        for _ in range(2):
+            running.deploys.append(network_deploy(folder).stdout)
+            print(running.deploys[-1])
+        for name in gateways:
+            running.processes[name].wait_ready(READY_TIMEOUT_S)
+        yield running
+    finally:
+        for kind in STOP_ORDER:
+            for name, process in running.processes.items():
+                if kinds[name] == kind and process.popen.poll() is None:
+                    process.terminate()
+
+
+def test_generate_leaves_the_spec_for_deploy(deployed: Deployed) -> None:
+    """Goal: the folder carries what deploy reads. Method: the spec copy names the
+    chaincode's packages folder and its module, and the top README names the command."""
+    copy = (deployed.folder / SPEC_COPY).read_text()
+    readme = (deployed.folder / "README.txt").read_text()
+
+    assert "path: chaincode\n" in copy
+    assert "module: chaincode.contracts.asset" in copy
+    assert "medledger network deploy --generated ." in readme
+
+
+def test_the_first_deploy_joins_and_deploys_everything(deployed: Deployed) -> None:
+    """Goal: one command does every admin step. Method: its lines name the orderer's
+    and both peers' joins, an install on each peer, both approvals, the commit and
+    the init transaction."""
+    lines = deployed.deploys[0].splitlines()
+
+    joined = sorted(line.split()[1] for line in lines if line.startswith("joined "))
+    assert joined == [
+        "orderer0.hospital-a.example.com",
+        "peer0.hospital-a.example.com",
+        "peer0.hospital-b.example.com",
+    ], lines
+    assert len([line for line in lines if line.startswith("installed ")]) == 2, lines
+    approved = sorted(line.split()[0] for line in lines if " approved asset " in line)
+    assert approved == ["HospitalAMSP", "HospitalBMSP"], lines
+    assert any(line.startswith("committed chaincode asset 1.0") for line in lines)
+    assert any(line.startswith("initialized asset") for line in lines), lines
+
+
+def test_the_second_deploy_changes_nothing_and_says_so(deployed: Deployed) -> None:
+    lines = deployed.deploys[1].splitlines()
+
+    assert [line for line in lines if not line.startswith("waiting for ")] == [
+        f"nothing to do: every orderer and peer of {deployed.folder} has joined its "
+        "channels and every chaincode is committed at its sequence"
+    ]
+
+
+def test_a_transaction_commits_and_reads_back_through_the_gateways(
+    deployed: Deployed,
+) -> None:
+    """Goal: the deployed network serves an application. Method: CreateAsset through
+    A's gateway commits VALID (endorsed by both peers); ReadAsset through B's gateway
+    returns it, and the asset the init transaction created."""
+    submitted = tx(
+        deployed,
+        "submit",
+        "hospital-a.example.com",
+        "dr-lee",
+        ["CreateAsset", "a1", "blue", "5", "dr-lee", "100"],
+    )
+    read = tx(
+        deployed, "evaluate", "hospital-b.example.com", "dr-garcia", ["ReadAsset", "a1"]
+    )
+    initial = tx(
+        deployed,
+        "evaluate",
+        "hospital-b.example.com",
+        "dr-garcia",
+        ["ReadAsset", "asset1"],
+    )
+
+    assert ": VALID" in submitted.stderr, submitted.stderr
+    assert '"a1"' in read.stdout, read.stdout
+    assert '"blue"' in read.stdout, read.stdout
+    assert '"Tomoko"' in initial.stdout, initial.stdout
+
+
+def test_deploy_names_a_node_that_does_not_answer(tmp_path: Path) -> None:
+    """Goal: a clear failure when a node is not up. Method: a generated folder whose
+    nodes never started; deploy exits non-zero within its timeout, naming the first
+    node it waited for and its address."""
+    names = ("orderer", "orderer_admin", "peer_a", "peer_b", "gateway_a", "gateway_b")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    generate(
+        write_spec(tmp_path / "spec.yaml", ports), tmp_path / "out", progress=print
+    )
+
+    result = medledger(
+        "network", "deploy", "--generated", str(tmp_path / "out"), "--timeout", "0.5"
+    )
+
+    assert result.returncode == 1
+    assert (
+        f"orderer0.hospital-a.example.com at {HOST}:{ports['orderer_admin']} did "
+        "not answer within 0.5s"
+    ) in result.stderr, result.stderr
+
+
+def test_deploy_refuses_a_folder_generate_did_not_write(tmp_path: Path) -> None:
+    result = medledger("network", "deploy", "--generated", str(tmp_path))
+
+    assert result.returncode == 1
+    assert f"no {SPEC_COPY} in {tmp_path}" in result.stderr, result.stderr
+
+
+def tx(
+    deployed: Deployed, command: str, domain: str, user: str, call: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """`medledger tx submit|evaluate` as `user` through the gateway of `domain`."""
+    organization = deployed.organization(domain)
+    gateway = "gateway_a" if domain.startswith("hospital-a") else "gateway_b"
+    mspid = "HospitalAMSP" if gateway == "gateway_a" else "HospitalBMSP"
+    result = medledger(
+        "tx",
+        command,
+        *("--gateway", f"{HOST}:{deployed.ports[gateway]}"),
+        *("--msp", str(organization / f"users/{user}@{domain}/msp"), "--mspid", mspid),
+        *("--channel", CHANNEL, "--chaincode", "asset"),
+        *("--tls-ca", str(organization / f"tlsca/tlsca.{domain}-cert.pem"), *call),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def medledger(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """`medledger ARGUMENTS` as a process, its output captured."""
+    return subprocess.run(
+        [*MEDLEDGER, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
