@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.errors import MedledgerError
 from network.network_cli import add_network_commands
+from network.purges_cli import add_purges_command
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -212,6 +213,7 @@ def add_peer_commands(
         "-c", "--config", type=Path, required=True, help="the peer.yaml file"
     )
     start.set_defaults(handler=run_peer_start)
+    add_purges_command(peer_commands)
 
 
 def run_peer_start(args: argparse.Namespace) -> int:

@@ -7,7 +7,10 @@ the time window, the signer is a valid identity of the peer's MSP with the admin
 and the signature over the exact payload bytes verifies. `join_channel` and
 `list_channels` are the client's side (`medledger channel join`), and
 `admin_identity_for_block` finds which organisation of a genesis block an admin's
-MSP folder belongs to, so the command line needs no MSP id.
+MSP folder belongs to, so the command line needs no MSP id. `list_purges` (client) and
+`purge_records` (peer) make every completed private data purge auditable
+(`medledger peer purges`): the peer's purge records, each with the purging
+transaction's id and timestamp read from its block.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig
 from common.errors import (
+    BlockStoreError,
     ChannelConfigError,
     ConfigError,
     CryptoError,
@@ -33,8 +37,11 @@ from common.errors import (
 )
 from common.msp import Identity, Msp, Role, SigningIdentity, load_signing_identity
 from common.msp.folder import read_pem_files
+from common.protoutil import parse_envelope
 from common.tls import TlsFiles, channel_credentials
-from peer.errors import AccessDenied, MalformedProposal
+from peer.errors import AccessDenied, LedgerError, MalformedProposal
+from peer.ledger.ledger import ChannelLedger
+from peer.ledger.pvtpurge import PurgeRecord, list_channel_purges
 from protos.common import common_pb2
 from protos.medledger.peer import admin_pb2, admin_pb2_grpc
 
@@ -46,13 +53,15 @@ __all__ = [
     "check_command",
     "join_channel",
     "list_channels",
+    "list_purges",
+    "purge_records",
     "sign_command",
 ]
 
 DEFAULT_TIME_WINDOW_S = 15 * 60.0
 DEFAULT_TIMEOUT_S = 30.0
 
-CommandKind = Literal["join_channel", "list_channels"]
+CommandKind = Literal["join_channel", "list_channels", "list_purges"]
 
 
 def check_command(
@@ -145,6 +154,53 @@ async def list_channels(
         return await stub.ListChannels(request, timeout=target.timeout_s)
 
 
+async def list_purges(
+    target: AdminTarget,
+    *,
+    signer: SigningIdentity,
+    channel_id: str,
+    namespace: str = "",
+    collection: str = "",
+) -> admin_pb2.ListPurgesResponse:
+    """The completed purges of private keys on a channel (empty filters: all).
+
+    Raises:
+        grpc.aio.AioRpcError: the peer refused (NOT_FOUND: channel not joined) or is
+            unreachable.
+    """
+    command = admin_pb2.AdminCommand(
+        list_purges=admin_pb2.ListPurgesCommand(
+            channel_id=channel_id, namespace=namespace, collection=collection
+        )
+    )
+    payload, signature = sign_command(signer, command)
+    async with _open(target) as channel:
+        stub = admin_pb2_grpc.AdminServiceStub(channel)
+        request = admin_pb2.ListPurgesRequest(payload=payload, signature=signature)
+        return await stub.ListPurges(request, timeout=target.timeout_s)
+
+
+def purge_records(
+    ledger: ChannelLedger, command: admin_pb2.ListPurgesCommand
+) -> list[admin_pb2.PurgeRecord]:
+    """The channel's purge records matching the command, oldest first (blocking).
+
+    Raises:
+        LedgerError: a purging transaction's block cannot be read.
+    """
+    records = list_channel_purges(
+        ledger.reader(), ns=command.namespace or None, coll=command.collection or None
+    )
+    blocks: dict[int, common_pb2.Block] = {}
+    answer = []
+    for record in records:
+        block = blocks.get(record.block_num)
+        if block is None:
+            block = blocks[record.block_num] = _read_block(ledger, record.block_num)
+        answer.append(_purge_message(command.channel_id, record, block))
+    return answer
+
+
 def admin_identity_for_block(
     msp_dir: Path, block: bytes, *, mspid: str | None = None
 ) -> SigningIdentity:
@@ -179,6 +235,41 @@ def admin_identity_for_block(
         f"{msp_dir}: the certificate belongs to none of the channel's organisations "
         f"({', '.join(sorted(config.application_orgs))}); pass --mspid"
     )
+
+
+def _read_block(ledger: ChannelLedger, number: int) -> common_pb2.Block:
+    try:
+        return ledger.block_store.block_by_number(number)
+    except (BlockStoreError, DecodeError) as error:
+        raise LedgerError(f"block {number} of a purge record: {error}") from None
+
+
+def _purge_message(
+    channel_id: str, record: PurgeRecord, block: common_pb2.Block
+) -> admin_pb2.PurgeRecord:
+    message = admin_pb2.PurgeRecord(
+        channel_id=channel_id,
+        namespace=record.ns,
+        collection=record.coll,
+        key_hash=record.key_hash,
+        block_number=record.block_num,
+        tx_number=record.tx_num,
+        private_state_removed=record.private_state_removed,
+        hashed_state_removed=record.hashed_state_removed,
+        store_entries_purged=record.store_entries_purged,
+    )
+    if record.tx_num < len(block.data.data):
+        try:
+            header = parse_envelope(block.data.data[record.tx_num]).channel_header
+        except WireError as error:
+            raise LedgerError(
+                f"block {record.block_num} tx {record.tx_num}: {error}"
+            ) from None
+        message.tx_id = header.tx_id
+        if header.timestamp is not None:
+            message.tx_timestamp.seconds = header.timestamp.seconds
+            message.tx_timestamp.nanos = header.timestamp.nanos
+    return message
 
 
 def _check_signer(identity: bytes, payload: bytes, signature: bytes, msp: Msp) -> None:

@@ -2,8 +2,8 @@
 
 - `protos.Endorser/ProcessProposal` → `Endorser.process_proposal`;
 - `protos.Deliver/{Deliver,DeliverFiltered,DeliverWithPrivateData}` → `peer.deliver`;
-- `medledger.peer.v1.AdminService/{JoinChannel,ListChannels}` → `peer.admin` checks,
-  then the node's join.
+- `medledger.peer.v1.AdminService/{JoinChannel,ListChannels,ListPurges}` →
+  `peer.admin` checks, then the node's join, the channel list or the purge records.
 
 Requests arrive as raw bytes and are parsed by the domain code, so malformed input is
 a domain error, never a crash of the server. `status_of` maps every error the peer
@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError
 from common.deliver import DeliverSettings
 from common.errors import ConfigError, MedledgerError, WireError
 from common.msp import Msp
-from peer.admin import CommandKind, check_command
+from peer.admin import CommandKind, check_command, purge_records
 from peer.channels import Channels, PeerChannel
 from peer.deliver import BlockForm, serve_deliver
 from peer.endorser import Endorser
@@ -199,6 +199,11 @@ class AdminService:
                     request_deserializer=admin_pb2.ListChannelsRequest.FromString,
                     response_serializer=admin_pb2.ListChannelsResponse.SerializeToString,
                 ),
+                "ListPurges": grpc.unary_unary_rpc_method_handler(
+                    self.list_purges,
+                    request_deserializer=admin_pb2.ListPurgesRequest.FromString,
+                    response_serializer=admin_pb2.ListPurgesResponse.SerializeToString,
+                ),
             },
         )
 
@@ -229,9 +234,22 @@ class AdminService:
             ]
         )
 
+    async def list_purges(
+        self, request: admin_pb2.ListPurgesRequest, context: _Context
+    ) -> admin_pb2.ListPurgesResponse:
+        try:
+            command = self._check(request, "list_purges").list_purges
+            channel = self._channels.require(command.channel_id)
+            records = await asyncio.to_thread(purge_records, channel.ledger, command)
+        except MedledgerError as error:
+            await _abort(context, error)
+        return admin_pb2.ListPurgesResponse(purges=records)
+
     def _check(
         self,
-        request: admin_pb2.JoinChannelRequest | admin_pb2.ListChannelsRequest,
+        request: admin_pb2.JoinChannelRequest
+        | admin_pb2.ListChannelsRequest
+        | admin_pb2.ListPurgesRequest,
         kind: CommandKind,
     ) -> admin_pb2.AdminCommand:
         return check_command(

@@ -30,6 +30,7 @@ from peer.ledger.statedb import Version
 __all__ = [
     "PurgeRecord",
     "has_purges",
+    "list_channel_purges",
     "list_purges",
     "purge_private_key",
     "purged_after",
@@ -173,6 +174,19 @@ def list_purges(
         params += (bytes(key_hash),)
     rows = conn.execute(f"{sql} ORDER BY block_num, tx_num, key_hash", params)
     return [_record(row) for row in rows]
+
+
+def list_channel_purges(
+    conn: sqlite3.Connection, *, ns: str | None = None, coll: str | None = None
+) -> list[PurgeRecord]:
+    """The channel's completed purges (optionally of one namespace and/or collection),
+    oldest first: what `medledger peer purges` shows an auditor."""
+    where = [(column, value) for column, value in (("ns", ns), ("coll", coll)) if value]
+    sql = f"SELECT {_RECORD_COLUMNS} FROM pvt_purge"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in where)
+    sql += " ORDER BY block_num, tx_num, ns, coll, key_hash"
+    return [_record(row) for row in conn.execute(sql, [value for _, value in where])]
 
 
 def _record(row: tuple[str, str, bytes, int, int, int, int, int]) -> PurgeRecord:

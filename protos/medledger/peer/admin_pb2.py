@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/medledger/peer/admin.proto\x12\x11medledger.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\x0c\x41\x64minCommand\x12\x10\n\x08identity\x18\x01 \x01(\x0c\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12=\n\x0cjoin_channel\x18\x04 \x01(\x0b\x32%.medledger.peer.v1.JoinChannelCommandH\x00\x12?\n\rlist_channels\x18\x05 \x01(\x0b\x32&.medledger.peer.v1.ListChannelsCommandH\x00\x42\t\n\x07\x63ommand\"+\n\x12JoinChannelCommand\x12\x15\n\rgenesis_block\x18\x01 \x01(\x0c\"\x15\n\x13ListChannelsCommand\"8\n\x12JoinChannelRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"9\n\x13JoinChannelResponse\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\"9\n\x13ListChannelsRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"4\n\x0e\x43hannelSummary\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\"K\n\x14ListChannelsResponse\x12\x33\n\x08\x63hannels\x18\x01 \x03(\x0b\x32!.medledger.peer.v1.ChannelSummary2\xcd\x01\n\x0c\x41\x64minService\x12\\\n\x0bJoinChannel\x12%.medledger.peer.v1.JoinChannelRequest\x1a&.medledger.peer.v1.JoinChannelResponse\x12_\n\x0cListChannels\x12&.medledger.peer.v1.ListChannelsRequest\x1a\'.medledger.peer.v1.ListChannelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/medledger/peer/admin.proto\x12\x11medledger.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n\x0c\x41\x64minCommand\x12\x10\n\x08identity\x18\x01 \x01(\x0c\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12=\n\x0cjoin_channel\x18\x04 \x01(\x0b\x32%.medledger.peer.v1.JoinChannelCommandH\x00\x12?\n\rlist_channels\x18\x05 \x01(\x0b\x32&.medledger.peer.v1.ListChannelsCommandH\x00\x12;\n\x0blist_purges\x18\x06 \x01(\x0b\x32$.medledger.peer.v1.ListPurgesCommandH\x00\x42\t\n\x07\x63ommand\"+\n\x12JoinChannelCommand\x12\x15\n\rgenesis_block\x18\x01 \x01(\x0c\"\x15\n\x13ListChannelsCommand\"8\n\x12JoinChannelRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"9\n\x13JoinChannelResponse\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\"9\n\x13ListChannelsRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"4\n\x0e\x43hannelSummary\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\"K\n\x14ListChannelsResponse\x12\x33\n\x08\x63hannels\x18\x01 \x03(\x0b\x32!.medledger.peer.v1.ChannelSummary\"N\n\x11ListPurgesCommand\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\"7\n\x11ListPurgesRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x9f\x02\n\x0bPurgeRecord\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x12\n\ncollection\x18\x03 \x01(\t\x12\x10\n\x08key_hash\x18\x04 \x01(\x0c\x12\x14\n\x0c\x62lock_number\x18\x05 \x01(\x04\x12\x11\n\ttx_number\x18\x06 \x01(\x04\x12\r\n\x05tx_id\x18\x07 \x01(\t\x12\x30\n\x0ctx_timestamp\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15private_state_removed\x18\t \x01(\x08\x12\x1c\n\x14hashed_state_removed\x18\n \x01(\x08\x12\x1c\n\x14store_entries_purged\x18\x0b \x01(\r\"D\n\x12ListPurgesResponse\x12.\n\x06purges\x18\x01 \x03(\x0b\x32\x1e.medledger.peer.v1.PurgeRecord2\xa8\x02\n\x0c\x41\x64minService\x12\\\n\x0bJoinChannel\x12%.medledger.peer.v1.JoinChannelRequest\x1a&.medledger.peer.v1.JoinChannelResponse\x12_\n\x0cListChannels\x12&.medledger.peer.v1.ListChannelsRequest\x1a\'.medledger.peer.v1.ListChannelsResponse\x12Y\n\nListPurges\x12$.medledger.peer.v1.ListPurgesRequest\x1a%.medledger.peer.v1.ListPurgesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,21 +33,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.medledger.peer.admin
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ADMINCOMMAND']._serialized_start=90
-  _globals['_ADMINCOMMAND']._serialized_end=323
-  _globals['_JOINCHANNELCOMMAND']._serialized_start=325
-  _globals['_JOINCHANNELCOMMAND']._serialized_end=368
-  _globals['_LISTCHANNELSCOMMAND']._serialized_start=370
-  _globals['_LISTCHANNELSCOMMAND']._serialized_end=391
-  _globals['_JOINCHANNELREQUEST']._serialized_start=393
-  _globals['_JOINCHANNELREQUEST']._serialized_end=449
-  _globals['_JOINCHANNELRESPONSE']._serialized_start=451
-  _globals['_JOINCHANNELRESPONSE']._serialized_end=508
-  _globals['_LISTCHANNELSREQUEST']._serialized_start=510
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=567
-  _globals['_CHANNELSUMMARY']._serialized_start=569
-  _globals['_CHANNELSUMMARY']._serialized_end=621
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=623
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=698
-  _globals['_ADMINSERVICE']._serialized_start=701
-  _globals['_ADMINSERVICE']._serialized_end=906
+  _globals['_ADMINCOMMAND']._serialized_end=384
+  _globals['_JOINCHANNELCOMMAND']._serialized_start=386
+  _globals['_JOINCHANNELCOMMAND']._serialized_end=429
+  _globals['_LISTCHANNELSCOMMAND']._serialized_start=431
+  _globals['_LISTCHANNELSCOMMAND']._serialized_end=452
+  _globals['_JOINCHANNELREQUEST']._serialized_start=454
+  _globals['_JOINCHANNELREQUEST']._serialized_end=510
+  _globals['_JOINCHANNELRESPONSE']._serialized_start=512
+  _globals['_JOINCHANNELRESPONSE']._serialized_end=569
+  _globals['_LISTCHANNELSREQUEST']._serialized_start=571
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=628
+  _globals['_CHANNELSUMMARY']._serialized_start=630
+  _globals['_CHANNELSUMMARY']._serialized_end=682
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=684
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=759
+  _globals['_LISTPURGESCOMMAND']._serialized_start=761
+  _globals['_LISTPURGESCOMMAND']._serialized_end=839
+  _globals['_LISTPURGESREQUEST']._serialized_start=841
+  _globals['_LISTPURGESREQUEST']._serialized_end=896
+  _globals['_PURGERECORD']._serialized_start=899
+  _globals['_PURGERECORD']._serialized_end=1186
+  _globals['_LISTPURGESRESPONSE']._serialized_start=1188
+  _globals['_LISTPURGESRESPONSE']._serialized_end=1256
+  _globals['_ADMINSERVICE']._serialized_start=1259
+  _globals['_ADMINSERVICE']._serialized_end=1555
 # @@protoc_insertion_point(module_scope)

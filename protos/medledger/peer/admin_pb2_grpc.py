@@ -45,6 +45,11 @@ class AdminServiceStub(object):
                 request_serializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsRequest.SerializeToString,
                 response_deserializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsResponse.FromString,
                 _registered_method=True)
+        self.ListPurges = channel.unary_unary(
+                '/medledger.peer.v1.AdminService/ListPurges',
+                request_serializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesRequest.SerializeToString,
+                response_deserializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -65,6 +70,13 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPurges(self, request, context):
+        """The completed purges of private keys on a channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListChannels,
                     request_deserializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsRequest.FromString,
                     response_serializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'ListPurges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurges,
+                    request_deserializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesRequest.FromString,
+                    response_serializer=protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class AdminService(object):
             '/medledger.peer.v1.AdminService/ListChannels',
             protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsRequest.SerializeToString,
             protos_dot_medledger_dot_peer_dot_admin__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medledger.peer.v1.AdminService/ListPurges',
+            protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesRequest.SerializeToString,
+            protos_dot_medledger_dot_peer_dot_admin__pb2.ListPurgesResponse.FromString,
             options,
             channel_credentials,
             insecure,
