@@ -11,8 +11,9 @@ is in a block stored *here*, so an acknowledged envelope is in the chain; a cutt
 drops envelopes already in a recent block, so a retried forward is not ordered twice
 (etcd_pending). The cutter prunes blocks every orderer has stored (minus a retention
 window) and compacts etcd; an orderer needing pruned blocks gets them from
-`block_puller` (another orderer's Deliver) or fails with BlocksPruned. Settings:
-etcd_settings; errors: etcd_types.
+`block_puller`, by default another orderer's Deliver service (etcd_puller, with the
+orderer's signing identity), or fails with BlocksPruned. Settings: etcd_settings;
+errors: etcd_types.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import grpc
 
+from common.msp import SigningIdentity, load_signing_identity
 from orderer.config import OrdererConfig
 from orderer.consensus.base import ChainSupport
 from orderer.consensus.etcd_client import EtcdClient
@@ -44,6 +46,7 @@ from orderer.consensus.etcd_forward import (
 )
 from orderer.consensus.etcd_log import BlockLog, ChannelKeys
 from orderer.consensus.etcd_pending import EnvelopeTable, envelope_digest
+from orderer.consensus.etcd_puller import DeliverPuller
 from orderer.consensus.etcd_routing import Forwarder, answer_forwarded
 from orderer.consensus.etcd_settings import (
     EtcdSettings,
@@ -63,12 +66,15 @@ _RESIGN_TIMEOUT_S = 1.0
 def create_backend(config: OrdererConfig) -> EtcdBackend:
     """The etcd backend of an orderer configured with `backend: {type: etcd, ...}`.
 
-    See `settings_from_config` for how orderer.yaml maps onto EtcdSettings.
+    See `settings_from_config` for how orderer.yaml maps onto EtcdSettings; the MSP
+    signing identity signs the seeks of the block puller.
 
     Raises:
         ConfigError: no etcd section, `listen` has port 0, or a TLS file is unreadable.
+        MspError: the signing identity cannot be loaded.
     """
-    return EtcdBackend(settings_from_config(config))
+    signer = load_signing_identity(config.msp_dir, mspid=config.mspid)
+    return EtcdBackend(settings_from_config(config), signer=signer)
 
 
 class EtcdBackend:
@@ -77,10 +83,17 @@ class EtcdBackend:
     name = "etcd"
 
     def __init__(
-        self, settings: EtcdSettings, *, block_puller: BlockPuller | None = None
+        self,
+        settings: EtcdSettings,
+        *,
+        block_puller: BlockPuller | None = None,
+        signer: SigningIdentity | None = None,
     ):
         self.settings = settings
         self.block_puller = block_puller
+        """Gets blocks etcd pruned; None: another orderer's Deliver when `signer` is
+        given, else none (the chain fails with BlocksPruned)."""
+        self.signer = signer
         self.forward_address = settings.forward_address
         self._forward_key = SharedForwardKey(
             self.client, settings.prefix.rstrip("/").encode() + b"/forward-key"
@@ -195,7 +208,7 @@ class EtcdChain:
             support=self.support,
             log=log,
             table=self.table,
-            puller=self._backend.block_puller,
+            puller=self._backend.block_puller or self._deliver_puller(log),
         )
         self._parts = _Parts(
             log=log,
@@ -331,6 +344,7 @@ class EtcdChain:
                 jobs.create_task(
                     parts.follower.report(
                         orderer_name=settings.orderer_name,
+                        address=self.me.forward_address,
                         interval_s=settings.report_interval_s,
                         is_cutter=lambda: self.is_cutter,
                         prune_interval_s=settings.prune_interval_s,
@@ -404,6 +418,24 @@ class EtcdChain:
             self.table.fail_overdue(age_s=timeout_s, error=overdue)
 
     # Helpers
+
+    def _deliver_puller(self, log: BlockLog) -> BlockPuller | None:
+        """Pulls from the other orderers' Deliver, at the addresses they recorded."""
+        signer = self._backend.signer
+        if signer is None:
+            return None
+        me = self.settings.orderer_name
+
+        async def others() -> list[str]:
+            recorded = await log.orderer_addresses()
+            return [address for name, address in sorted(recorded.items()) if name != me]
+
+        return DeliverPuller(
+            signer=signer,
+            tls=self.settings.forward_tls,
+            addresses=others,
+            config=self.support.channel_config,
+        )
 
     def _may_cut(self) -> bool:
         """Only consenters (by TLS certificate) cut blocks; see `is_consenter`."""

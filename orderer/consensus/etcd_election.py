@@ -203,7 +203,7 @@ class Election:
         """One round; None when the key changed under us and the round must be rerun."""
         read = await self.client.get_range(self.keys.cutter, b"")
         if read.kvs:
-            return await self._existing(read.kvs[0])
+            return await self._existing(read.kvs[0], read_revision=read.revision)
         if not may_win:
             return Vacant(revision=read.revision)
         lease_id, _ = await self.client.grant_lease(self.ttl_s)
@@ -221,16 +221,26 @@ class Election:
             return Term(lease_id=lease_id, revision=result.revision)
         await self._revoke_quietly(lease_id)
         winner = result.ranges[0].kvs
-        return await self._existing(winner[0]) if winner else None
+        if not winner:
+            return None
+        return await self._existing(winner[0], read_revision=result.revision)
 
-    async def _existing(self, current: KeyValue) -> Term | Follower | None:
+    async def _existing(
+        self, current: KeyValue, *, read_revision: int
+    ) -> Term | Follower | None:
+        """The outcome with `current` holding the key, as read at `read_revision`.
+
+        A follower watches from the read's revision, not the key's: nothing changed
+        the key in between, and the key's own revision may be compacted away."""
         try:
             cutter = CutterInfo.decode(current.value)
         except EtcdError as error:
             _LOG.error("bad cutter record channel=%s: %s", self.keys.channel_id, error)
             cutter = CutterInfo(orderer_name="?", forward_address="", incarnation=b"")
         if cutter.orderer_name != self.me.orderer_name:
-            return Follower(cutter=cutter, revision=current.mod_revision)
+            return Follower(
+                cutter=cutter, revision=max(read_revision, current.mod_revision)
+            )
         if cutter.incarnation != self.me.incarnation:
             # Our previous process's lease: revoke it rather than wait for it to expire.
             await self._revoke_quietly(current.lease)

@@ -179,6 +179,7 @@ class BlockFollower:
         self,
         *,
         orderer_name: str,
+        address: str,
         interval_s: float,
         is_cutter: Callable[[], bool],
         prune_interval_s: float,
@@ -187,12 +188,17 @@ class BlockFollower:
         """Record our height now and every `interval_s` it changed; prune while cutter.
 
         Recording at once keeps a newly started orderer's blocks from being pruned.
+        The Deliver `address` is recorded once, for orderers that pull blocks.
         """
         reported = -1
+        address_recorded = not address
         pruned_at = time.monotonic()
         while True:
             height = self.support.height()
             try:
+                if not address_recorded:
+                    await self.log.record_orderer_address(orderer_name, address)
+                    address_recorded = True
                 if height != reported:
                     await self.log.record_orderer_height(orderer_name, height)
                     reported = height

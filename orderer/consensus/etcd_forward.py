@@ -245,7 +245,7 @@ class ForwardClient:
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = _open_channel(address, self.tls)
+            channel = open_orderer_channel(address, self.tls)
             self._channels[address] = channel
         return channel
 
@@ -299,7 +299,8 @@ class SharedForwardKey:
         return self._secret
 
 
-def _open_channel(address: str, tls: ForwardTls | None) -> grpc.aio.Channel:
+def open_orderer_channel(address: str, tls: ForwardTls | None) -> grpc.aio.Channel:
+    """A gRPC channel to another orderer (mutual TLS with `tls`, else plaintext)."""
     if tls is None:
         return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
     credentials = grpc.ssl_channel_credentials(

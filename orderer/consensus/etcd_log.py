@@ -97,6 +97,9 @@ class ChannelKeys:
     def orderer_height(self, name: str) -> bytes:
         return self.orderers_prefix + name.encode() + b"/height"
 
+    def orderer_address(self, name: str) -> bytes:
+        return self.orderers_prefix + name.encode() + b"/address"
+
     def block_number(self, key: bytes) -> int:
         """The block number in a `blocks/<n>` key.
 
@@ -282,15 +285,30 @@ class BlockLog:
         await self.client.put(self.keys.orderer_height(name), str(height).encode())
 
     async def orderer_heights(self) -> dict[str, int]:
-        prefix = self.keys.orderers_prefix
-        result = await self.client.get_range(prefix, prefix_end(prefix))
         heights: dict[str, int] = {}
-        for kv in result.kvs:
-            name = (
-                kv.key[len(prefix) :].removesuffix(b"/height").decode(errors="replace")
-            )
+        for name, kv in await self._orderer_records(b"/height"):
             heights[name] = _decimal(kv)
         return heights
+
+    async def record_orderer_address(self, name: str, address: str) -> None:
+        """Where this orderer serves Deliver (host:port), for orderers pulling blocks."""
+        await self.client.put(self.keys.orderer_address(name), address.encode())
+
+    async def orderer_addresses(self) -> dict[str, str]:
+        return {
+            name: kv.value.decode(errors="replace")
+            for name, kv in await self._orderer_records(b"/address")
+        }
+
+    async def _orderer_records(self, suffix: bytes) -> list[tuple[str, KeyValue]]:
+        """(orderer name, record) of each `orderers/<name><suffix>` key."""
+        prefix = self.keys.orderers_prefix
+        result = await self.client.get_range(prefix, prefix_end(prefix))
+        return [
+            (kv.key[len(prefix) : -len(suffix)].decode(errors="replace"), kv)
+            for kv in result.kvs
+            if kv.key.endswith(suffix)
+        ]
 
     async def prune(self, *, below: int) -> int | None:
         """Delete blocks under `below` from etcd, raise the base, compact the history.
