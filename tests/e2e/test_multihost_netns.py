@@ -96,21 +96,19 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
 
 
 def _bring_up(running: MultiHost) -> None:
-    """etcd, orderers and peers together; gateways start while `network deploy`
-    joins the channel and deploys the chaincode (twice)."""
+    """etcd, orderers and peers together; `network deploy` (twice) joins the channel
+    and deploys the chaincode; then the gateways (started after the joins, they need
+    not wait for a peer they found unjoined to be asked again)."""
     deployment = running.deployment
     tiers: dict[str, list[GeneratedNode]] = {}
     for node in deployment.nodes:
         tiers.setdefault(deployment.kind(node), []).append(node)
     assert set(tiers) == {"etcd", "orderer", "peer", "gateway"}, tiers
     _start(running, [*tiers["etcd"], *tiers["orderer"], *tiers["peer"]])
-    for node in tiers["gateway"]:
-        running.processes[node.name] = start_node(running.lab, deployment, node)
     for _ in range(2):
         running.deploys.append(network_deploy(deployment.folder).stdout)
     asyncio.run(wait_caught_up(deployment, CHANNEL))
-    for node in tiers["gateway"]:
-        running.processes[node.name].wait_ready(READY_TIMEOUT_S)
+    _start(running, tiers["gateway"])
 
 
 def _start(running: MultiHost, nodes: list[GeneratedNode]) -> None:

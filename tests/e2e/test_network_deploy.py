@@ -3,12 +3,16 @@
 Method: a small spec (Hospital A with the solo orderer, a peer and a gateway;
 Hospital B with a peer and a gateway; TLS on; the asset chaincode, endorsed by both
 hospitals, with an init transaction) on free loopback ports goes through `network
-generate`; each node starts from its own folder with the command generate wrote (as
-a process, cwd = the folder), and the test waits on its READY line. The gateways are
-started but not waited for: `network deploy` runs (twice) while they come up, the
-way an operator runs it once every host runs its node. Then a transaction is
-submitted through A's gateway and read back through B's. Every process is stopped at
-the end.
+generate`; the orderer and the peers start from their own folders with the command
+generate wrote (as processes, cwd = the folder), and `network deploy` runs at once,
+twice: the first run waits until they answer (no READY line is awaited before it).
+Then the gateways start the same way, and once every node has printed its READY line
+a transaction is submitted through A's gateway and read back through B's. Every
+process is stopped at the end.
+
+The gateways start after the joins because a gateway that asked a peer for the
+channel before the peer joined asks again only after a back-off (up to 5 s), and
+refuses transactions meanwhile.
 """
 
 from __future__ import annotations
@@ -135,16 +139,16 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     kinds = {node.name: node.command.split()[1] for node in nodes}
     try:
         for node in nodes:
-            running.processes[node.name] = start(node, root / "logs")
-        gateways = [name for name in running.processes if kinds[name] == "gateway"]
-        for name, process in running.processes.items():
-            if name not in gateways:
-                process.wait_ready(READY_TIMEOUT_S)
+            if kinds[node.name] != "gateway":
+                running.processes[node.name] = start(node, root / "logs")
         for _ in range(2):
             running.deploys.append(network_deploy(folder).stdout)
             print(running.deploys[-1])
-        for name in gateways:
-            running.processes[name].wait_ready(READY_TIMEOUT_S)
+        for node in nodes:
+            if kinds[node.name] == "gateway":
+                running.processes[node.name] = start(node, root / "logs")
+        for process in running.processes.values():
+            process.wait_ready(READY_TIMEOUT_S)
         yield running
     finally:
         for kind in STOP_ORDER:
@@ -190,6 +194,27 @@ def test_the_second_deploy_changes_nothing_and_says_so(deployed: Deployed) -> No
         f"nothing to do: every orderer and peer of {deployed.folder} has joined its "
         "channels and every chaincode is committed at its sequence"
     ]
+
+
+def test_deploy_narrowed_to_a_channel_and_chaincode(deployed: Deployed) -> None:
+    """Goal: --channel and --chaincode choose what to deploy. Method: the deployed
+    channel and chaincode: nothing to do; a channel or chaincode the spec does not
+    have: a non-zero exit naming what it has."""
+    folder = str(deployed.folder)
+
+    chosen = network_deploy(
+        deployed.folder, "--channel", CHANNEL, "--chaincode", "asset"
+    )
+    no_channel = medledger("network", "deploy", "--generated", folder, "--channel", "x")
+    no_chaincode = medledger(
+        "network", "deploy", "--generated", folder, "--chaincode", "x"
+    )
+
+    assert chosen.stdout.splitlines()[-1].startswith("nothing to do"), chosen.stdout
+    assert no_channel.returncode == 1
+    assert f"no channel x in the spec ({CHANNEL})" in no_channel.stderr
+    assert no_chaincode.returncode == 1
+    assert "no chaincode x on the chosen channels (asset)" in no_chaincode.stderr
 
 
 def test_a_transaction_commits_and_reads_back_through_the_gateways(
