@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
 
@@ -21,9 +22,8 @@ from protos.peer import transaction_pb2
 _VALID = transaction_pb2.TxValidationCode.VALID
 
 
-@dataclass(frozen=True, slots=True)
-class TxEntry:
-    """One transaction of a block as the tx-id index records it."""
+class TxEntry(NamedTuple):
+    """One transaction of a block as the tx-id index records it (one per transaction)."""
 
     tx_id: str
     position: int
