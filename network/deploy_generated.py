@@ -104,7 +104,7 @@ async def deploy_generated(options: DeployOptions, progress: Progress) -> int:
             if any(channel.name == channel_name for channel in plan.channels):
                 await _deploy_one(plan, material, state, chaincode, channel_name, step)
     if steps:
-        progress(f"deployed {options.generated}: {len(steps)} steps")
+        progress(f"done: {len(steps)} steps on {options.generated}")
     else:
         progress(
             f"nothing to do: every orderer and peer of {options.generated} has joined "
@@ -135,8 +135,8 @@ async def _deploy_one(
     if tx_id is not None:
         await caught_up()
         step(
-            f"committed chaincode {chaincode.name} {chaincode.version} (sequence "
-            f"{chaincode.sequence}) on {channel_name}: tx {tx_id[:16]}…"
+            f"deployed chaincode {chaincode.name} {chaincode.version} (sequence "
+            f"{chaincode.sequence}) on {channel_name}: committed in tx {tx_id[:16]}…"
         )
 
 

@@ -174,7 +174,7 @@ async def test_network_deploy_joins_and_deploys_across_hosts(
     joined = [line for line in first.splitlines() if line.startswith("joined ")]
     assert len(joined) == 1 + len(peers), first
     assert all(CHANNEL in line for line in joined), first
-    assert "committed chaincode ehr 1.0 (sequence 1)" in first
+    assert "deployed chaincode ehr 1.0 (sequence 1)" in first
     assert second.splitlines()[-1].startswith("nothing to do"), second
     assert heights == [5, 5, 5]
     assert await orderer_height(deployment, CHANNEL) == 5

@@ -183,7 +183,7 @@ def test_the_first_deploy_joins_and_deploys_everything(deployed: Deployed) -> No
     assert len([line for line in lines if line.startswith("installed ")]) == 2, lines
     approved = sorted(line.split()[0] for line in lines if " approved asset " in line)
     assert approved == ["HospitalAMSP", "HospitalBMSP"], lines
-    assert any(line.startswith("committed chaincode asset 1.0") for line in lines)
+    assert any(line.startswith("deployed chaincode asset 1.0") for line in lines)
     assert any(line.startswith("initialized asset") for line in lines), lines
 
 
