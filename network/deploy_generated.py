@@ -61,8 +61,6 @@ __all__ = [
 SPEC_COPY = "consortium.generated.yaml"
 """The spec as `network generate` read it, in its output folder."""
 DEFAULT_TIMEOUT_S = 60.0
-RETRY_S = 0.2
-"""How often a node that does not answer yet is asked again."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,6 +233,8 @@ def _read(path: Path) -> bytes:
 # --- waiting for the nodes -------------------------------------------------------
 
 Probe = Callable[[], Awaitable[object]]
+RETRY_S = 0.2
+"""How often a node that does not answer yet is asked again."""
 
 
 async def wait_for_nodes(
