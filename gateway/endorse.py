@@ -77,6 +77,7 @@ async def endorse(
         view = await ctx.ready_view(
             proposal.channel_id, missing=grpc.StatusCode.FAILED_PRECONDITION
         )
+        await ctx.registry.recheck(proposal.channel_id)
         groups = ctx.registry.by_org(proposal.channel_id)
         collector = _Collector(request.proposed_transaction, ctx, view)
         if request.endorsing_organizations:

@@ -78,6 +78,7 @@ async def evaluate(
     protected = bool(proposal.transient_map) and targets is None
     if protected:
         targets = [ctx.local_mspid]
+    await ctx.registry.recheck(channel)
     peers = ctx.registry.evaluation_order(channel, targets)
     if not peers:
         message = (

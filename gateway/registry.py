@@ -3,7 +3,9 @@
 Heights come from each peer's own block stream (`track_heights` follows its
 DeliverFiltered from the newest block on); a peer whose stream or call fails is marked
 unreachable until it delivers again, and a peer that answers NOT_FOUND for a channel
-has not joined it and is left out of that channel's plans. Preference order, used for
+has not joined it and is left out of that channel's plans until it is asked again (every
+few seconds, or at once when a request finds such a peer: `recheck`, so a gateway started
+before its peers joined serves them as soon as they have). Preference order, used for
 evaluation and for choosing within an organisation: reachable first, then the highest
 height, then the configured order.
 """
@@ -37,6 +39,7 @@ MAX_BLOCK = 2**63 - 1
 
 _RETRY_FIRST_S = 0.2
 _RETRY_MAX_S = 5.0
+_RECHECK_EVERY_S = 1.0
 
 
 @dataclass(slots=True)
@@ -58,6 +61,9 @@ class Registry:
         self._status: dict[tuple[str, str], PeerStatus] = {}
         self._unreachable: set[str] = set()
         self._height_changed: dict[tuple[str, str], asyncio.Event] = {}
+        self._wake: dict[tuple[str, str], asyncio.Event] = {}
+        self._answered: dict[tuple[str, str], asyncio.Event] = {}
+        self._last_recheck: dict[str, float] = {}
 
     @property
     def peers(self) -> tuple[PeerClient, ...]:
@@ -143,6 +149,31 @@ class Registry:
             return False
         return True
 
+    async def recheck(self, channel: str, *, limit_s: float = 2.0) -> None:
+        """Ask the peers taken to be outside `channel` again, waiting up to `limit_s`.
+
+        At most once a second per channel, and only when such a peer exists, so a
+        request costs nothing while every peer is in the channel.
+        """
+        outside = [
+            peer for peer in self._peers if not self.status(channel, peer).joined
+        ]
+        if not outside:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._last_recheck.get(channel, -_RECHECK_EVERY_S) < _RECHECK_EVERY_S:
+            return
+        self._last_recheck[channel] = now
+        waits = []
+        for peer in outside:
+            key = (channel, peer.address)
+            answered = self._answered[key] = asyncio.Event()
+            self._wake.setdefault(key, asyncio.Event()).set()
+            waits.append(asyncio.ensure_future(answered.wait()))
+        _done, pending = await asyncio.wait(waits, timeout=limit_s)
+        for waiter in pending:
+            waiter.cancel()
+
     def _rank(self, channel: str, peer: PeerClient) -> tuple[int, int, int]:
         status = self.status(channel, peer)
         down = peer.address in self._unreachable or not status.reachable
@@ -161,6 +192,8 @@ class Registry:
     async def _track_peer(
         self, channel: str, peer: PeerClient, *, creator: bytes, signer: Signer
     ) -> None:
+        key = (channel, peer.address)
+        wake = self._wake.setdefault(key, asyncio.Event())
         delay = _RETRY_FIRST_S
         while True:
             status = await self._follow_filtered(channel, peer, creator, signer)
@@ -168,10 +201,21 @@ class Registry:
             current.reachable = False
             if status == common_pb2.NOT_FOUND:
                 current.joined = False
+            self._signal_answer(key)
             if status is not None:
                 delay = _RETRY_MAX_S
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX_S)
+            wake.clear()
+            try:
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+                delay = _RETRY_FIRST_S
+            except TimeoutError:
+                delay = min(delay * 2, _RETRY_MAX_S)
+
+    def _signal_answer(self, key: tuple[str, str]) -> None:
+        answered = self._answered.pop(key, None)
+        if answered is not None:
+            answered.set()
 
     async def _follow_filtered(
         self, channel: str, peer: PeerClient, creator: bytes, signer: Signer
@@ -193,6 +237,7 @@ class Registry:
                 if response.HasField("filtered_block"):
                     number = response.filtered_block.number
                     self.record_height(channel, peer, number + 1)
+                    self._signal_answer((channel, peer.address))
                     continue
                 _LOG.info(
                     "peer ended height stream peer=%s channel=%s status=%s",
