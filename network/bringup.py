@@ -45,7 +45,15 @@ from network.spec_channels import ChannelSpec
 from network.spec_network import admin_port
 from network.status import summary_lines
 
-__all__ = ["run_sequence"]
+__all__ = [
+    "admin_address",
+    "join_orderers",
+    "join_peers",
+    "orderer_target",
+    "organization_peers",
+    "run_sequence",
+    "wait_caught_up",
+]
 
 CATCH_UP_TIMEOUT_S = 30.0
 
@@ -62,9 +70,9 @@ async def run_sequence(
         etcd, orderers, chaincodes, peers, gateways = tiers
         for tier, after in (
             (etcd, None),
-            (orderers, _join_orderers),
+            (orderers, join_orderers),
             (chaincodes, None),
-            (peers, _join_peers),
+            (peers, join_peers),
             (gateways, None),
         ):
             await _start_tier(
@@ -127,12 +135,13 @@ async def _start_tier(
 # --- joins -----------------------------------------------------------------------
 
 
-async def _join_orderers(
+async def join_orderers(
     plan: Plan, material: Material, state: NetworkState, progress: Progress
 ) -> None:
+    """Join each channel's consenters that have not joined it (participation API)."""
     for channel in plan.channels:
         for consenter in channel.orderer.consenters:
-            address = _address(state, consenter, "admin", _admin_address(consenter))
+            address = _address(state, consenter, "admin", admin_address(consenter))
             admin = orderer_admin(plan, material.crypto, consenter, address)
             if channel.name in await orderer_heights(admin):
                 continue
@@ -144,9 +153,10 @@ async def _join_orderers(
             )
 
 
-async def _join_peers(
+async def join_peers(
     plan: Plan, material: Material, state: NetworkState, progress: Progress
 ) -> None:
+    """Join each member organisation's peers that have not joined the channel."""
     for channel in plan.channels:
         for mspid in channel.members:
             for peer in plan.spec.organization(mspid).peers:
@@ -183,14 +193,14 @@ async def _deploy_chaincodes(
                 continue
             channel = plan.channel(channel_name)
             caught_up = functools.partial(
-                _wait_caught_up, plan, material, state, channel
+                wait_caught_up, plan, material, state, channel
             )
             tx_id = await deploy(
                 chaincode,
                 package,
                 channel=channel_name,
-                organizations=_organization_peers(plan, material, state, channel),
-                orderer=_orderer_target(plan, material, state, channel),
+                organizations=organization_peers(plan, material, state, channel),
+                orderer=orderer_target(plan, material, state, channel),
                 progress=progress,
                 caught_up=caught_up,
             )
@@ -210,7 +220,7 @@ async def _deploy_chaincodes(
                 )
 
 
-def _organization_peers(
+def organization_peers(
     plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
 ) -> list[OrganizationPeers]:
     """The channel's members that have peers, with their admins and peer targets."""
@@ -231,9 +241,10 @@ def _organization_peers(
     return found
 
 
-def _orderer_target(
+def orderer_target(
     plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
 ) -> Target:
+    """Where lifecycle transactions of `channel` are broadcast: its first consenter."""
     return _target(plan, material, state, channel.orderer.consenters[0])
 
 
@@ -247,7 +258,7 @@ def _target(
     return Target(address=_address(state, node, "grpc", node.address), tls=tls)
 
 
-async def _wait_caught_up(
+async def wait_caught_up(
     plan: Plan, material: Material, state: NetworkState, channel: ChannelSpec
 ) -> None:
     """Every member peer has the channel's newest block (so each one can endorse)."""
@@ -275,6 +286,7 @@ def _address(state: NetworkState, node: NodeSpec, listener: str, default: str) -
     return record.addresses.get(listener, default) if record is not None else default
 
 
-def _admin_address(orderer: NodeSpec) -> str:
+def admin_address(orderer: NodeSpec) -> str:
+    """The orderer's participation API address from the spec (host and admin port)."""
     host = f"[{orderer.host}]" if ":" in orderer.host else orderer.host
     return f"{host}:{admin_port(orderer)}"

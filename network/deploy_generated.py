@@ -33,12 +33,12 @@ import yaml
 
 from network.admin_calls import orderer_admin, orderer_heights, peer_admin, peer_heights
 from network.bringup import (
-    _admin_address,
-    _join_orderers,
-    _join_peers,
-    _orderer_target,
-    _organization_peers,
-    _wait_caught_up,
+    admin_address,
+    join_orderers,
+    join_peers,
+    orderer_target,
+    organization_peers,
+    wait_caught_up,
 )
 from network.cryptogen import crypto_layout
 from network.deploy import ChaincodePackageFile, deploy, served_module
@@ -95,8 +95,8 @@ async def deploy_generated(options: DeployOptions, progress: Progress) -> int:
 
     state = NetworkState(plan.workdir)
     await wait_for_nodes(plan, material, timeout_s=options.timeout_s, progress=progress)
-    await _join_orderers(plan, material, state, step)
-    await _join_peers(plan, material, state, step)
+    await join_orderers(plan, material, state, step)
+    await join_peers(plan, material, state, step)
     for chaincode in plan.chaincodes:
         for channel_name in chaincode.channels:
             if any(channel.name == channel_name for channel in plan.channels):
@@ -120,13 +120,13 @@ async def _deploy_one(
     step: Progress,
 ) -> None:
     channel = plan.channel(channel_name)
-    caught_up = functools.partial(_wait_caught_up, plan, material, state, channel)
+    caught_up = functools.partial(wait_caught_up, plan, material, state, channel)
     tx_id = await deploy(
         chaincode,
         material.packages[chaincode.name],
         channel=channel_name,
-        organizations=_organization_peers(plan, material, state, channel),
-        orderer=_orderer_target(plan, material, state, channel),
+        organizations=organization_peers(plan, material, state, channel),
+        orderer=orderer_target(plan, material, state, channel),
         progress=step,
         caught_up=caught_up,
     )
@@ -256,7 +256,7 @@ def _probes(plan: Plan, material: Material) -> list[tuple[str, str, Probe]]:
     found: dict[str, tuple[str, str, Probe]] = {}
     for channel in plan.channels:
         for orderer in channel.orderer.consenters:
-            address = _admin_address(orderer)
+            address = admin_address(orderer)
             admin = orderer_admin(plan, material.crypto, orderer, address)
             call = functools.partial(orderer_heights, admin)
             found.setdefault(orderer.full_name, (orderer.full_name, address, call))
