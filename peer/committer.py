@@ -40,7 +40,7 @@ from common.protoutil import (
 from peer.errors import BlockVerificationError
 from peer.ledger.hashed import get_hashed_value, get_hashed_versions
 from peer.ledger.ledger import ChannelLedger
-from peer.ledger.statedb import Version, get_versions
+from peer.ledger.statedb import Version, get_metadata_of, get_versions
 from peer.lifecycle import ChaincodeDefinition, read_definition
 from peer.validator import (
     HashedKey,
@@ -240,6 +240,11 @@ class LedgerStateView:
 
     def metadata(self, ns: str, key: str) -> Mapping[str, bytes] | None:
         return self._ledger.get_state_metadata(ns, key)
+
+    def metadata_of(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], Mapping[str, bytes]]:
+        return get_metadata_of(self._ledger.reader(), keys)
 
     def hashed_versions(
         self, keys: Collection[HashedKey]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import sqlite3
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -43,6 +43,7 @@ __all__ = [
     "VersionedValue",
     "WriteKind",
     "apply_updates",
+    "get_metadata_of",
     "get_state",
     "get_state_metadata",
     "get_state_range",
@@ -335,24 +336,47 @@ def get_state_metadata(
     return None if row is None else decode_metadata(row[0])
 
 
+def get_metadata_of(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, bytes]]:
+    """Metadata of many (namespace, key) pairs; absent keys and keys without
+    metadata are left out."""
+    found: dict[tuple[str, str], dict[str, bytes]] = {}
+    for ns, chunk in _chunks_by_ns(keys):
+        sql = (
+            "SELECT key, metadata FROM state WHERE ns = ? AND metadata IS NOT NULL "
+            f"AND key IN ({', '.join(['?'] * len(chunk))})"
+        )
+        for key, encoded in conn.execute(sql, (ns, *chunk)):
+            found[(ns, key)] = decode_metadata(encoded)
+    return found
+
+
+def _chunks_by_ns(
+    keys: Iterable[tuple[str, str]],
+) -> Iterator[tuple[str, list[str]]]:
+    """Distinct keys per namespace, in chunks small enough for one statement."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, key in keys:
+        by_ns.setdefault(ns, []).append(key)
+    for ns, ns_keys in by_ns.items():
+        unique = list(dict.fromkeys(ns_keys))
+        for start in range(0, len(unique), _VERSIONS_CHUNK):
+            yield ns, unique[start : start + _VERSIONS_CHUNK]
+
+
 def get_versions(
     conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Version]:
     """Committed versions of many (namespace, key) pairs; absent keys are left out."""
-    by_ns: dict[str, list[str]] = {}
-    for ns, key in keys:
-        by_ns.setdefault(ns, []).append(key)
     versions: dict[tuple[str, str], Version] = {}
-    for ns, ns_keys in by_ns.items():
-        unique = list(dict.fromkeys(ns_keys))
-        for start in range(0, len(unique), _VERSIONS_CHUNK):
-            chunk = unique[start : start + _VERSIONS_CHUNK]
-            sql = (
-                "SELECT key, block_num, tx_num FROM state WHERE ns = ? AND key IN "
-                f"({', '.join(['?'] * len(chunk))})"
-            )
-            for key, block_num, tx_num in conn.execute(sql, (ns, *chunk)):
-                versions[(ns, key)] = Version(block_num, tx_num)
+    for ns, chunk in _chunks_by_ns(keys):
+        sql = (
+            "SELECT key, block_num, tx_num FROM state WHERE ns = ? AND key IN "
+            f"({', '.join(['?'] * len(chunk))})"
+        )
+        for key, block_num, tx_num in conn.execute(sql, (ns, *chunk)):
+            versions[(ns, key)] = Version(block_num, tx_num)
     return versions
 
 

@@ -85,6 +85,14 @@ class LedgerView(Protocol):
     def metadata(self, ns: str, key: str) -> Mapping[str, bytes] | None:
         """The committed metadata of a key ({} when none), None when the key is absent."""
 
+    def metadata_of(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], Mapping[str, bytes]]:
+        """The committed metadata of many (namespace, key) pairs, in one look-up.
+
+        Keys that are absent or have no metadata are left out.
+        """
+
     def hashed_versions(
         self, keys: Collection[HashedKey]
     ) -> Mapping[HashedKey, Version]:

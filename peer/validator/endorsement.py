@@ -146,12 +146,25 @@ class EndorsementRules:
     def prefetch(self, txs: Sequence[EndorserTx]) -> None:
         """Look up the committed key-level policies every write of `txs` may need.
 
-        Lets the committed reads happen while signatures are still being verified.
+        Lets the committed reads happen while signatures are still being verified;
+        public keys in one look-up.
         """
+        public: dict[tuple[str, str], None] = {}
         for tx in txs:
             for ns in tx.rwset:
                 for coll, key in _written_keys(ns):
-                    self.validation_parameter(ns.namespace, coll, key)
+                    if coll:
+                        self.validation_parameter(ns.namespace, coll, key)
+                    elif (ns.namespace, coll, key) not in self._parameters:
+                        assert isinstance(key, str)
+                        public[(ns.namespace, key)] = None
+        found = self._ledger.metadata_of(public.keys()) if public else {}
+        for ns_key in public:
+            namespace, key = ns_key
+            metadata = found.get(ns_key, {})
+            self._parameters[(namespace, "", key)] = metadata.get(
+                VALIDATION_PARAMETER, b""
+            )
 
     def chaincode_policy_bytes(self, ns: str) -> bytes:
         """The namespace's endorsement policy as marshaled ApplicationPolicy bytes."""

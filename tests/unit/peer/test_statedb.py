@@ -18,6 +18,7 @@ from peer.ledger.statedb import (
     VersionedValue,
     WriteKind,
     apply_updates,
+    get_metadata_of,
     get_state,
     get_state_metadata,
     get_state_range,
@@ -111,6 +112,22 @@ def test_only_json_objects_are_stored_as_text() -> None:
         b"plain",
     ):
         assert stored_value(not_an_object) == not_an_object
+
+
+def test_get_metadata_of_many_keys_leaves_out_keys_without_metadata(
+    db: sqlite3.Connection,
+) -> None:
+    batch = UpdateBatch()
+    batch.put("cc", "plain", b"1", V1)
+    batch.put("cc", "guarded", b"2", V1, metadata=POLICY)
+    batch.put("other", "guarded", b"3", V1, metadata={"M": b"m"})
+    apply_updates(db, batch, savepoint=1)
+    keys = [("cc", "plain"), ("cc", "guarded"), ("cc", "missing"), ("other", "guarded")]
+
+    assert get_metadata_of(db, keys * 2) == {
+        ("cc", "guarded"): POLICY,
+        ("other", "guarded"): {"M": b"m"},
+    }
 
 
 def test_get_versions_for_mvcc(db: sqlite3.Connection) -> None:

@@ -136,6 +136,13 @@ class FakeLedger:
         entry = self.state.get((ns, key))
         return None if entry is None else entry[1]
 
+    def metadata_of(
+        self, keys: Collection[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], Mapping[str, bytes]]:
+        return {
+            key: self.state[key][1] for key in keys if self.state.get(key, (0, {}))[1]
+        }
+
     def hashed_versions(
         self, keys: Collection[HashedKey]
     ) -> Mapping[HashedKey, Version]:
