@@ -275,7 +275,6 @@ class EtcdChain:
         the caller gets a copy it may cancel. `order_timeout_s` is enforced by the
         chain's sweep of overdue entries instead of a timer per envelope.
         """
-        del tx_id  # the store decodes the tx ids of blocks written through etcd
         outcome: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         try:
             self._check_running()
@@ -290,6 +289,7 @@ class EtcdChain:
                 digest=digest,
                 config_sequence=config_sequence,
                 is_config=is_config,
+                tx_id=tx_id,
             )
         except BackendUnavailable as error:
             outcome.set_exception(error)

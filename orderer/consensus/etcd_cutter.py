@@ -25,7 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 from common.channelconfig import ChannelConfig
 from common.protoutil import block_header_hash, new_block
@@ -96,7 +96,11 @@ class CutterHost(Protocol):
     async def catch_up(self) -> int: ...
 
     def store_later(
-        self, number: int, block: common_pb2.Block, digests: list[bytes]
+        self,
+        number: int,
+        block: common_pb2.Block,
+        digests: list[bytes],
+        tx_ids: list[str] | None = None,
     ) -> asyncio.Task[None]: ...
 
 
@@ -320,7 +324,9 @@ class CutterTerm:
         """Block `number` is in etcd: build on it at once, store it in the background."""
         self._next = (number + 1, block_header_hash(block.header))
         digests = [entry.digest for entry in part]
-        storing = self.host.store_later(number, block, digests)
+        tx_ids = [entry.tx_id for entry in part]
+        known = None if None in tx_ids else cast(list[str], tx_ids)
+        storing = self.host.store_later(number, block, digests, known)
         storing.add_done_callback(self._wake_on_failure)
         self._storing[storing] = set(digests)
 

@@ -14,9 +14,11 @@ cutter, prunes what every orderer has stored.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from common.protoutil import parse_block
@@ -53,7 +55,9 @@ class StoreSupport(Protocol):
 
     def height(self) -> int: ...
 
-    def append_block(self, block: common_pb2.Block) -> None: ...
+    def append_block(
+        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+    ) -> None: ...
 
 
 class BlockFollower:
@@ -73,6 +77,9 @@ class BlockFollower:
         self.puller = puller
         self._lock = asyncio.Lock()
         self._stored = asyncio.Condition()
+        self._written: dict[int, _Written] = {}
+        """Blocks this orderer (as cutter) wrote to etcd and has not stored yet: the
+        watch brings them back as bytes, which need not be parsed again."""
 
     async def catch_up(self, *, initialise: bool = True) -> int:
         """Append every block etcd has beyond our height; returns the revision read at.
@@ -113,26 +120,21 @@ class BlockFollower:
             await self.apply(block.number, block.value)
         return state.revision
 
-    async def apply(
-        self,
-        number: int,
-        value: bytes,
-        block: common_pb2.Block | None = None,
-        digests: list[bytes] | None = None,
-    ) -> None:
+    async def apply(self, number: int, value: bytes) -> None:
         """Append block `number` unless stored already; fetch any gap before it first.
 
-        `block` is `value` parsed and `digests` its envelopes' digests, when known.
+        A block this orderer wrote (`store_later`) is taken as written, not parsed
+        from `value`.
         """
         async with self._lock:
             height = self.support.height()
             if number < height:
+                self._written.pop(number, None)
                 return
             if number > height:
                 async for missing in self.log.read_blocks(height, number):
-                    await self._append(missing.number, parse_block(missing.value))
-            stored = parse_block(value) if block is None else block
-            await self._append(number, stored, digests)
+                    await self._append_value(missing.number, missing.value)
+            await self._append_value(number, value)
 
     async def reach_etcd_height(self, *, timeout_s: float) -> bool:
         """Wait until our store holds every block etcd holds now (False: not in time)."""
@@ -146,13 +148,21 @@ class BlockFollower:
         return True
 
     def store_later(
-        self, number: int, block: common_pb2.Block, digests: list[bytes]
+        self,
+        number: int,
+        block: common_pb2.Block,
+        digests: list[bytes],
+        tx_ids: list[str] | None = None,
     ) -> asyncio.Task[None]:
         """Store a block the cutter just wrote to etcd, after those stored before it.
 
-        The lock is fair, so blocks handed over in number order are stored in that order.
+        `digests` and `tx_ids` (when known) are its envelopes' digests and tx ids.
+        Whichever comes first — this or the watch bringing the block back — stores
+        this block object. The lock is fair, so blocks handed over in number order are
+        stored in that order.
         """
-        return asyncio.ensure_future(self.apply(number, b"", block, digests))
+        self._written[number] = _Written(block, digests, tx_ids)
+        return asyncio.ensure_future(self.apply(number, b""))
 
     async def follow(self) -> None:
         """Watch etcd and apply every block, for as long as the chain runs."""
@@ -219,13 +229,28 @@ class BlockFollower:
     def _channel(self) -> str:
         return self.support.channel_id
 
+    async def _append_value(self, number: int, value: bytes) -> None:
+        written = self._written.pop(number, None)
+        if written is None:
+            await self._append(number, parse_block(value))
+        else:
+            await self._append(
+                number, written.block, written.digests, tx_ids=written.tx_ids
+            )
+
     async def _append(
-        self, number: int, block: common_pb2.Block, digests: list[bytes] | None = None
+        self,
+        number: int,
+        block: common_pb2.Block,
+        digests: list[bytes] | None = None,
+        *,
+        tx_ids: list[str] | None = None,
     ) -> None:
         """Store one block (fsync in a worker thread; the lock keeps one writer)."""
         assert self._lock.locked()
         assert block.header.number == number, (block.header.number, number)
-        await asyncio.to_thread(self.support.append_block, block)
+        append = functools.partial(self.support.append_block, block, tx_ids=tx_ids)
+        await asyncio.to_thread(append)
         self.table.block_stored(number, block.data.data, digests)
         async with self._stored:
             self._stored.notify_all()
@@ -242,6 +267,13 @@ class BlockFollower:
             raise BlocksPruned(
                 "the block puller stopped early", needed=height, base=end
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    block: common_pb2.Block
+    digests: list[bytes]
+    tx_ids: list[str] | None
 
 
 class Backoff:

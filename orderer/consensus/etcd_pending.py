@@ -48,6 +48,8 @@ class PendingEnvelope:
     """The sequence of the config it was checked against (None: the current one)."""
     is_config: bool | None = None
     """Whether it is a CONFIG envelope (None: not known, look)."""
+    tx_id: str | None = None
+    """Its ChannelHeader tx id, when Broadcast decoded it (None: not known)."""
 
     @property
     def is_done(self) -> bool:
@@ -88,6 +90,7 @@ class EnvelopeTable:
         digest: bytes | None = None,
         config_sequence: int | None = None,
         is_config: bool | None = None,
+        tx_id: str | None = None,
     ) -> PendingEnvelope:
         """The entry for `envelope`, created and queued if it is new.
 
@@ -115,6 +118,7 @@ class EnvelopeTable:
             admitted_s=self._clock() if local else 0.0,
             config_sequence=config_sequence,
             is_config=is_config,
+            tx_id=tx_id,
         )
         self._entries[key] = entry
         self.requeue(entry)

@@ -50,7 +50,9 @@ def small_batches(tmp_path_factory: pytest.TempPathFactory) -> OrdererMaterial:
         max_message_count=3,
         preferred_max_bytes="8 KB",
         absolute_max_bytes="16 KB",
-        batch_timeout="50ms",
+        # Long enough that a loaded machine's pause between two envelopes of one
+        # stream does not cut a block the count and size rules are meant to cut.
+        batch_timeout="500ms",
     )
     return build_orderer_material(tmp_path_factory.mktemp("small"), spec)
 

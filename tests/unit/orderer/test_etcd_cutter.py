@@ -120,7 +120,11 @@ class Orderer:
         return 0
 
     def store_later(
-        self, number: int, block: common_pb2.Block, digests: list[bytes]
+        self,
+        number: int,
+        block: common_pb2.Block,
+        digests: list[bytes],
+        tx_ids: list[str] | None = None,
     ) -> asyncio.Task[None]:
         return asyncio.ensure_future(self.apply(number, b"", block))
 
