@@ -221,8 +221,8 @@ class LedgerStateView:
     def __init__(self, ledger: ChannelLedger) -> None:
         self._ledger = ledger
 
-    def has_tx_id(self, tx_id: str) -> bool:
-        return self._ledger.block_store.has_tx(tx_id)
+    def stored_tx_ids(self, tx_ids: Collection[str]) -> Collection[str]:
+        return self._ledger.block_store.stored_tx_ids(tx_ids)
 
     def chaincode_definition(self, name: str) -> ChaincodeDefinition | None:
         return read_definition(self._ledger, name)

@@ -19,6 +19,8 @@ from common.blockstore._blocks import BlockFacts
 from common.errors import BlockStoreError
 
 SCHEMA_VERSION = 1
+_IN_CHUNK = 500
+"""Tx ids per `IN (...)` look-up (SQLite allows 32,766 parameters; keep it modest)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -127,6 +129,21 @@ class BlockIndex:
         return (
             None if row is None else TxLocation(int(row[0]), int(row[1]), int(row[2]))
         )
+
+    def stored_tx_ids(self, tx_ids: Iterable[str]) -> set[str]:
+        """Those of `tx_ids` that are indexed."""
+        unique = list(dict.fromkeys(tx_ids))
+        found: set[str] = set()
+        with self._lock:
+            self._check_open()
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT tx_id FROM txs WHERE tx_id IN ({marks})", chunk
+                )
+                found.update(tx_id for (tx_id,) in rows)
+        return found
 
     def _insert(self, facts: BlockFacts, location: BlockLocation) -> None:
         self._db.execute(

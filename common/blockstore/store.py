@@ -16,7 +16,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -207,6 +207,10 @@ class BlockStore:
     def has_tx(self, tx_id: str) -> bool:
         """Whether a transaction with id `tx_id` is stored (valid or not)."""
         return self._index.tx(tx_id) is not None
+
+    def stored_tx_ids(self, tx_ids: Iterable[str]) -> set[str]:
+        """Those of `tx_ids` that are stored (valid or not), in one look-up."""
+        return self._index.stored_tx_ids(tx_ids)
 
     def iter_blocks(self, start: int = 0) -> Iterator[common_pb2.Block]:
         """Blocks from `start` to the height, including blocks appended meanwhile."""

@@ -36,7 +36,12 @@ from common.errors import ConfigUpdateError, IdentityError
 from common.msp import Identity
 from peer.errors import BlockVerificationError
 from peer.ledger.statedb import Version
-from peer.validator.context import PendingVerdicts, SignatureCheck, ValidationContext
+from peer.validator.context import (
+    LedgerView,
+    PendingVerdicts,
+    SignatureCheck,
+    ValidationContext,
+)
 from peer.validator.endorsement import EndorsementRules, MetadataKey, metadata_writes
 from peer.validator.identities import MomentMsps
 from peer.validator.mvcc import BlockWrites, CommittedVersions, validate_mvcc
@@ -87,6 +92,7 @@ def evaluate_block(
         for data in block.data.data
     ]
     planner.submit_rest()
+    _mark_ledger_duplicates(plans, context.ledger)
     # Committed reads for the second pass happen while the verifier works.
     candidates = [plan.endorser for plan in plans if plan.endorser is not None]
     committed = CommittedVersions.load(context.ledger, candidates)
@@ -114,6 +120,8 @@ class _Plan:
     endorser: EndorserTx | None = None
     endorsers: list[tuple[Identity, int]] = field(default_factory=list)
     config_envelope: bytes = b""
+    ledger_checked: bool = False
+    """The tx id is still to be looked up in the ledger (DUPLICATE_TXID)."""
 
 
 class _Planner:
@@ -142,7 +150,8 @@ class _Planner:
         )
         tx = inspection.endorser
         if plan.late_code is None and tx is not None:
-            plan.late_code = self._ledger_code(inspection.tx_id, tx)
+            plan.ledger_checked = True
+            plan.late_code = self._rules.check_definitions(tx)
             plan.endorser = tx if plan.late_code is None else None
         if (
             plan.endorser is not None
@@ -173,11 +182,6 @@ class _Planner:
         if self._batch:
             batch, self._batch = self._batch, []
             self._submitted.append((len(batch), self._context.verify.submit(batch)))
-
-    def _ledger_code(self, tx_id: str, tx: EndorserTx) -> TxValidationCode | None:
-        if self._context.ledger.has_tx_id(tx_id):
-            return transaction_pb2.DUPLICATE_TXID
-        return self._rules.check_definitions(tx)
 
     def _creator_check(
         self, inspection: Inspection, msps: MomentMsps | None
@@ -298,6 +302,20 @@ class _Judge:
                 f"block {self._block_number} carries an invalid config update: {error}",
                 block_number=self._block_number,
             ) from error
+
+
+def _mark_ledger_duplicates(plans: Sequence[_Plan], ledger: LedgerView) -> None:
+    """DUPLICATE_TXID for tx ids a committed block holds, in one look-up.
+
+    The rule comes before the chaincode definition rules, so it replaces their
+    code; the endorsement signatures submitted meanwhile go unused.
+    """
+    checked = [plan for plan in plans if plan.ledger_checked]
+    stored = ledger.stored_tx_ids([plan.tx_id for plan in checked]) if checked else ()
+    for plan in checked:
+        if plan.tx_id in stored:
+            plan.late_code = transaction_pb2.DUPLICATE_TXID
+            plan.endorser = None
 
 
 def _endorsing_identities(

@@ -66,8 +66,8 @@ class SerialVerifier:
 class LedgerView(Protocol):
     """The channel's committed ledger as of the block before the one being validated."""
 
-    def has_tx_id(self, tx_id: str) -> bool:
-        """Whether a committed block already holds a transaction with this id."""
+    def stored_tx_ids(self, tx_ids: Collection[str]) -> Collection[str]:
+        """Those of `tx_ids` that a committed block already holds, in one look-up."""
 
     def chaincode_definition(self, name: str) -> ChaincodeDefinition | None:
         """The committed definition of a chaincode (`peer.lifecycle.read_definition`)."""

@@ -156,6 +156,15 @@ def test_append_indexes_tx_ids_the_caller_decoded(tmp_path: Path) -> None:
         assert store.height == 1
 
 
+def test_stored_tx_ids_finds_many_at_once(tmp_path: Path) -> None:
+    """Valid or not, stored tx ids are found; more than one statement's worth too."""
+    with BlockStore.open(tmp_path) as store:
+        store.append(make_block(0, b"", ["a", "b"], codes=[VALID, MVCC]))
+        asked = ["b", "nope", "a", "b", *(f"x{i}" for i in range(1200))]
+        assert store.stored_tx_ids(asked) == {"a", "b"}
+        assert store.stored_tx_ids([]) == set()
+
+
 def test_block_without_filter_indexes_every_tx_as_valid(tmp_path: Path) -> None:
     """Orderer blocks carry no filter yet; their transactions count as VALID."""
     with BlockStore.open(tmp_path) as store:

@@ -114,8 +114,8 @@ class FakeLedger:
         default_factory=dict
     )
 
-    def has_tx_id(self, tx_id: str) -> bool:
-        return tx_id in self.tx_ids
+    def stored_tx_ids(self, tx_ids: Collection[str]) -> Collection[str]:
+        return {tx_id for tx_id in tx_ids if tx_id in self.tx_ids}
 
     def chaincode_definition(self, name: str) -> ChaincodeDefinition | None:
         return self.definitions.get(name)
@@ -504,6 +504,18 @@ def test_a_tx_id_already_in_the_ledger_is_a_duplicate(
 ) -> None:
     envelope = build(BASE, ids)
     ledger = FakeLedger(tx_ids={tx_id_of(envelope)})
+    assert codes_of(network, envelope, ledger=ledger) == [
+        transaction_pb2.DUPLICATE_TXID
+    ]
+
+
+def test_a_stored_tx_id_is_a_duplicate_before_its_chaincode_is_judged(
+    network: BenchNetwork, ids: dict[str, SigningIdentity]
+) -> None:
+    """The ledger look-up happens after the first pass, yet its rule still comes
+    before the chaincode definition rules."""
+    envelope = build(BASE, ids)
+    ledger = FakeLedger(tx_ids={tx_id_of(envelope)}, definitions={})
     assert codes_of(network, envelope, ledger=ledger) == [
         transaction_pb2.DUPLICATE_TXID
     ]
