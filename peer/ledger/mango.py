@@ -11,6 +11,15 @@ Indexes that chaincode ships under `META-INF/statedb/couchdb/indexes/*.json`
 become SQLite partial expression indexes over that namespace (`create_index`);
 the planner uses them by itself, and `use_index` forces one.
 
+Private data: with `collection` set, `get_query_result`, `explain_query` and the
+index functions work on that collection's plaintext in `pvt_state` instead (the
+same compiler, another table and row filter). Collection indexes come from
+`META-INF/statedb/couchdb/collections/<collection>/indexes/*.json`
+(`package_index_collection` tells which file is which); they are registered in
+`mango_index` under the namespace name `<ns>$$p<collection>`, CouchDB's
+database-name suffix for a collection's private data in Fabric, which no
+chaincode name can take. There is no paged private query, as in Fabric.
+
 Bookmarks are opaque strings: base64 of the last returned row's sort key, the
 number of rows returned so far (for `limit`) and a fingerprint of the query and
 namespace. The next page seeks past that sort key (keyset paging), so pages
@@ -51,8 +60,25 @@ __all__ = [
     "get_query_result",
     "get_query_result_page",
     "list_indexes",
+    "package_index_collection",
     "register_functions",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The rows a query or index covers: a table, a row filter, a registry name."""
+
+    table: str
+    where: str  # `state_filter` of the namespace (and collection)
+    registry: str  # the `mango_index.ns` the target's indexes are listed under
+    key_columns: int  # primary key columns: (ns, key) or (ns, coll, key)
+
+
+def _target(ns: str, collection: str) -> _Target:
+    if not collection:
+        return _Target("state", state_filter(ns), ns, 2)
+    return _Target("pvt_state", state_filter(ns, collection), f"{ns}$$p{collection}", 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +93,19 @@ class _Plan:
 
 
 def get_query_result(
-    conn: sqlite3.Connection, ns: str, query: str | bytes | MangoQuery
+    conn: sqlite3.Connection,
+    ns: str,
+    query: str | bytes | MangoQuery,
+    *,
+    collection: str = "",
 ) -> Generator[KV, None, None]:
     """Stream every match of the query (honouring its sort, skip and limit).
 
+    With `collection`, the matches among that collection's private plaintext.
     The query is checked and started at the call (a bad query raises here);
     the generator then holds its read snapshot until exhausted or closed.
     """
-    plan = _plan(conn, ns, query)
+    plan = _plan(conn, _target(ns, collection), query)
     limit = -1 if plan.query.limit is None else plan.query.limit
     cursor = _execute(conn, plan, None, limit=limit, offset=plan.query.skip)
     return (_record(plan.query, row) for row in cursor)
@@ -95,7 +126,7 @@ def get_query_result_page(
     """
     if page_size <= 0:
         raise ValueError(f"page_size must be positive, got {page_size}")
-    plan = _plan(conn, ns, query)
+    plan = _plan(conn, _target(ns, ""), query)
     returned, after = _decode_bookmark(bookmark, plan) if bookmark else (0, None)
     wanted = page_size
     if plan.query.limit is not None:
@@ -114,10 +145,14 @@ def get_query_result_page(
 
 
 def explain_query(
-    conn: sqlite3.Connection, ns: str, query: str | bytes | MangoQuery
+    conn: sqlite3.Connection,
+    ns: str,
+    query: str | bytes | MangoQuery,
+    *,
+    collection: str = "",
 ) -> list[str]:
     """SQLite's EXPLAIN QUERY PLAN lines for the query (to check index use)."""
-    plan = _plan(conn, ns, query)
+    plan = _plan(conn, _target(ns, collection), query)
     sql = f"EXPLAIN QUERY PLAN {_sql(plan, None)} LIMIT -1"
     return [str(row[3]) for row in conn.execute(sql, plan.params)]
 
@@ -126,51 +161,85 @@ def explain_query(
 
 
 def create_index(
-    conn: sqlite3.Connection, ns: str, definition: str | bytes | IndexDefinition
+    conn: sqlite3.Connection,
+    ns: str,
+    definition: str | bytes | IndexDefinition,
+    *,
+    collection: str = "",
 ) -> str:
-    """Create (or replace) a chaincode's CouchDB index; returns the SQLite index name."""
+    """Create (or replace) a chaincode's CouchDB index; returns the SQLite index name.
+
+    With `collection`, an index of that collection's private data.
+    """
     if not isinstance(definition, IndexDefinition):
         definition = parse_index_definition(definition)
-    sqlite_name = _sqlite_index_name(ns, definition.ddoc, definition.name)
+    target = _target(ns, collection)
+    sqlite_name = _sqlite_index_name(target.registry, definition.ddoc, definition.name)
     stored = _definition_json(definition)
+    columns = index_columns(definition)
     with transaction(conn):
         row = conn.execute(
             "SELECT definition FROM mango_index WHERE ns = ? AND ddoc = ? AND name = ?",
-            (ns, definition.ddoc, definition.name),
+            (target.registry, definition.ddoc, definition.name),
         ).fetchone()
         if row is not None and row[0] == stored:
             return sqlite_name
         conn.execute(f'DROP INDEX IF EXISTS "{sqlite_name}"')
         conn.execute(
-            f'CREATE INDEX "{sqlite_name}" ON state ({", ".join(index_columns(definition))}) '
-            f"WHERE {state_filter(ns)}"
+            f'CREATE INDEX "{sqlite_name}" ON {target.table} ({", ".join(columns)}) '
+            f"WHERE {target.where}"
         )
         conn.execute(
             "INSERT OR REPLACE INTO mango_index VALUES (?, ?, ?, ?, ?)",
-            (ns, definition.ddoc, definition.name, sqlite_name, stored),
+            (target.registry, definition.ddoc, definition.name, sqlite_name, stored),
         )
-        _seed_statistics(conn, sqlite_name, len(index_columns(definition)))
+        _seed_statistics(conn, target, sqlite_name, len(columns))
     return sqlite_name
 
 
-def drop_index(conn: sqlite3.Connection, ns: str, ddoc: str, name: str) -> bool:
+def drop_index(
+    conn: sqlite3.Connection, ns: str, ddoc: str, name: str, *, collection: str = ""
+) -> bool:
     """Drop an index; returns whether it existed."""
-    sqlite_name = _sqlite_index_name(ns, ddoc, name)
+    registry = _target(ns, collection).registry
+    sqlite_name = _sqlite_index_name(registry, ddoc, name)
     with transaction(conn):
         deleted = conn.execute(
             "DELETE FROM mango_index WHERE ns = ? AND ddoc = ? AND name = ?",
-            (ns, ddoc, name),
+            (registry, ddoc, name),
         ).rowcount
         conn.execute(f'DROP INDEX IF EXISTS "{sqlite_name}"')
     return deleted > 0
 
 
-def list_indexes(conn: sqlite3.Connection, ns: str) -> list[IndexDefinition]:
-    """The namespace's indexes, by design document and name."""
+def list_indexes(
+    conn: sqlite3.Connection, ns: str, *, collection: str = ""
+) -> list[IndexDefinition]:
+    """The namespace's (or its collection's) indexes, by design document and name."""
     rows = conn.execute(
-        "SELECT definition FROM mango_index WHERE ns = ? ORDER BY ddoc, name", (ns,)
+        "SELECT definition FROM mango_index WHERE ns = ? ORDER BY ddoc, name",
+        (_target(ns, collection).registry,),
     )
     return [parse_index_definition(row[0]) for row in rows]
+
+
+_PACKAGE_INDEX = re.compile(
+    r"(?:^|/)META-INF/statedb/couchdb/(?:collections/([^/]+)/)?indexes/[^/]+[.]json"
+)
+
+
+def package_index_collection(path: str) -> str | None:
+    """Whether a chaincode package file is a CouchDB index, and of what.
+
+    Returns "" for an index of the public state
+    (`META-INF/statedb/couchdb/indexes/x.json`), the collection name for
+    `META-INF/statedb/couchdb/collections/<collection>/indexes/x.json`, and
+    None for any other file. `META-INF` may sit below a folder (`src/`).
+    """
+    match = _PACKAGE_INDEX.search(path)
+    if match is None or match.end() != len(path):
+        return None
+    return match.group(1) or ""
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -182,33 +251,43 @@ _ASSUMED_ROWS = 1_000_000
 
 
 def _seed_statistics(
-    conn: sqlite3.Connection, sqlite_name: str, column_count: int
+    conn: sqlite3.Connection, target: _Target, sqlite_name: str, column_count: int
 ) -> None:
     """Give the planner plausible statistics until a real ANALYZE replaces them.
 
     Without statistics SQLite guesses that `ns = ?` on the primary key selects
     ~10 rows and prefers it (it also yields key order) over a Mango index. The
-    seeded figures say what is typical instead: a namespace holds many rows, and
-    equality on an indexed field selects few. SQLite documents editing
-    sqlite_stat1 this way; `ANALYZE sqlite_schema` reloads it.
+    seeded figures say what is typical instead: a namespace (or collection)
+    holds many rows, and equality on an indexed field selects few. SQLite
+    documents editing sqlite_stat1 this way; `ANALYZE sqlite_schema` reloads it.
     """
     conn.execute("ANALYZE sqlite_schema")
     rows = _ASSUMED_ROWS
-    pk_stat = f"{rows} {rows} 1"
-    # (rank, value) pairs, then the key, then ns (the rest of the primary key).
+    # The primary key's leading columns (ns[, coll]) select everything, the key one row.
+    stats = {target.table: _stat([rows] * target.key_columns + [1])}
+    if target.table == "pvt_state":
+        # (ns, coll, key_hash) then key: a key hash selects one row.
+        stats["pvt_state_by_hash"] = _stat([rows, rows, rows, 1, 1])
+    # (rank, value) pairs, then the key, then the rest of the primary key.
     prefixes = [rows // 100, 10] + [
         max(1, 10 >> (i // 2)) for i in range(1, column_count - 2)
     ]
-    index_stat = " ".join(str(n) for n in [rows, *prefixes[: column_count - 1], 1, 1])
-    for index, stat in (("state", pk_stat), (sqlite_name, index_stat)):
+    ones = [1] * target.key_columns
+    stats[sqlite_name] = _stat([rows, *prefixes[: column_count - 1], *ones])
+    for index, stat in stats.items():
         present = conn.execute(
-            "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'state' AND idx = ?", (index,)
+            "SELECT 1 FROM sqlite_stat1 WHERE tbl = ? AND idx = ?",
+            (target.table, index),
         ).fetchone()
         if present is None:
             conn.execute(
-                "INSERT INTO sqlite_stat1 VALUES ('state', ?, ?)", (index, stat)
+                "INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", (target.table, index, stat)
             )
     conn.execute("ANALYZE sqlite_schema")
+
+
+def _stat(counts: list[int]) -> str:
+    return " ".join(str(n) for n in counts)
 
 
 def _sqlite_index_name(ns: str, ddoc: str, name: str) -> str:
@@ -235,31 +314,36 @@ def _definition_json(definition: IndexDefinition) -> str:
 # ---------------------------------------------------------------- execution
 
 
-def _plan(conn: sqlite3.Connection, ns: str, query: str | bytes | MangoQuery) -> _Plan:
+def _plan(
+    conn: sqlite3.Connection, target: _Target, query: str | bytes | MangoQuery
+) -> _Plan:
     if not isinstance(query, MangoQuery):
         query = parse_query(query)
     register_functions(conn)
-    compiled = compile_selector(query.selector, state_filter(ns))
-    hint = _index_hint(conn, ns, query.use_index)
+    compiled = compile_selector(query.selector, target.where)
+    hint = _index_hint(conn, target.registry, query.use_index)
     order = sort_columns(query, compiled)
     select = (
         f"SELECT s.key, CAST(val AS BLOB), s.block_num, s.tx_num, "
-        f"{', '.join(column for column, _ in order)} FROM state AS s{hint} "
-        f"WHERE {state_filter(ns)} AND {compiled.where}"
+        f"{', '.join(column for column, _ in order)} FROM {target.table} AS s{hint} "
+        f"WHERE {target.where} AND {compiled.where}"
     )
-    scope = hashlib.sha256(f"{ns}\x00{query.fingerprint}".encode()).hexdigest()[:16]
+    fingerprint = f"{target.registry}\x00{query.fingerprint}"
+    scope = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     return _Plan(query, select, compiled.params, order, scope)
 
 
 def _index_hint(
-    conn: sqlite3.Connection, ns: str, use_index: tuple[str, str | None] | None
+    conn: sqlite3.Connection,
+    registry: str,
+    use_index: tuple[str, str | None] | None,
 ) -> str:
     """INDEXED BY for `use_index` when that index exists (CouchDB ignores unknown ones)."""
     if use_index is None:
         return ""
     ddoc, name = use_index
     sql = "SELECT sqlite_name FROM mango_index WHERE ns = ? AND ddoc = ?"
-    params: tuple[str, ...] = (ns, ddoc)
+    params: tuple[str, ...] = (registry, ddoc)
     if name is not None:
         sql, params = sql + " AND name = ?", (*params, name)
     row = conn.execute(sql + " ORDER BY name LIMIT 1", params).fetchone()

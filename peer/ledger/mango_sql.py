@@ -1,11 +1,12 @@
 """Compiling checked Mango selectors, sorts and indexes to SQLite SQL.
 
 Every field is looked at through three SQL expressions over the JSON text in
-`state.val`: its value (`json_extract`: numbers, text, 0/1 for booleans, JSON
-text for arrays and objects), its JSON type (`json_type`, NULL when missing),
-and its CouchDB collation rank (null 0 < false 1 < true 2 < number 3 <
-string 4 < array 5 < object 6). Indexes are built on (rank, value) pairs, so a
-selector that pins a field's rank and compares its value is an index seek.
+the `val` column (of `state`, or of `pvt_state` for private data): its value
+(`json_extract`: numbers, text, 0/1 for booleans, JSON text for arrays and
+objects), its JSON type (`json_type`, NULL when missing), and its CouchDB
+collation rank (null 0 < false 1 < true 2 < number 3 < string 4 < array 5 <
+object 6). Indexes are built on (rank, value) pairs, so a selector that pins a
+field's rank and compares its value is an index seek.
 
 Semantics, and where they differ from CouchDB:
 - `$eq`/`$ne`/`$in`/`$nin` compare type and value (1 equals 1.0; arrays and
@@ -22,6 +23,10 @@ Semantics, and where they differ from CouchDB:
 - Empty `$and`/`$or`/`$nor` arrays match everything.
 - `$regex` uses Python `re.search` (close to, not identical with, PCRE).
 - `_id` is the state key (a string).
+
+The SQL names only the columns `val` and `key` (the latter as `s.key`), which
+the public and the private state tables share; `state_filter` picks the rows
+of one namespace, or of one collection of a namespace.
 """
 
 from __future__ import annotations
@@ -112,8 +117,16 @@ def compile_selector(selector: Selector, guard: str) -> CompiledSelector:
     )
 
 
-def state_filter(ns: str) -> str:
-    """The condition every rich query and every Mango index starts with."""
+def state_filter(ns: str, collection: str = "") -> str:
+    """The condition every rich query and every Mango index starts with.
+
+    With a collection it selects that collection's rows of `pvt_state`.
+    """
+    if collection:
+        return (
+            f"ns = {sql_literal(ns)} AND coll = {sql_literal(collection)} "
+            "AND typeof(val) = 'text'"
+        )
     return f"ns = {sql_literal(ns)} AND typeof(val) = 'text'"
 
 

@@ -6,10 +6,15 @@ state (`peer.ledger.statedb`), plus the key's SHA-256 so that a purge or an
 expiry, which only know the key hash, can find it. The committer fills it from
 the private write sets of valid transactions, in the block's SQLite transaction.
 
-Reads: point reads, and key ranges with the public state's rules (start
+Reads: point reads, key ranges with the public state's rules (start
 inclusive, end exclusive, "" start = first key, "" end = unbounded; keys in
-UTF-8 byte order), which also serve partial composite-key queries. Rich (Mango)
-queries on private data are not supported here.
+UTF-8 byte order), which also serve partial composite-key queries, and rich
+(Mango) queries over a collection's JSON values, run by `peer.ledger.mango` on
+this table with the same semantics as public ones (selector, `fields`, `sort`,
+`limit`, `skip`, `use_index`; no pages, as in Fabric). Their indexes are the
+collection indexes a chaincode ships (`mango.create_index(..., collection=)`).
+Every read returns what this peer holds: a peer that is not a member of the
+collection, or still misses some of its data, sees less.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Generator, Iterator, Mapping
 
+from peer.ledger import mango
+from peer.ledger.mango_parse import MangoQuery
 from peer.ledger.pvtrwset import key_hash
 from peer.ledger.schema import transaction
 from peer.ledger.statedb import (
@@ -35,6 +42,7 @@ __all__ = [
     "apply_private_updates",
     "get_private_data",
     "get_private_data_metadata",
+    "get_private_data_query_result",
     "get_private_data_range",
 ]
 
@@ -214,3 +222,16 @@ def get_private_data_range(
     else:
         cursor = conn.execute(_RANGE_FROM, (ns, coll, start_key))
     return (KV(key, value, Version(b, t)) for key, value, b, t in cursor)
+
+
+def get_private_data_query_result(
+    conn: sqlite3.Connection, ns: str, coll: str, query: str | bytes | MangoQuery
+) -> Generator[KV, None, None]:
+    """Stream the collection's keys whose committed JSON value matches a Mango query.
+
+    Sort, skip, limit, `fields` and `use_index` work as in public rich queries.
+    The query is checked and started at the call (a bad query raises
+    `MangoQueryError` here); the generator then holds its read snapshot until
+    exhausted or closed.
+    """
+    return mango.get_query_result(conn, ns, query, collection=coll)
