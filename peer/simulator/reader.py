@@ -74,6 +74,12 @@ class StateReader(Protocol):
         """Private keys this peer holds in [start_key, end_key), in key order."""
         ...
 
+    def get_private_data_query_result(
+        self, ns: str, coll: str, query: str
+    ) -> Iterator[KV]:
+        """Every match of a Mango query among the collection's plaintext held here."""
+        ...
+
 
 class LedgerStateReader:
     """`StateReader` over a channel database connection (`peer.ledger` functions)."""
@@ -118,6 +124,11 @@ class LedgerStateReader:
         self, ns: str, coll: str, start_key: str, end_key: str
     ) -> Iterator[KV]:
         return pvtstate.get_private_data_range(self._conn, ns, coll, start_key, end_key)
+
+    def get_private_data_query_result(
+        self, ns: str, coll: str, query: str
+    ) -> Iterator[KV]:
+        return pvtstate.get_private_data_query_result(self._conn, ns, coll, query)
 
 
 class Snapshot(LedgerStateReader):

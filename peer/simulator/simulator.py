@@ -10,12 +10,14 @@ Fabric's semantics, which this follows on purpose:
 - a write of an empty value is a delete; the last write of a key wins;
 - public range queries record what the caller pulled (phantom protection);
   rich queries record each returned key as a read but no range; history and
-  private-data range queries record nothing;
-- paginated queries and private-data range queries are only allowed in
+  private-data range and rich queries record nothing (not even hashed reads);
+- paginated queries and private-data range and rich queries are only allowed in
   transactions that write nothing, in either order
   (`UnsupportedTransaction`);
 - `GetPrivateData` fails when this peer's plaintext is not the version the
-  hashed state says is current (private data missing here).
+  hashed state says is current (private data missing here); a rich query on
+  private data returns the committed plaintext this peer holds, and fails on a
+  peer whose organisation is not a member of the collection (`membership`).
 
 Written keys must be non-empty UTF-8. Like Fabric's peer, the simulator takes
 range keys as given: the rules for them (a simple key may not start with
@@ -78,11 +80,13 @@ class TxSimulator:
         tx_id: str,
         collections: CollectionValidator | None = None,
         on_done: Callable[[], None] | None = None,
+        membership: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.tx_id = tx_id
         self._reader = reader
         self._collections = collections
+        self._membership = membership
         self._on_done = on_done
         self._builder = RwSetBuilder()
         self._iterators: list[tuple[str, ResultsIterator[Any]]] = []
@@ -226,13 +230,26 @@ class TxSimulator:
     def execute_query_on_private_data(
         self, ns: str, coll: str, query: str
     ) -> PlainIterator[KV]:
-        """Rich queries on private data are not supported by this peer's private store."""
+        """Matches of a Mango query among the collection's committed plaintext.
+
+        Read-only transactions only; records nothing. `membership` (namespace,
+        collection) says whether this peer's organisation holds the plaintext.
+
+        Raises:
+            CollectionError: this peer is not a member of the collection.
+        """
         self._before_private_query()
         self._validate_collection(ns, coll)
         self._check_open()
-        raise QueryError(
-            f"rich queries on private data (collection {coll!r}) are not supported"
+        if self._membership is not None and not self._membership(ns, coll):
+            raise CollectionError(
+                f"this peer is not a member of collection {coll} of chaincode {ns}, "
+                "so it holds no private data to query; send the query to a member peer"
+            )
+        iterator = PlainIterator(
+            self._reader.get_private_data_query_result(ns, coll, query)
         )
+        return self._track(ns, iterator)
 
     # ------------------------------------------------------------ writes
 
@@ -402,6 +419,7 @@ def open_simulator(
     channel_id: str,
     tx_id: str,
     collections: CollectionValidator | None = None,
+    membership: Callable[[str, str], bool] | None = None,
 ) -> TxSimulator:
     """A simulator over a fresh snapshot of the channel; `done` closes the snapshot."""
     snapshot = snapshots.open()
@@ -411,4 +429,5 @@ def open_simulator(
         tx_id=tx_id,
         collections=collections,
         on_done=snapshot.close,
+        membership=membership,
     )

@@ -105,6 +105,16 @@ class FakeReader:
             and (not end_key or key < end_key)
         )
 
+    def get_private_data_query_result(
+        self, ns: str, coll: str, query: str
+    ) -> Iterator[KV]:
+        """The test query language of `get_query_result`, on the collection."""
+        return self._tracked(
+            KV(key, entry.value, entry.version)
+            for (space, collection, key), entry in sorted(self.private.items())
+            if (space, collection) == (ns, coll) and query.encode() in entry.value
+        )
+
     def _tracked(self, items: Iterable[T]) -> Iterator[T]:
         def generator() -> Iterator[T]:
             try:

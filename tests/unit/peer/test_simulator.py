@@ -403,9 +403,17 @@ def test_private_range_and_writes_do_not_mix(reader: FakeReader) -> None:
         other.get_private_data_range("cc", "coll", "", "")
 
 
-def test_rich_queries_on_private_data_are_refused(reader: FakeReader) -> None:
-    with pytest.raises(QueryError, match="not supported"):
-        simulator(reader).execute_query_on_private_data("cc", "coll", "{}")
+def test_private_rich_query_returns_plaintext_without_recording(
+    reader: FakeReader,
+) -> None:
+    reader.put_private("cc", "coll", "p1", b"match", V1)
+    reader.put_private("cc", "coll", "p2", b"other", V1)
+    sim = simulator(reader)
+    iterator = sim.execute_query_on_private_data("cc", "coll", "match")
+    assert pull(iterator, 5) == ["p1"]
+    results = sim.results()
+    assert decode_public(results.public_rwset) == {}
+    assert results.private_reads == frozenset()
 
 
 @pytest.mark.parametrize("key", ["", "bad\udc80surrogate"])
