@@ -95,9 +95,11 @@ class PeerChannel:
         folder: Path,
         committer: Committer,
         on_close: Callable[[], None] | None = None,
+        membership: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.channel_id = channel_id
         self._on_close = on_close
+        self._membership = membership
         self.folder = folder
         self._committer = committer
         self._feed = CommitFeed(committer.ledger)
@@ -160,7 +162,12 @@ class PeerChannel:
 
     def open_simulator(self, tx_id: str) -> TxSimulator:
         """A simulator over a snapshot of the committed state; call its `done`."""
-        return open_simulator(self._snapshots, channel_id=self.channel_id, tx_id=tx_id)
+        return open_simulator(
+            self._snapshots,
+            channel_id=self.channel_id,
+            tx_id=tx_id,
+            membership=self._membership,
+        )
 
     async def commit(self, block: common_pb2.Block) -> tuple[TxValidationCode, ...]:
         """Verify, validate and commit the next block in a worker thread.
@@ -340,8 +347,18 @@ class Channels:
                 if self._verifier is None
                 else Committer.resume(ledger, verifier=self._verifier)
             )
+            members = CommittedCollections(lambda: state, mspid=self._mspid)
+
+            def membership(ns: str, coll: str) -> bool:
+                height = committer.ledger.height
+                return members.is_member(ns, coll, block_num=height)
+
             return PeerChannel(
-                name, folder=folder, committer=committer, on_close=state.close
+                name,
+                folder=folder,
+                committer=committer,
+                on_close=state.close,
+                membership=membership,
             )
         except BaseException:
             ledger.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,6 +202,8 @@ class LedgerPeer:
         self.lifecycle = MutableLifecycle(chaincodes)
         self._db_path = db_path
         self._block = 0
+        self.membership: Callable[[str, str], bool] | None = None
+        """Which collections this peer holds (`TxSimulator`'s); None: every one."""
 
     async def start(self, *, tls: grpc.ServerCredentials | None = None) -> LedgerPeer:
         """Serve Register on 127.0.0.1 (over TLS with `tls`) and open the ledger."""
@@ -284,7 +286,10 @@ class LedgerPeer:
         signed = sign_proposal(created.proposal_bytes, lambda message: b"unchecked")
         parsed = parse_signed_proposal(signed)
         simulator = open_simulator(
-            self.snapshots, channel_id=CHANNEL, tx_id=parsed.tx_id
+            self.snapshots,
+            channel_id=CHANNEL,
+            tx_id=parsed.tx_id,
+            membership=self.membership,
         )
         try:
             result = await self.executor.execute(parsed, simulator)
