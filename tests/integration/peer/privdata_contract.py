@@ -1,7 +1,8 @@
 """A tiny contract for the private data tests: puts a transient value into a collection.
 
 `PutPrivate(collection, key)` writes the transient entry "value" as the key's private
-value; `GetPrivate(collection, key)` reads it back (empty when absent).
+value; `GetPrivate(collection, key)` reads it back (empty when absent);
+`QueryPrivate(collection, query)` returns the keys a rich query matches, space-separated.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class PrivateRecords(Contract):
     @query
     async def GetPrivate(self, ctx: Context, collection: str, key: str) -> str:
         return (await ctx.stub.get_private_data(collection, key)).decode()
+
+    @query
+    async def QueryPrivate(self, ctx: Context, collection: str, selector: str) -> str:
+        found = await ctx.stub.get_private_data_query_result(collection, selector)
+        async with found as results:
+            return " ".join([kv.key async for kv in results])
 
 
 contracts = [PrivateRecords()]
