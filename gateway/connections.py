@@ -38,6 +38,7 @@ _DELIVER_SERVICE = "/protos.Deliver/"
 _PROCESS_PROPOSAL = "/protos.Endorser/ProcessProposal"
 _BROADCAST = "/orderer.AtomicBroadcast/Broadcast"
 _QSCC = "qscc"
+RECONNECT_BACKOFF_MAX_MS = 5_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +88,10 @@ def dial(address: str, settings: DialSettings) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
+        # gRPC's default backoff grows to 2 minutes while a node is down, and calls
+        # fail at once until the next attempt: a restarted orderer or peer would be
+        # refused that long.
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MAX_MS),
     ]
     if settings.root_certs is None:
         return grpc.aio.insecure_channel(address, options=options)
