@@ -15,7 +15,8 @@ Private data: with `collection` set, `get_query_result`, `explain_query` and the
 index functions work on that collection's plaintext in `pvt_state` instead (the
 same compiler, another table and row filter). Collection indexes come from
 `META-INF/statedb/couchdb/collections/<collection>/indexes/*.json`
-(`package_index_collection` tells which file is which); they are registered in
+(`package_index_collection` tells which file is which, `deploy_indexes` creates
+every index among a package's files); they are registered in
 `mango_index` under the namespace name `<ns>$$p<collection>`, CouchDB's
 database-name suffix for a collection's private data in Fabric, which no
 chaincode name can take. There is no paged private query, as in Fabric.
@@ -36,11 +37,11 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Collection, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from peer.errors import InvalidBookmark
+from peer.errors import InvalidBookmark, MangoQueryError
 from peer.ledger.mango_order import index_columns, seek_after, sort_columns
 from peer.ledger.mango_parse import (
     FieldPath,
@@ -55,6 +56,7 @@ from peer.ledger.statedb import KV, Page, Version
 
 __all__ = [
     "create_index",
+    "deploy_indexes",
     "drop_index",
     "explain_query",
     "get_query_result",
@@ -226,6 +228,43 @@ def list_indexes(
 _PACKAGE_INDEX = re.compile(
     r"(?:^|/)META-INF/statedb/couchdb/(?:collections/([^/]+)/)?indexes/[^/]+[.]json"
 )
+
+
+def deploy_indexes(
+    conn: sqlite3.Connection,
+    ns: str,
+    files: Iterable[tuple[str, bytes]],
+    *,
+    collections: Collection[str] | None = None,
+) -> list[str]:
+    """Create the indexes a chaincode package ships; returns their SQLite names.
+
+    `files` are (path in the package, content) pairs: index files of the public
+    state and of collections are created, other files ignored. With
+    `collections`, indexes of any other collection are skipped (Fabric creates
+    them only for collections the chaincode defines). Unchanged indexes cost a
+    lookup only, so calling this again (at every install or commit) is cheap.
+
+    Raises:
+        MangoQueryError: an index file is not a supported index definition; the
+            message names the file, and nothing is created.
+    """
+    found: list[tuple[str, IndexDefinition]] = []
+    for path, content in files:
+        collection = package_index_collection(path)
+        if collection is None:
+            continue
+        if collection and collections is not None and collection not in collections:
+            continue
+        try:
+            found.append((collection, parse_index_definition(content)))
+        except MangoQueryError as error:
+            raise MangoQueryError(f"{path}: {error}") from error
+    with transaction(conn):
+        return [
+            create_index(conn, ns, definition, collection=collection)
+            for collection, definition in found
+        ]
 
 
 def package_index_collection(path: str) -> str | None:

@@ -12,6 +12,7 @@ from peer.errors import MangoQueryError
 from peer.ledger import pvtdata
 from peer.ledger.mango import (
     create_index,
+    deploy_indexes,
     drop_index,
     explain_query,
     get_query_result,
@@ -190,3 +191,56 @@ def test_public_queries_ignore_private_data(db: sqlite3.Connection) -> None:
 )
 def test_package_index_collection(path: str, expected: str | None) -> None:
     assert package_index_collection(path) == expected
+
+
+PACKAGE_FILES = [
+    (
+        "src/META-INF/statedb/couchdb/indexes/byType.json",
+        b'{"index": {"fields": ["docType"]}, "name": "byType"}',
+    ),
+    (
+        "src/META-INF/statedb/couchdb/collections/patients/indexes/byWard.json",
+        WARD_INDEX.encode(),
+    ),
+    (
+        "src/META-INF/statedb/couchdb/collections/undefined/indexes/byWard.json",
+        WARD_INDEX.encode(),
+    ),
+    ("src/chaincode.py", b"not an index"),
+]
+
+
+def test_deploy_indexes_creates_public_and_collection_indexes(
+    db: sqlite3.Connection,
+) -> None:
+    created = deploy_indexes(db, NS, PACKAGE_FILES, collections={COLL, "other"})
+    again = deploy_indexes(db, NS, PACKAGE_FILES, collections={COLL, "other"})
+
+    assert again == created
+    assert len(created) == 2
+    assert [i.name for i in list_indexes(db, NS)] == ["byType"]
+    assert [i.name for i in list_indexes(db, NS, collection=COLL)] == ["indexWard"]
+    assert list_indexes(db, NS, collection="undefined") == []
+
+
+def test_deploy_indexes_without_a_collection_list_takes_every_one(
+    db: sqlite3.Connection,
+) -> None:
+    deploy_indexes(db, NS, PACKAGE_FILES)
+
+    assert [i.name for i in list_indexes(db, NS, collection="undefined")] == [
+        "indexWard"
+    ]
+
+
+def test_a_bad_index_file_is_named_and_nothing_is_created(
+    db: sqlite3.Connection,
+) -> None:
+    files = [
+        *PACKAGE_FILES,
+        ("META-INF/statedb/couchdb/indexes/broken.json", b'{"index": {}}'),
+    ]
+
+    with pytest.raises(MangoQueryError, match=r"broken\.json"):
+        deploy_indexes(db, NS, files)
+    assert list_indexes(db, NS) == []
