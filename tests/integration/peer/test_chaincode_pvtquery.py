@@ -4,10 +4,12 @@ The peer's `ChaincodeLauncher` starts `python -m chaincode serve` with the
 `PatientQueries` contract; its `get_private_data_query_result` calls travel as
 GET_QUERY_RESULT with a collection (and QUERY_STATE_NEXT for further batches)
 over the chaincode stream to the real handler, simulator and SQLite private state.
+A hand-driven stream checks the wire answer itself: never paginated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +25,15 @@ from peer.ledger.pvtstate import PrivateUpdateBatch, apply_private_updates
 from peer.ledger.schema import open_channel_db
 from peer.ledger.statedb import Version
 from peer.simulator import open_simulator
-from tests.integration.peer.chaincode_fixtures import LedgerPeer, proposal
+from protos.ledger.queryresult import kv_query_result_pb2
+from protos.peer import chaincode_shim_pb2, proposal_response_pb2
+from tests.integration.peer.chaincode_fixtures import (
+    LedgerPeer,
+    Message,
+    PeerSide,
+    RawChaincode,
+    proposal,
+)
 from tests.unit.chaincode.pvtquery_contract import WARDS, private_rich_query
 from tests.unit.chaincode.scenarios import ok
 from tests.unit.peer.simfakes import decode_hashed, decode_public
@@ -142,3 +152,43 @@ async def test_the_query_leaves_no_reads_in_the_rwset(
     assert decode_public(result.simulation.public_rwset) == {}
     assert decode_hashed(result.simulation.public_rwset) == {}
     assert result.simulation.private_reads == frozenset()
+
+
+async def test_a_page_size_is_ignored_for_private_data() -> None:
+    """As in Fabric: the answer holds every result, no QueryResponseMetadata."""
+    side = await PeerSide(chaincodes={"wards": ChaincodeInfo(PACKAGE, "1")}).start()
+    raw = RawChaincode(side.address)
+    try:
+        await raw.register(PACKAGE)
+        for i in range(3):
+            side.reader.put_private("wards", WARDS, f"bed{i}", b"icu", Version(1, i))
+        parsed = proposal([b"Find"], chaincode="wards")
+        running = asyncio.create_task(
+            side.executor.execute(parsed, side.simulator(parsed.tx_id))
+        )
+        tx = await raw.recv()
+        request = chaincode_shim_pb2.GetQueryResult(
+            query="icu",
+            collection=WARDS,
+            metadata=chaincode_shim_pb2.QueryMetadata(pageSize=1).SerializeToString(),
+        )
+        answer = await raw.request(
+            Message.GET_QUERY_RESULT, request.SerializeToString(), tx
+        )
+        done = proposal_response_pb2.Response(status=200).SerializeToString()
+        await raw.complete(tx, done)
+        result = await running
+    finally:
+        await raw.close()
+        await side.stop()
+
+    response = chaincode_shim_pb2.QueryResponse.FromString(answer.payload)
+    keys = [
+        kv_query_result_pb2.KV.FromString(r.resultBytes).key for r in response.results
+    ]
+    assert (keys, response.has_more, response.metadata) == (
+        ["bed0", "bed1", "bed2"],
+        False,
+        b"",
+    )
+    assert decode_hashed(result.simulation.public_rwset) == {}
