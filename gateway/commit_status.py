@@ -55,7 +55,7 @@ async def commit_status(
         tracker = view.commits
         waiter = tracker.register(request.transaction_id)
         try:
-            if not waiter.done() and tracker.complete_from > 0:
+            if not waiter.done() and tracker.may_be_older(request.transaction_id):
                 found = await find_transaction(
                     ctx, view.channel_id, request.transaction_id
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
@@ -165,6 +166,30 @@ async def test_the_index_is_bounded_and_says_what_it_no_longer_covers() -> None:
     assert tracker.lookup("tx-0") is None
     assert tracker.lookup("tx-3") == TxStatus(VALID, 3)
     assert tracker.complete_from == 2
+
+
+async def test_only_an_evicted_id_may_be_older_than_the_index() -> None:
+    """Once the index is full, a waiting CommitStatus asks the ledger only for ids the
+    evicted-id filter may hold; ids that are not hex could be anything."""
+    tracker = CommitTracker(capacity=2)
+    ids = [hashlib.sha256(bytes([n])).hexdigest() for n in range(4)]
+    for number, tx_id in enumerate(ids):
+        tracker.record_block(number, [(tx_id, VALID)])
+    fresh = hashlib.sha256(b"not committed yet").hexdigest()
+
+    assert [tracker.may_be_older(tx_id) for tx_id in ids] == [True, True, False, False]
+    assert not tracker.may_be_older(fresh)
+    tracker.record_block(4, [("tx-4", VALID)])
+    tracker.record_block(5, [("tx-5", VALID)])
+    tracker.record_block(6, [("tx-6", VALID)])
+    assert tracker.may_be_older(fresh)
+
+
+async def test_blocks_never_seen_may_hold_any_id() -> None:
+    tracker = CommitTracker()
+    tracker.record_block(5, [("tx-5", VALID)])
+    assert tracker.may_be_older("tx-1")
+    assert not tracker.may_be_older("tx-5")
 
 
 async def test_a_gap_in_blocks_moves_the_complete_start() -> None:
