@@ -2,14 +2,12 @@
 
 Served with `python -m chaincode serve --module network.bench_contract`; `Bump` reads
 a counter and writes it back incremented, the smallest realistic read-modify-write.
-`python -m network.bench_contract serve ...` is the same command on uvloop when it is
-installed (the benchmark's launch command).
+`python -m network.bench_contract serve ...` is the same command (kept for old launch
+specs; `python -m chaincode` picks uvloop itself through `common.node.run`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import sys
 
 from chaincode.cli import main as serve_main
@@ -37,13 +35,7 @@ contracts = [Counter()]
 
 
 def main() -> int:
-    """`python -m chaincode`, on uvloop's event loop when uvloop is installed."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        pass
-    else:
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    """`python -m chaincode`."""
     return serve_main()
 
 

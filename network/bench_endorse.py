@@ -15,16 +15,15 @@ one PUT_STATE each) two ways:
   ceiling, without the chaincode process and its stream.
 
 Proposals are signed before the clock starts. With `uvloop` installed (the `fast`
-extra) the peer's loop, the chaincode's (`python -m network.bench_contract serve`,
-which is `python -m chaincode serve` on uvloop) and the client's run on it; the report
-names the loop. `medledger bench peer` prints the report next to the validate+commit
+extra) the peer's loop, the chaincode's (`python -m chaincode serve`) and the client's
+run on it (`common.node.loop_factory`; MEDLEDGER_EVENT_LOOP=asyncio turns it off);
+the report names the loop. `medledger bench peer` prints the report next to the validate+commit
 figures (`network.bench_peer`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import multiprocessing
 import os
 import sys
@@ -39,6 +38,7 @@ from typing import Any
 import grpc
 
 from common.msp import Msp, MspManager, SigningIdentity, load_signing_identity
+from common.node import EVENT_LOOP_VARIABLE, loop_factory
 from common.protoutil import (
     ChaincodeResponse,
     ParsedProposal,
@@ -107,17 +107,12 @@ def run_endorse_bench(
 
 
 def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory when uvloop is installed, else None.
+    """uvloop's loop factory when uvloop is installed (and not turned off), else None.
 
     uvloop cuts the CPU of each gRPC stream message by 10-15 % on both ends of the
     chaincode stream (measured on this machine); it is optional (the `fast` extra).
     """
-    try:
-        module = importlib.import_module("uvloop")
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
-    return factory
+    return loop_factory()
 
 
 async def _bench(
@@ -161,10 +156,12 @@ async def _bench(
 
 def _peer_config(network: BenchNetwork, root: Path, *, uvloop: bool) -> PeerConfig:
     peer = network.crypto.organization(HOSPITAL).peer("peer0")
+    # `python -m chaincode` runs on uvloop unless MEDLEDGER_EVENT_LOOP says asyncio.
     command = (
+        *(() if uvloop else ("env", f"{EVENT_LOOP_VARIABLE}=asyncio")),
         sys.executable,
         "-m",
-        "network.bench_contract" if uvloop else "chaincode",
+        "chaincode",
         "serve",
         "--module",
         "network.bench_contract",
