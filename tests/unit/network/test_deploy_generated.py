@@ -34,7 +34,9 @@ def plan_of(spec_path: Path, workdir: Path) -> Plan:
     return make_plan(spec, workdir=workdir, orderer_types=types)
 
 
-@pytest.mark.parametrize("example", ["hospital-consortium.yaml", "bench-2org.yaml"])
+@pytest.mark.parametrize(
+    "example", ["hospital-consortium.yaml", "bench-2org.yaml", "bench-2org-etcd.yaml"]
+)
 def test_the_spec_copy_defines_the_same_chaincodes_and_channels(
     tmp_path: Path, example: str
 ) -> None:
