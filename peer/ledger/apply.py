@@ -66,9 +66,7 @@ def apply_block_updates(
         write_history(conn, updates.history, heads_in_state=True)
         if hooks is not None:
             hooks.history_written()
-        write_updates(
-            conn, updates.state, history_heads=updates.history.put_heads()
-        )
+        write_updates(conn, updates.state, history_heads=updates.history.put_heads())
         if hooks is not None:
             hooks.state_written()
         _apply_private(conn, block_num, updates.private)
