@@ -124,6 +124,11 @@ class PeerNode:
         return self._pullers
 
     @property
+    def installed_chaincodes(self) -> InstalledChaincodes:
+        assert self._installed is not None, "peer not started"
+        return self._installed
+
+    @property
     def reconciler(self) -> Reconciler:
         assert self._reconciler is not None, "peer not started"
         return self._reconciler
@@ -173,7 +178,11 @@ class PeerNode:
         return addresses
 
     def jobs(self) -> Sequence[Coroutine[Any, Any, None]]:
-        return (self._pullers.run(), self.reconciler.run())
+        return (
+            self._pullers.run(),
+            self.reconciler.run(),
+            self.installed_chaincodes.indexes.run(),
+        )
 
     async def stop(self, grace_s: float) -> None:
         if self._stopped:
@@ -194,6 +203,8 @@ class PeerNode:
         if channels is not None:
             for channel in channels.all():
                 await channel.wait_idle()
+        if self._installed is not None:
+            await self._installed.indexes.stop()
         if self._verifier is not None:
             self._verifier.close()
         if self._directory is not None:
@@ -223,6 +234,7 @@ class PeerNode:
         """
         channel = await self.channels.join(block)
         self._pullers.add(self._new_puller(channel))
+        self.installed_chaincodes.indexes.add(channel)
         return channel
 
     # Parts

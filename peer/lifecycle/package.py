@@ -43,6 +43,7 @@ __all__ = [
     "PackageMetadata",
     "build_package",
     "check_runnable",
+    "code_files",
     "connection_info",
     "extract_code",
     "package_id",
@@ -187,6 +188,15 @@ def _check_python_module(package: ChaincodePackage, files: Mapping[str, bytes]) 
             f"python package '{label}' serves module {module!r} but {CODE_FILE} has "
             f"neither {candidates[0]} nor {candidates[1]}"
         )
+
+
+def code_files(code: bytes) -> dict[str, bytes]:
+    """Every regular file of a code archive, by its path in the archive.
+
+    Raises:
+        InvalidPackage: the archive does not open or holds a non-regular entry.
+    """
+    return _regular_files(code, what=CODE_FILE)
 
 
 def read_code_file(code: bytes, name: str) -> bytes | None:

@@ -11,6 +11,8 @@ state). `InstalledChaincodes.package_id` finds that package and makes sure it ru
 
 Launched processes dial the peer's chaincode listener and are supervised (restarted)
 by the peer's `ChaincodeLauncher`; dialled servers are redialled until `stop`.
+`indexes` (`peer.lifecycle.index_deployer`) creates the indexes a package ships once
+it serves a committed definition (`served_deployments`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from peer.lifecycle.definitions import (
     metadata_key,
     read_definition,
 )
+from peer.lifecycle.index_deployer import IndexDeployer
+from peer.lifecycle.indexes import IndexDeployment
 from peer.lifecycle.package import CONNECTION_FILE, SOURCE_FOLDER, parse_connection
 from peer.lifecycle.scc import LifecycleSystemChaincode
 from peer.lifecycle.store import InstalledPackage, PackageStore
@@ -91,6 +95,12 @@ class InstalledChaincodes:
         self._invoker: Invoker | None = None
         self._services: dict[str, ChaincodeService] = {}
         self._approvals: dict[tuple[str, str, int], tuple[int, str]] = {}
+        self.indexes = IndexDeployer(
+            mspid=config.mspid,
+            channels=channels,
+            store=store,
+            served=self.served_deployments,
+        )
 
     def system_chaincode(self, local_msp: Msp) -> LifecycleSystemChaincode:
         """`_lifecycle` over this store, answering references from these channels."""
@@ -100,6 +110,7 @@ class InstalledChaincodes:
             store=self.store,
             channels=self._channels,
             references=self.references,
+            on_installed=self.indexes.installed,
         )
 
     def bind(self, *, peer_address: str, invoker: Invoker) -> None:
@@ -169,11 +180,57 @@ class InstalledChaincodes:
                     )
         return found
 
+    def served_deployments(self, channel: PeerChannel) -> list[IndexDeployment]:
+        """The committed definitions an installed package serves here, as index
+        deployments (a definition whose approval cannot be read is logged, skipped).
+
+        Blocks on the ledger: call from a worker thread.
+        """
+        found = []
+        for definition in _committed_definitions(channel.ledger):
+            try:
+                package_id = self._approved(channel, definition)
+                collections = definition.collection_configs()
+            except (ChaincodeError, ChaincodeDefinitionError) as error:
+                _LOG.error(
+                    "no index deployment channel=%s chaincode=%s: %s",
+                    channel.channel_id,
+                    definition.name,
+                    error,
+                )
+                continue
+            if package_id and self._is_installed(channel, package_id):
+                found.append(
+                    IndexDeployment(
+                        channel_id=channel.channel_id,
+                        chaincode=definition.name,
+                        sequence=definition.sequence,
+                        package_id=package_id,
+                        collections=frozenset(c.name for c in collections),
+                    )
+                )
+        return found
+
     async def stop(self) -> None:
         """Stop dialling chaincode servers (launched processes are the launcher's)."""
         services, self._services = list(self._services.values()), {}
         for service in services:
             await service.stop()
+
+    def _is_installed(self, channel: PeerChannel, package_id: str) -> bool:
+        try:
+            self.store.get(package_id)
+        except PackageNotFound:
+            return False
+        except LifecycleError as error:
+            _LOG.error(
+                "no index deployment channel=%s package_id=%s: %s",
+                channel.channel_id,
+                package_id,
+                error,
+            )
+            return False
+        return True
 
     def _approved(self, channel: PeerChannel, definition: ChaincodeDefinition) -> str:
         # Approvals change only with a committed block: remember the answer per height

@@ -63,6 +63,9 @@ _LIFECYCLE_CAPABILITIES = frozenset({"V2_0", "V2_5"})
 References = Callable[[str], Mapping[str, list[tuple[str, str]]]]
 """package id → {channel: [(chaincode name, version)]} of the definitions it serves."""
 
+Installed = Callable[[str], None]
+"""Told the package id of each new install (in the install's worker thread)."""
+
 
 class ChannelSource(Protocol):
     """The peer's joined channels (`peer.channels.Channels`)."""
@@ -108,12 +111,14 @@ class LifecycleSystemChaincode:
         store: PackageStore,
         channels: ChannelSource,
         references: References | None = None,
+        on_installed: Installed | None = None,
     ) -> None:
         self._mspid = mspid
         self._local_msp = local_msp
         self._store = store
         self._channels = channels
         self._references = references
+        self._on_installed = on_installed
 
     async def invoke(self, invocation: SccInvocation) -> ChaincodeResponse:
         """A proposal without a simulator (channel-less: install and local queries)."""
@@ -231,6 +236,8 @@ class LifecycleSystemChaincode:
         assert isinstance(request, lb.InstallChaincodeArgs)
         installed = self._store.install(request.chaincode_install_package)
         _LOG.info("installed chaincode package_id=%s", installed.package_id)
+        if self._on_installed is not None:
+            self._on_installed(installed.package_id)
         return lb.InstallChaincodeResult(
             package_id=installed.package_id, label=installed.label
         )
