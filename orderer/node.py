@@ -4,7 +4,8 @@
 reopens every joined channel (chains started), binds the gRPC listener and the admin
 REST listener, and returns {"grpc": host:port, "admin": host:port}, plus "operations"
 when the config enables the operations endpoint (`orderer.operations`). `stop()` shuts
-down in order: the operations endpoint and the admin API close, Deliver waits end,
+down in order: the operations endpoint and the admin API close, Broadcast refuses new
+envelopes with SERVICE_UNAVAILABLE (clients move to another orderer), Deliver waits end,
 the gRPC server stops accepting and drains in-flight calls for up to `grace_s`, every
 chain writes its pending batch and stops, and the block stores close.
 """
@@ -18,11 +19,12 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from common.config_fields import format_address, parse_address
 from common.deliver import DeliverSettings
 from common.msp import load_signing_identity
 from common.operations import OperationsServer
 from common.tls import server_credentials, server_ssl_context
-from orderer.config import OrdererConfig, parse_address
+from orderer.config import OrdererConfig
 from orderer.consensus import (
     ClosableBackend,
     GrpcBackend,
@@ -52,6 +54,7 @@ class OrdererNode:
         self._admin: web.AppRunner | None = None
         self._operations: OperationsServer | None = None
         self._stopped = False
+        self._service: AtomicBroadcastService | None = None
 
     @property
     def registrar(self) -> Registrar:
@@ -92,6 +95,8 @@ class OrdererNode:
             await self._operations.stop()
         if self._admin is not None:
             await self._admin.cleanup()
+        if self._service is not None:
+            self._service.drain()
         if self._registrar is not None:
             self._registrar.close_feeds()
         if self._server is not None:
@@ -120,6 +125,7 @@ class OrdererNode:
                 mutual_tls=config.tls is not None and config.tls.mutual,
             ),
         )
+        self._service = service
         handlers = [service.rpc_handler()]
         if isinstance(backend, GrpcBackend):
             handlers.extend(backend.rpc_handlers())
@@ -131,7 +137,7 @@ class OrdererNode:
         self._server = server
         await server.start()
         host, _ = parse_address(config.listen)
-        return _address(host, port)
+        return format_address(host, port)
 
     async def _start_admin(self, registrar: Registrar) -> str:
         admin = self.config.admin
@@ -143,8 +149,4 @@ class OrdererNode:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound = runner.addresses[0]
-        return _address(host, int(bound[1]))
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return format_address(host, int(bound[1]))

@@ -44,6 +44,15 @@ class AtomicBroadcastService:
         self._registrar = registrar
         self._window = broadcast_window
         self._deliver_settings = deliver_settings
+        self._draining = False
+
+    def drain(self) -> None:
+        """Refuse new envelopes with SERVICE_UNAVAILABLE (first step of shutdown).
+
+        Clients then send them to another orderer; envelopes already admitted are still
+        answered once their block is written.
+        """
+        self._draining = True
 
     def rpc_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         return grpc.method_handlers_generic_handler(
@@ -81,6 +90,11 @@ class AtomicBroadcastService:
         return ordered
 
     def _admit(self, envelope: ParsedEnvelope, data: bytes) -> asyncio.Future[int]:
+        if self._draining:
+            raise BroadcastRejected(
+                "this orderer is shutting down; send to another orderer",
+                status=common_pb2.SERVICE_UNAVAILABLE,
+            )
         support = self._registrar.support(envelope.channel_id)
         chain = self._registrar.chain(envelope.channel_id)
         if support is None or chain is None:

@@ -80,3 +80,25 @@ async def test_an_envelope_admitted_before_its_creator_was_removed_is_refused_at
         [unaffected],
     ]
     assert after not in [envelope for block in blocks for envelope in block.data.data]
+
+
+async def test_a_draining_orderer_refuses_new_envelopes_and_orders_admitted_ones(
+    consortium: OrdererMaterial, tmp_path: Path
+) -> None:
+    """Shutdown's first step: SERVICE_UNAVAILABLE for new envelopes, admitted ones kept."""
+    hospital_a = HOSPITALS[0]
+    admitted_first, refused_later = clients(consortium, hospital_a, 2)
+    async with running_orderer(consortium, tmp_path) as (node, _):
+        service = AtomicBroadcastService(
+            node.registrar, broadcast_window=8, deliver_settings=DeliverSettings()
+        )
+        ordered = service.admit(admitted_first)
+        service.drain()
+        with pytest.raises(BroadcastRejected) as refused:
+            service.admit(refused_later)
+    assert refused.value.status == common_pb2.SERVICE_UNAVAILABLE
+    assert "shutting down" in str(refused.value)
+    assert await ordered == 1
+    assert [list(block.data.data) for block in stored_blocks(tmp_path)[1:]] == [
+        [admitted_first]
+    ]
