@@ -15,9 +15,10 @@ Fabric's semantics, which this follows on purpose:
   transactions that write nothing, in either order
   (`UnsupportedTransaction`);
 - `GetPrivateData` fails when this peer's plaintext is not the version the
-  hashed state says is current (private data missing here); a rich query on
-  private data returns the committed plaintext this peer holds, and fails on a
-  peer whose organisation is not a member of the collection (`membership`).
+  hashed state says is current (private data missing here); a range or rich
+  query on private data returns the committed plaintext this peer holds, and
+  fails on a peer whose organisation is not a member of the collection
+  (`membership`).
 
 Written keys must be non-empty UTF-8. Like Fabric's peer, the simulator takes
 range keys as given: the rules for them (a simple key may not start with
@@ -218,10 +219,15 @@ class TxSimulator:
     def get_private_data_range(
         self, ns: str, coll: str, start_key: str, end_key: str
     ) -> PlainIterator[KV]:
-        """Private keys in [start_key, end_key); read-only transactions only."""
+        """Private keys in [start_key, end_key); read-only transactions only.
+
+        Raises:
+            CollectionError: this peer is not a member of the collection.
+        """
         self._before_private_query()
         self._validate_collection(ns, coll)
         self._check_open()
+        self._check_member(ns, coll)
         iterator = PlainIterator(
             self._reader.get_private_data_range(ns, coll, start_key, end_key)
         )
@@ -241,11 +247,7 @@ class TxSimulator:
         self._before_private_query()
         self._validate_collection(ns, coll)
         self._check_open()
-        if self._membership is not None and not self._membership(ns, coll):
-            raise CollectionError(
-                f"this peer is not a member of collection {coll} of chaincode {ns}, "
-                "so it holds no private data to query; send the query to a member peer"
-            )
+        self._check_member(ns, coll)
         iterator = PlainIterator(
             self._reader.get_private_data_query_result(ns, coll, query)
         )
@@ -358,6 +360,14 @@ class TxSimulator:
         if self._done:
             raise UnsupportedTransaction(
                 f"transaction {self.tx_id}: the simulator was used after done()"
+            )
+
+    def _check_member(self, ns: str, coll: str) -> None:
+        """Private range and rich queries read plaintext only members hold."""
+        if self._membership is not None and not self._membership(ns, coll):
+            raise CollectionError(
+                f"this peer is not a member of collection {coll} of chaincode {ns}, "
+                "so it holds no private data to query; send the query to a member peer"
             )
 
     def _validate_collection(self, ns: str, coll: str) -> None:
