@@ -34,11 +34,13 @@ from peer.ledger.keys import (
 )
 from peer.ledger.mango import (
     create_index,
+    deploy_indexes,
     drop_index,
     explain_query,
     get_query_result,
     get_query_result_page,
     list_indexes,
+    package_index_collection,
 )
 from peer.ledger.schema import ensure, migrate, open_channel_db, transaction
 from peer.ledger.statedb import (
@@ -71,6 +73,7 @@ __all__ = [
     "apply_updates",
     "create_composite_key",
     "create_index",
+    "deploy_indexes",
     "drop_index",
     "ensure",
     "explain_query",
@@ -85,6 +88,7 @@ __all__ = [
     "list_indexes",
     "migrate",
     "open_channel_db",
+    "package_index_collection",
     "partial_composite_key_range",
     "savepoint",
     "split_composite_key",

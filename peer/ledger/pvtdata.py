@@ -43,6 +43,7 @@ from peer.ledger.pvtstate import (
     apply_private_updates,
     get_private_data,
     get_private_data_metadata,
+    get_private_data_query_result,
     get_private_data_range,
 )
 from peer.ledger.pvtstore import (
@@ -78,6 +79,7 @@ __all__ = [
     "get_private_data",
     "get_private_data_hash",
     "get_private_data_metadata",
+    "get_private_data_query_result",
     "get_private_data_range",
     "key_hash",
     "list_missing",
