@@ -220,5 +220,12 @@ class IndexDeployer:
         """Run in a worker thread; a cancelled caller leaves it for `stop` to await."""
         work = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
         self._busy.add(work)
-        work.add_done_callback(self._busy.discard)
+        work.add_done_callback(self._settled)
         return await asyncio.shield(work)
+
+    def _settled(self, work: asyncio.Future[Any]) -> None:
+        # A watcher cancelled meanwhile no longer awaits `work`: its outcome is read
+        # here so that asyncio does not report it as never retrieved.
+        self._busy.discard(work)
+        if not work.cancelled():
+            work.exception()
