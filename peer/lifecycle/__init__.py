@@ -1,7 +1,8 @@
 """The `_lifecycle` namespace: committed chaincode definitions, as Fabric 2.5 stores them.
 
 `definitions` reads and writes the public definition keys; the lifecycle system chaincode
-(install, approve, commit) builds on it.
+(install, approve, commit) builds on it. `indexes` and `index_deployer` create the CouchDB
+indexes a package ships in the channel database once it serves a committed definition.
 """
 
 from peer.lifecycle.definitions import (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import pytest
 
 from peer.ledger.connections import open_writer
 from peer.ledger.mango import explain_query, list_indexes
-from peer.ledger.statedb import UpdateBatch, Version, apply_updates
+from peer.ledger.statedb import UpdateBatch, Version, apply_updates, write_updates
 from peer.lifecycle.definitions import LIFECYCLE_NAMESPACE
 from peer.lifecycle.indexes import (
     IndexDeployment,
+    IndexOutcome,
     deploy_package_indexes,
     index_files,
     lifecycle_mark,
@@ -190,3 +192,32 @@ def test_bad_files_and_undefined_collections_are_logged_and_skipped(
     )
     assert [i.name for i in list_indexes(conn, NS)] == ["byOwner"]
     assert list_indexes(conn, NS, collection="other") == []
+
+
+def test_deploy_waits_for_a_committer_holding_the_write_lock(
+    database: tuple[Path, sqlite3.Connection],
+) -> None:
+    """A deployment started while the committer's transaction is open waits for its
+    commit (busy timeout) instead of failing, and both writes land."""
+    path, conn = database
+    files = [(PUBLIC_INDEX, index_json("owner", "byOwner"))]
+    outcomes: list[list[IndexOutcome]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    worker = threading.Thread(
+        target=lambda: outcomes.append(
+            deploy_package_indexes(path, deployment(), files)
+        )
+    )
+    worker.start()
+    batch = UpdateBatch()
+    batch.put(NS, "k", b'{"owner": "a"}', Version(7, 0))
+    write_updates(conn, batch)
+    conn.execute("COMMIT")
+    worker.join(timeout=30)
+
+    assert not worker.is_alive()
+    assert [[o.status for o in found] for found in outcomes] == [["created"]]
+    assert (
+        conn.execute("SELECT count(*) FROM state WHERE ns = ?", (NS,)).fetchone()[0]
+        == 1
+    )
