@@ -1,0 +1,190 @@
+"""A peer SIGKILLed at any instant restarts consistent (process level).
+
+Method: a real network (tests/chaos/peer_network.py: solo orderer, hospitals A and B
+with a peer and a gateway each, TLS on, the private data probe chaincode with
+collection AB of both hospitals). Two workers submit through A's gateway, endorsed by
+A alone: public writes and private writes to AB. At seeded random moments (counted in
+commits the client sees, so some kills land while B is still catching up) peer B is
+SIGKILLed, a few more transactions commit without it, and it is started again from
+the same command line and config; B's Deliver service then hands out the newest block
+the client has seen committed, which it only does once it has committed it.
+
+At the end (load stopped, B caught up with A's height): both peers deliver the same
+blocks; their public state (key, value, version), hashed private state and plaintext
+private state of AB are equal once B has no eligible missing private data left (it
+pulls or reconciles from A); every plaintext matches its hash; every transaction the
+client saw committed has the same validation code in both ledgers; the history of
+every key the load writes is the same on both.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from network.testing import MedledgerNetwork, NetworkFactory
+from protos.peer.transaction_pb2 import TxValidationCode
+from tests.chaos.peer_network import (
+    CHAINCODE,
+    COLLECTION,
+    PEERS,
+    TIMEOUT_S,
+    A,
+    B,
+    LedgerSnapshot,
+    Load,
+    Nodes,
+    PeerClient,
+    all_blocks,
+    block_at,
+    channel_database,
+    key_history,
+    newest_block,
+    running_load,
+    start_network,
+    stored_blocks,
+    tx_codes,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+RECONCILE_TIMEOUT_S = 45.0
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedledgerNetwork]:
+    factory = NetworkFactory(lambda name: tmp_path_factory.mktemp(f"peer-kill-{name}"))
+    try:
+        yield start_network(factory)
+    finally:
+        factory.close()
+
+
+def seeded(label: str) -> random.Random:
+    seed = int(os.environ.get("PEER_KILL_SEED") or random.randrange(2**32))
+    print(f"{label}: seed {seed} (PEER_KILL_SEED={seed} to replay)")
+    return random.Random(seed)
+
+
+async def test_peer_b_killed_three_times_restarts_consistent(
+    network: MedledgerNetwork,
+) -> None:
+    await kill_and_check(network, seeded("peer kill x3"), kills=3)
+
+
+@pytest.mark.slow
+async def test_peer_b_killed_twenty_times_restarts_consistent(
+    network: MedledgerNetwork,
+) -> None:
+    await kill_and_check(network, seeded("peer kill x20"), kills=20)
+
+
+async def kill_and_check(
+    network: MedledgerNetwork, rng: random.Random, *, kills: int
+) -> None:
+    nodes = Nodes(network)
+    peer_a = PeerClient.of(network, A)
+    async with running_load(network, A) as (_gateway, load):
+        await load.record.wait_for_commits(4, timeout_s=TIMEOUT_S)
+        for _ in range(kills):
+            await kill_restart_catch_up(network, nodes, load, rng)
+    height = (await newest_block(peer_a)).header.number + 1
+    peer_b = PeerClient.of(network, B)
+    await block_at(peer_b, height - 1)
+    record = load.record
+    print(
+        f"{kills} kills: {record.committed} commits seen, height {height}, "
+        f"{len(record.errors)} client errors {record.errors[:3]}"
+    )
+    await check_consistent(network, load, peer_a, peer_b, height)
+
+
+async def kill_restart_catch_up(
+    network: MedledgerNetwork, nodes: Nodes, load: Load, rng: random.Random
+) -> None:
+    """Kill B after 0-5 more commits, let 1-6 commit without it, restart, catch up.
+
+    One restart in three is killed again as soon as it is READY (while it pulls the
+    blocks it missed) and restarted once more.
+    """
+    await load.record.wait_for_commits(
+        load.record.committed + rng.randint(0, 5), timeout_s=TIMEOUT_S
+    )
+    await nodes.kill(PEERS[B])
+    await load.record.wait_for_commits(
+        load.record.committed + rng.randint(1, 6), timeout_s=TIMEOUT_S
+    )
+    await nodes.restart(PEERS[B])
+    if rng.random() < 1 / 3:
+        await nodes.kill(PEERS[B])
+        await nodes.restart(PEERS[B])
+    await block_at(PeerClient.of(network, B), load.record.top_block)
+
+
+async def check_consistent(
+    network: MedledgerNetwork,
+    load: Load,
+    peer_a: PeerClient,
+    peer_b: PeerClient,
+    height: int,
+) -> None:
+    blocks_a = await all_blocks(peer_a, height)
+    blocks_b = await all_blocks(peer_b, height)
+    assert [block.header.number for block in blocks_b] == list(range(height))
+    for block_a, block_b in zip(blocks_a, blocks_b, strict=True):
+        assert block_a.SerializeToString(deterministic=True) == (
+            block_b.SerializeToString(deterministic=True)
+        ), f"block {block_a.header.number} differs"
+
+    codes_a, codes_b = tx_codes(blocks_a), tx_codes(blocks_b)
+    seen = {tx_id: code for tx_id, (code, _) in load.record.statuses.items()}
+    assert sum(code == TxValidationCode.VALID for code in seen.values()) >= 4
+    assert {tx_id: codes_a.get(tx_id) for tx_id in seen} == seen
+    assert {tx_id: codes_b.get(tx_id) for tx_id in seen} == seen
+
+    database_a, database_b = (channel_database(network, m) for m in (A, B))
+    missing = LedgerSnapshot.read(database_b).missing_eligible
+    print(f"B misses {len(missing)} private write sets once caught up")
+    await wait_until(
+        lambda: not LedgerSnapshot.read(database_b).missing_eligible,
+        timeout_s=RECONCILE_TIMEOUT_S,
+        what="B to reconcile its missing private data",
+    )
+    snapshot_a = LedgerSnapshot.read(database_a)
+    snapshot_b = LedgerSnapshot.read(database_b)
+    assert snapshot_b.state == snapshot_a.state
+    assert snapshot_b.hashed == snapshot_a.hashed
+    shared_a = snapshot_a.private_rows(CHAINCODE, COLLECTION)
+    assert shared_a, "the load wrote no private data"
+    assert snapshot_b.private_rows(CHAINCODE, COLLECTION) == shared_a
+    assert snapshot_a.private_matches_hashes(CHAINCODE, COLLECTION) == []
+    assert snapshot_b.private_matches_hashes(CHAINCODE, COLLECTION) == []
+
+    for key in ("pub-0", "pub-1", "pub-2"):
+        history_a = key_history(database_a, CHAINCODE, key)
+        assert history_a, key
+        assert key_history(database_b, CHAINCODE, key) == history_a, key
+
+    await check_block_files(network)
+
+
+async def check_block_files(network: MedledgerNetwork) -> None:
+    """Both peers stopped, their block stores hold byte-identical blocks; restart."""
+    nodes = Nodes(network)
+    for mspid in (A, B):
+        await nodes.stop(PEERS[mspid])
+    try:
+        stored_a = stored_blocks(network, A)
+        stored_b = stored_blocks(network, B)
+        assert len(stored_b) == len(stored_a)
+        for number, (block_a, block_b) in enumerate(
+            zip(stored_a, stored_b, strict=True)
+        ):
+            assert block_a == block_b, f"stored block {number} differs"
+    finally:
+        for mspid in (A, B):
+            await nodes.restart(PEERS[mspid])
