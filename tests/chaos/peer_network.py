@@ -204,8 +204,13 @@ async def all_blocks(peer: PeerClient, height: int) -> list[common_pb2.Block]:
 
 
 def tx_codes(blocks: list[common_pb2.Block]) -> dict[str, int]:
-    """Every transaction id in `blocks` with its validation code."""
-    codes: dict[str, int] = {}
+    """Every transaction id in `blocks` with its (last) validation code."""
+    return {tx_id: codes[-1] for tx_id, codes in tx_occurrences(blocks).items()}
+
+
+def tx_occurrences(blocks: list[common_pb2.Block]) -> dict[str, list[int]]:
+    """Every transaction id in `blocks` with the validation code of each occurrence."""
+    found: dict[str, list[int]] = {}
     for block in blocks:
         flags = block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER]
         for index, data in enumerate(block.data.data):
@@ -213,8 +218,8 @@ def tx_codes(blocks: list[common_pb2.Block]) -> dict[str, int]:
             payload = common_pb2.Payload.FromString(envelope.payload)
             header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
             if header.tx_id:
-                codes[header.tx_id] = flags[index]
-    return codes
+                found.setdefault(header.tx_id, []).append(flags[index])
+    return found
 
 
 # ---------------------------------------------------------------- load

@@ -27,9 +27,11 @@ import pytest
 
 from network.testing import MedledgerNetwork, NetworkFactory
 from protos.peer.transaction_pb2 import TxValidationCode
+from tests.chaos.gateway_load import PHASES, GatewayLink, ResumingLoad
 from tests.chaos.peer_network import (
     CHAINCODE,
     COLLECTION,
+    GATEWAYS,
     PEERS,
     TIMEOUT_S,
     A,
@@ -47,6 +49,7 @@ from tests.chaos.peer_network import (
     start_network,
     stored_blocks,
     tx_codes,
+    tx_occurrences,
     wait_until,
 )
 
@@ -81,6 +84,63 @@ async def test_peer_b_killed_twenty_times_restarts_consistent(
     network: MedledgerNetwork,
 ) -> None:
     await kill_and_check(network, seeded("peer kill x20"), kills=20)
+
+
+async def test_gateway_a_killed_mid_load_commits_each_transaction_once(
+    network: MedledgerNetwork,
+) -> None:
+    """A's gateway SIGKILLed three times under the load, as a worker starts a seeded
+    phase (endorse, submit, commit status), and restarted: the client resumes each
+    phase with the same transaction, every transaction ends with a status, VALID, and
+    A's ledger holds it VALID exactly once."""
+    await kill_gateway_and_check(network, seeded("gateway kill x3"), kills=3)
+
+
+@pytest.mark.slow
+async def test_gateway_a_killed_fifteen_times_commits_each_transaction_once(
+    network: MedledgerNetwork,
+) -> None:
+    await kill_gateway_and_check(network, seeded("gateway kill x15"), kills=15)
+
+
+async def kill_gateway_and_check(
+    network: MedledgerNetwork, rng: random.Random, *, kills: int
+) -> None:
+    nodes = Nodes(network)
+    link = GatewayLink(network, A)
+    load = ResumingLoad(link, network.chaincode, A)
+    record = load.record
+    load.start()
+    try:
+        await record.wait_for_commits(4, timeout_s=TIMEOUT_S)
+        for _ in range(kills):
+            await record.wait_for_commits(
+                record.committed + rng.randint(0, 3), timeout_s=TIMEOUT_S
+            )
+            await record.wait_for_phase(rng.choice(PHASES), timeout_s=TIMEOUT_S)
+            link.up.clear()
+            await nodes.kill(GATEWAYS[A])
+            await nodes.restart(GATEWAYS[A])
+            link.up.set()
+            await record.wait_for_commits(record.committed + 2, timeout_s=TIMEOUT_S)
+    finally:
+        await load.stop()
+        await link.close()
+    print(
+        f"gateway kills: {record.committed} commits, {record.retries} retried phases, "
+        f"{len(record.resubmitted)} transactions submitted again"
+    )
+    assert record.errors == []
+    peer_a = PeerClient.of(network, A)
+    height = (await newest_block(peer_a)).header.number + 1
+    occurrences = tx_occurrences(await all_blocks(peer_a, height))
+    valid = TxValidationCode.VALID
+    twice = [t for t in record.statuses if len(occurrences.get(t, [])) > 1]
+    print(f"{len(twice)} transactions ordered twice: {[occurrences[t] for t in twice]}")
+    assert {
+        tx_id: (code, occurrences.get(tx_id, []).count(valid))
+        for tx_id, (code, _) in record.statuses.items()
+    } == dict.fromkeys(record.statuses, (valid, 1))
 
 
 async def kill_and_check(
