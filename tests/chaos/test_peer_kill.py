@@ -283,10 +283,16 @@ async def check_consistent(
 
 
 async def check_block_files(network: MedledgerNetwork) -> None:
-    """Both peers stopped, their block stores hold byte-identical blocks; restart."""
+    """Both peers stopped, their block stores hold byte-identical blocks; restart.
+
+    Clients first, as `network down` and `up` order it: the gateways are stopped
+    before the peers and started after them, so they dial the restarted peers afresh
+    (a gateway's channel to a peer that went away may stay in reconnect backoff).
+    """
     nodes = Nodes(network)
-    for mspid in (A, B):
-        await nodes.stop(PEERS[mspid])
+    order = [GATEWAYS[A], GATEWAYS[B], PEERS[A], PEERS[B]]
+    for name in order:
+        await nodes.stop(name)
     try:
         stored_a = stored_blocks(network, A)
         stored_b = stored_blocks(network, B)
@@ -296,5 +302,5 @@ async def check_block_files(network: MedledgerNetwork) -> None:
         ):
             assert block_a == block_b, f"stored block {number} differs"
     finally:
-        for mspid in (A, B):
-            await nodes.restart(PEERS[mspid])
+        for name in reversed(order):
+            await nodes.restart(name)
