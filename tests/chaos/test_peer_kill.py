@@ -94,6 +94,7 @@ async def test_peer_b_killed_three_times_restarts_consistent(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 async def test_peer_b_killed_twenty_times_restarts_consistent(
     network: MedledgerNetwork,
 ) -> None:
@@ -146,6 +147,7 @@ async def test_gateway_a_killed_mid_load_commits_each_transaction_once(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 async def test_gateway_a_killed_fifteen_times_commits_each_transaction_once(
     network: MedledgerNetwork,
 ) -> None:
