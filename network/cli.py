@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from common.errors import MedledgerError
+from common.grpc_runtime import apply_runtime_defaults
 from network.network_cli import add_network_commands
 from network.purges_cli import add_purges_command
 
@@ -29,6 +30,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
+    apply_runtime_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
