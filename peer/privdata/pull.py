@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from common.msp import SigningIdentity
 from common.protoutil import with_transaction_filter
@@ -30,12 +31,19 @@ from peer.config import GossipSettings, KnownPeer
 from peer.errors import LedgerError
 from peer.ledger import transient
 from peer.ledger.committed_txs import VALID, iter_committed_txs
-from peer.ledger.pvtrwset import CollectionRwSet, build_tx_pvt_rwset, pvt_rwset_hash
+from peer.ledger.pvtrwset import (
+    CollectionRwSet,
+    build_tx_pvt_rwset,
+    key_hash,
+    pvt_rwset_hash,
+    value_hash,
+)
 from peer.privdata.directory import PeerDirectory
 from peer.privdata.members import collection_config, member_mspids
 from peer.privdata.messages import WithConfig, sign_pull
 from peer.validator import SerialVerifier, ValidationContext, evaluate_block
 from protos.common import common_pb2
+from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from protos.medledger.peer import privdata_pb2, privdata_pb2_grpc
 
 __all__ = ["NeededData", "PrivateDataPuller", "PullingTarget", "needed_private_data"]
@@ -55,6 +63,16 @@ class NeededData:
     coll: str
     expected_hash: bytes
     members: frozenset[str]
+    hashed_rwset: bytes = b""
+    purged: frozenset[bytes] = frozenset()
+    """Key hashes of this write set purged since on this peer (reconciliation): a
+    member that purged them too serves the write set without them."""
+
+    def matches(self, rwset: bytes) -> bool:
+        """Whether a fetched write set is this one, or it less keys purged since."""
+        if pvt_rwset_hash(rwset) == self.expected_hash:
+            return True
+        return bool(self.purged) and _purged_subset(self, rwset)
 
     @property
     def key(self) -> tuple[int, int, str, str]:
@@ -137,7 +155,7 @@ class PrivateDataPuller:
         for element in response.elements:
             d = element.digest
             item = wanted.get((d.block_num, d.tx_num, d.namespace, d.collection))
-            if item is None or pvt_rwset_hash(element.rwset) != item.expected_hash:
+            if item is None or not item.matches(element.rwset):
                 _LOG.warning(
                     "private data from peer=%s does not match block=%d tx=%d %s/%s",
                     peer.address,
@@ -149,6 +167,28 @@ class PrivateDataPuller:
                 continue
             result[item.key] = element.rwset
         return result
+
+
+def _purged_subset(item: NeededData, rwset: bytes) -> bool:
+    """Each plaintext write matches a hashed write, and each hashed write left out
+    is of a key purged since: what a member that applied the purges serves."""
+    try:
+        plain = kv_rwset_pb2.KVRWSet.FromString(rwset)
+        hashed = kv_rwset_pb2.HashedRWSet.FromString(item.hashed_rwset)
+    except DecodeError:
+        return False
+    expected = {
+        (w.key_hash, w.is_delete): b"" if w.is_delete else w.value_hash
+        for w in hashed.hashed_writes
+    }
+    kept: set[tuple[bytes, bool]] = set()
+    for write in plain.writes:
+        entry = (key_hash(write.key), write.is_delete)
+        digest = b"" if write.is_delete else value_hash(write.value)
+        if expected.get(entry) != digest:
+            return False
+        kept.add(entry)
+    return all(entry in kept or entry[0] in item.purged for entry in expected)
 
 
 def needed_private_data(

@@ -4,7 +4,10 @@ Every `reconcile_interval` (or at once after `trigger`), for each channel, up to
 `batch` eligible missing-data records (newest first, `list_missing`) are looked up
 in the block store for their `pvt_rwset_hash` and tx id, pulled from the member
 peers with one attempt, checked, and stored with `resolve_missing` (private data
-store and private state) through this job's own database connection. A peer that
+store and private state) through this job's own database connection. A write set
+with keys this peer has purged since is also taken without them (each write that is
+left checked against its hashed write), as member peers that applied the purge
+serve it; without that its record would stay missing for ever. A peer that
 was down, or committed a block while no member answered, catches up this way.
 `wait_for` lets callers (tests, tools) wait for an outcome after each round.
 """
@@ -22,9 +25,13 @@ from peer.errors import PeerError
 from peer.ledger.committed_txs import iter_committed_txs
 from peer.ledger.ledger import DATABASE_FILE
 from peer.ledger.pvtdata import MissingPrivateData, list_missing, resolve_missing
+from peer.ledger.pvtpurge import purged_after
 from peer.ledger.schema import open_channel_db
+from peer.ledger.statedb import Version
 from peer.privdata.members import collection_config, member_mspids
 from peer.privdata.pull import NeededData, PrivateDataPuller
+from protos.ledger.rwset import rwset_pb2
+from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 
 __all__ = ["Reconciler"]
 
@@ -127,6 +134,8 @@ class Reconciler:
                                     record.coll,
                                     hashed.pvt_rwset_hash,
                                     member_mspids(config),
+                                    hashed.hashed_rwset,
+                                    _purged_since(ledger.reader(), record, hashed),
                                 )
                             )
         return needed
@@ -158,3 +167,15 @@ class Reconciler:
         conns, self._conns = list(self._conns.values()), {}
         for conn in conns:
             conn.close()
+
+
+def _purged_since(
+    conn: sqlite3.Connection,
+    record: MissingPrivateData,
+    hashed: rwset_pb2.CollectionHashedReadWriteSet,
+) -> frozenset[bytes]:
+    """The key hashes the write set writes that this peer has purged since."""
+    writes = kv_rwset_pb2.HashedRWSet.FromString(hashed.hashed_rwset).hashed_writes
+    version = Version(record.block_num, record.tx_num)
+    keys = [write.key_hash for write in writes]
+    return frozenset(purged_after(conn, record.ns, record.coll, version, keys))
