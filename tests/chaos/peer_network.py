@@ -251,7 +251,10 @@ class LoadRecord:
 
 
 class Load:
-    """Workers submitting through one gateway, alternating public and private writes."""
+    """Workers submitting through one gateway, alternating public and private writes.
+
+    Every seventh private write is a purge of the key (with its stored versions).
+    """
 
     def __init__(
         self, contract: Contract, mspid: str, *, workers: int = 2, keys: int = 6
@@ -284,7 +287,11 @@ class Load:
         key = f"{'pvt' if number % 2 else 'pub'}-{number // 2 % self._keys}"
         value = f"value-{number}"
         try:
-            if number % 2:
+            if number % 14 == 13:
+                submitted = await self._contract.submit_async(
+                    "Purge", COLLECTION, key, endorsing_orgs=[self._mspid]
+                )
+            elif number % 2:
                 submitted = await self._contract.submit_async(
                     "PutPrivate",
                     COLLECTION,

@@ -3,7 +3,9 @@
 Method: a real network (tests/chaos/peer_network.py: solo orderer, hospitals A and B
 with a peer and a gateway each, TLS on, the private data probe chaincode with
 collection AB of both hospitals). Two workers submit through A's gateway, endorsed by
-A alone: public writes and private writes to AB. At seeded random moments (counted in
+A alone: public writes and private writes to AB, every seventh private one a purge
+of the key (so B, catching up, misses write sets that A has purged since and must
+reconcile them without the purged keys). At seeded random moments (counted in
 commits the client sees, so some kills land while B is still catching up) peer B is
 SIGKILLed, a few more transactions commit without it, and it is started again from
 the same command line and config; B's Deliver service then hands out the newest block
