@@ -110,7 +110,12 @@ class PrivateDataPuller:
         *,
         attempts: int | None = None,
     ) -> dict[tuple[int, int, str, str], bytes]:
-        """The write sets found, by (block, tx, ns, coll); the rest stays missing."""
+        """The write sets found, by (block, tx, ns, coll); the rest stays missing.
+
+        A write set some peer served but that does not match (e.g. with keys it has
+        purged since) is not asked for again in later rounds: it stays missing for
+        reconciliation instead of holding up the commit.
+        """
         remaining = {item.key: item for item in needed}
         found: dict[tuple[int, int, str, str], bytes] = {}
         rounds = self._attempts if attempts is None else attempts
@@ -118,20 +123,32 @@ class PrivateDataPuller:
             if attempt:
                 await asyncio.sleep(_BACKOFF_S * 2 ** (attempt - 1))
             mspids = frozenset().union(*(i.members for i in remaining.values()))
+            refused: set[tuple[int, int, str, str]] = set()
             for peer in self._directory.members(channel.config, mspids):
                 asked = [i for i in remaining.values() if peer.mspid in i.members]
                 if not asked:
                     continue
-                for key, rwset in (await self._ask(channel, peer, asked)).items():
+                answered = await self._ask(channel, peer, asked, refused)
+                for key, rwset in answered.items():
                     found[key] = rwset
                     remaining.pop(key, None)
                 if not remaining:
                     return found
+            for key in refused:
+                remaining.pop(key, None)
+            if not remaining:
+                return found
         return found
 
     async def _ask(
-        self, channel: PeerChannel, peer: KnownPeer, asked: Sequence[NeededData]
+        self,
+        channel: PeerChannel,
+        peer: KnownPeer,
+        asked: Sequence[NeededData],
+        refused: set[tuple[int, int, str, str]],
     ) -> dict[tuple[int, int, str, str], bytes]:
+        """What `peer` serves of `asked` that matches; adds the rest it served to
+        `refused`."""
         request = sign_pull(
             self._signer,
             channel_id=channel.channel_id,
@@ -164,6 +181,8 @@ class PrivateDataPuller:
                     d.namespace,
                     d.collection,
                 )
+                if item is not None:
+                    refused.add(item.key)
                 continue
             result[item.key] = element.rwset
         return result
