@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peer.errors import InvalidPackage, LifecycleError, PackageNotFound
+from peer.lifecycle.index_check import check_package_indexes
 from peer.lifecycle.package import (
     ChaincodePackage,
     check_runnable,
@@ -65,11 +66,14 @@ class PackageStore:
         """Check, store and unpack a package; returns what was installed.
 
         Raises:
-            InvalidPackage: the bytes are no package this peer can run.
+            InvalidPackage: the bytes are no package this peer can run, or a file
+                under `META-INF/statedb/` is a bad or misplaced index (nothing is
+                stored).
             LifecycleError: the package is already installed, or it cannot be stored.
         """
         package = parse_package(data)
         check_runnable(package)
+        check_package_indexes(package)
         installed = _installed(package)
         with self._lock:
             path = self._packages / package_file_name(package.package_id)
