@@ -12,10 +12,16 @@ the install packages in DIR/chaincode/, then:
 3. deploys each chaincode through the lifecycle, unless its definition is committed at
    the spec's sequence already: install where it is not installed, approve for each
    organisation that has not, commit, and send the init transaction when
-   `init_required` (`network.deploy.deploy`, as `network up` does).
+   `init_required` (`network.deploy.deploy`, as `network up` does);
+4. checks that every gateway of the organisations on those channels is ready: it
+   answers a signed evaluate of qscc `GetChainInfo` for each of its channels, as the
+   organisation's first admin, which needs a peer of the channel it can reach (no
+   FAILED_PRECONDITION 'no peers available'). `--no-gateways` skips this, for
+   deployments that start their gateways later.
 
 Every step is skipped when it is done, so running the command again changes nothing
-and says so. Failures raise `LaunchError` naming the node and its address.
+but the gateway check, and says so. Failures raise `LaunchError` naming the node (or
+every gateway that is not ready) and its address.
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ from typing import Any
 
 import yaml
 
+from common.errors import MedledgerError
+from gateway.client import (
+    CallTimeouts,
+    Gateway,
+    GatewayError,
+    identity_from_msp,
+    signer_from_msp,
+)
 from network.admin_calls import orderer_admin, orderer_heights, peer_admin, peer_heights
 from network.bringup import (
     admin_address,
@@ -53,7 +67,11 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "SPEC_COPY",
     "DeployOptions",
+    "GatewayTarget",
+    "chain_info_probe",
+    "check_gateways",
     "deploy_generated",
+    "gateway_targets",
     "run_deploy",
     "write_spec_copy",
 ]
@@ -71,6 +89,7 @@ class DeployOptions:
     channel: str | None = None
     chaincode: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    no_gateways: bool = False
 
 
 def run_deploy(options: DeployOptions, progress: Progress) -> int:
@@ -101,12 +120,19 @@ async def deploy_generated(options: DeployOptions, progress: Progress) -> int:
         for channel_name in chaincode.channels:
             if any(channel.name == channel_name for channel in plan.channels):
                 await _deploy_one(plan, material, state, chaincode, channel_name, step)
+    if options.no_gateways:
+        gateways = "gateways not checked (--no-gateways)"
+    else:
+        targets = gateway_targets(plan, material)
+        await check_gateways(targets, timeout_s=options.timeout_s, progress=progress)
+        gateways = "gateways ready"
     if steps:
-        progress(f"done: {len(steps)} steps on {options.generated}")
+        progress(f"done: {len(steps)} steps on {options.generated}; {gateways}")
     else:
         progress(
-            f"nothing to do: every orderer and peer of {options.generated} has joined "
-            "its channels and every chaincode is committed at its sequence"
+            f"nothing to do; {gateways}: every orderer and peer of "
+            f"{options.generated} has joined its channels and every chaincode is "
+            "committed at its sequence"
         )
     return len(steps)
 
@@ -291,5 +317,124 @@ async def _wait_answering(
             )
         if not said:
             progress(f"waiting for {name} at {address}")
+            said = True
+        await asyncio.sleep(RETRY_S)
+
+
+# --- the gateways' readiness -----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayTarget:
+    """A gateway to check: where it is, who asks it, and the channels it must serve."""
+
+    name: str
+    address: str
+    mspid: str
+    channels: tuple[str, ...]
+    msp_dir: Path
+    tls_ca: Path | None
+
+
+GATEWAY_ATTEMPT_S = 10.0
+"""The longest one question to a gateway may take before it is asked again."""
+GatewayProbe = Callable[[GatewayTarget, float], Awaitable[object]]
+"""Ask a gateway once, within the seconds given; raise when it is not ready."""
+
+
+def gateway_targets(plan: Plan, material: Material) -> list[GatewayTarget]:
+    """Each gateway of an organisation that is a member of one of the plan's channels."""
+    targets = []
+    for organization in plan.spec.organizations:
+        channels = tuple(
+            channel.name
+            for channel in plan.channels
+            if organization.mspid in channel.members
+        )
+        if not channels or not organization.gateways:
+            continue
+        layout = material.crypto.organization(organization.mspid)
+        msp_dir = layout.user(organization.admins[0].name).msp_dir
+        tls_ca = layout.tlsca_cert if plan.settings.tls else None
+        targets += [
+            GatewayTarget(
+                name=gateway.full_name,
+                address=gateway.address,
+                mspid=organization.mspid,
+                channels=channels,
+                msp_dir=msp_dir,
+                tls_ca=tls_ca,
+            )
+            for gateway in organization.gateways
+        ]
+    return targets
+
+
+async def check_gateways(
+    targets: list[GatewayTarget],
+    *,
+    timeout_s: float,
+    progress: Progress,
+    probe: GatewayProbe | None = None,
+) -> None:
+    """Return once every gateway answers for each of its channels (asked together).
+
+    Raises:
+        LaunchError: some did not within `timeout_s`, naming each with its address
+            and its last error.
+    """
+    ask = probe or chain_info_probe
+    deadline = time.monotonic() + timeout_s
+    if targets:
+        names = ", ".join(target.name for target in targets)
+        progress(f"checking gateways: {names}")
+    outcomes = await asyncio.gather(
+        *(_gateway_ready(target, ask, deadline, progress) for target in targets)
+    )
+    failed = [outcome for outcome in outcomes if outcome]
+    if failed:
+        raise LaunchError(
+            f"{len(failed)} of {len(targets)} gateways not ready within "
+            f"{timeout_s:g}s (start them, or pass --no-gateways if they start "
+            "later):\n  " + "\n  ".join(failed)
+        )
+
+
+async def chain_info_probe(target: GatewayTarget, within_s: float) -> None:
+    """A signed evaluate of qscc GetChainInfo on each of the target's channels."""
+    gateway = Gateway.connect(
+        target.address,
+        identity_from_msp(target.msp_dir, target.mspid),
+        signer_from_msp(target.msp_dir, target.mspid),
+        tls=target.tls_ca,
+        timeouts=CallTimeouts(evaluate_s=within_s),
+    )
+    async with gateway:
+        for channel in target.channels:
+            contract = gateway.network(channel).contract("qscc")
+            await contract.evaluate("GetChainInfo", channel)
+
+
+async def _gateway_ready(
+    target: GatewayTarget, probe: GatewayProbe, deadline: float, progress: Progress
+) -> str:
+    """'' once the gateway answers; else what to report about it at the deadline."""
+    said = False
+    while True:
+        within = min(max(deadline - time.monotonic(), RETRY_S), GATEWAY_ATTEMPT_S)
+        try:
+            await asyncio.wait_for(probe(target, within), timeout=within)
+        except GatewayError as error:
+            last = f"{error.code.name}: {error.args[0]}"
+        except (MedledgerError, OSError, TimeoutError) as error:
+            last = str(error) or "no answer"
+        else:
+            channels = ", ".join(target.channels)
+            progress(f"gateway {target.name} at {target.address} ready ({channels})")
+            return ""
+        if time.monotonic() >= deadline:
+            return f"{target.name} at {target.address}: {last}"
+        if not said:
+            progress(f"waiting for gateway {target.name} at {target.address}")
             said = True
         await asyncio.sleep(RETRY_S)

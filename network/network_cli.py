@@ -154,7 +154,8 @@ def _add_deploy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "Once every node of `network generate`'s output folder runs on its host: "
             "wait until the orderers and peers answer, join those that have not joined "
             "their channels, and deploy each chaincode not yet committed at the spec's "
-            "sequence (install, approve per organisation, commit, init). Run it on the "
+            "sequence (install, approve per organisation, commit, init); then check "
+            "that every gateway answers for its channels. Run it on the "
             "host holding the folder (the admins' material); again, it changes nothing."
         ),
     )
@@ -168,7 +169,12 @@ def _add_deploy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=float,
         default=60.0,
         dest="timeout_s",
-        help="seconds the nodes have to answer (default 60)",
+        help="seconds the nodes, then the gateways, have to answer (default 60)",
+    )
+    deploy.add_argument(
+        "--no-gateways",
+        action="store_true",
+        help="do not check at the end that every gateway answers (they start later)",
     )
     deploy.set_defaults(handler=_run_deploy)
 
@@ -248,7 +254,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 def _run_deploy(args: argparse.Namespace) -> int:
     from network.deploy_generated import DeployOptions, run_deploy
 
-    fields = ("generated", "channel", "chaincode", "timeout_s")
+    fields = ("generated", "channel", "chaincode", "timeout_s", "no_gateways")
     run_deploy(DeployOptions(**{f: getattr(args, f) for f in fields}), _print)
     return EXIT_OK
 

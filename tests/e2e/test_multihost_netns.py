@@ -96,9 +96,9 @@ def multihost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MultiHost]:
 
 
 def _bring_up(running: MultiHost) -> None:
-    """etcd, orderers and peers together; `network deploy` (twice) joins the channel
-    and deploys the chaincode; then the gateways (started after the joins, they need
-    not wait for a peer they found unjoined to be asked again)."""
+    """etcd, orderers and peers together; `network deploy --no-gateways` (twice)
+    joins the channel and deploys the chaincode; then the gateways (started after the
+    joins, they need not wait for a peer they found unjoined to be asked again)."""
     deployment = running.deployment
     tiers: dict[str, list[GeneratedNode]] = {}
     for node in deployment.nodes:
@@ -106,7 +106,9 @@ def _bring_up(running: MultiHost) -> None:
     assert set(tiers) == {"etcd", "orderer", "peer", "gateway"}, tiers
     _start(running, [*tiers["etcd"], *tiers["orderer"], *tiers["peer"]])
     for _ in range(2):
-        running.deploys.append(network_deploy(deployment.folder).stdout)
+        running.deploys.append(
+            network_deploy(deployment.folder, "--no-gateways").stdout
+        )
     asyncio.run(wait_caught_up(deployment, CHANNEL))
     _start(running, tiers["gateway"])
 
