@@ -4,11 +4,13 @@ Method: a small spec (Hospital A with the solo orderer, a peer and a gateway;
 Hospital B with a peer and a gateway; TLS on; the asset chaincode, endorsed by both
 hospitals, with an init transaction) on free loopback ports goes through `network
 generate`; the orderer and the peers start from their own folders with the command
-generate wrote (as processes, cwd = the folder), and `network deploy` runs at once,
-twice: the first run waits until they answer (no READY line is awaited before it).
-Then the gateways start the same way, and once every node has printed its READY line
-a transaction is submitted through A's gateway and read back through B's. Every
-process is stopped at the end.
+generate wrote (as processes, cwd = the folder), and `network deploy --no-gateways`
+runs at once: it waits until they answer (no READY line is awaited before it), joins
+and deploys, and succeeds without gateways. A second run without the flag fails after
+its short timeout naming both gateways, which are not started yet. Then the gateways
+start the same way, a third run changes nothing and finds them ready, and once every
+node has printed its READY line a transaction is submitted through A's gateway and
+read back through B's. Every process is stopped at the end.
 
 The gateways start after the joins because a gateway that asked a peer for the
 channel before the peer joined asks again only after a back-off (up to 5 s), and
@@ -52,6 +54,7 @@ class Deployed:
     ports: dict[str, int]
     processes: dict[str, CliProcess] = field(default_factory=dict)
     deploys: list[str] = field(default_factory=list)
+    without_gateways: subprocess.CompletedProcess[str] | None = None
 
     def organization(self, domain: str) -> Path:
         return self.folder / "organizations" / domain
@@ -141,12 +144,17 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         for node in nodes:
             if kinds[node.name] != "gateway":
                 running.processes[node.name] = start(node, root / "logs")
-        for _ in range(2):
-            running.deploys.append(network_deploy(folder).stdout)
-            print(running.deploys[-1])
+        running.deploys.append(network_deploy(folder, "--no-gateways").stdout)
+        print(running.deploys[-1])
+        running.without_gateways = medledger(
+            "network", "deploy", "--generated", str(folder), "--timeout", "1"
+        )
+        print(running.without_gateways.stdout, running.without_gateways.stderr)
         for node in nodes:
             if kinds[node.name] == "gateway":
                 running.processes[node.name] = start(node, root / "logs")
+        running.deploys.append(network_deploy(folder).stdout)
+        print(running.deploys[-1])
         for process in running.processes.values():
             process.wait_ready(READY_TIMEOUT_S)
         yield running
@@ -185,14 +193,47 @@ def test_the_first_deploy_joins_and_deploys_everything(deployed: Deployed) -> No
     assert approved == ["HospitalAMSP", "HospitalBMSP"], lines
     assert any(line.startswith("deployed chaincode asset 1.0") for line in lines)
     assert any(line.startswith("initialized asset") for line in lines), lines
+    assert lines[-1].endswith("; gateways not checked (--no-gateways)"), lines
 
 
-def test_the_second_deploy_changes_nothing_and_says_so(deployed: Deployed) -> None:
+def test_deploy_names_the_gateways_that_are_not_started(deployed: Deployed) -> None:
+    """Goal: a deployment does not end with its gateways down unnoticed. Method: the
+    run after the joins, before the gateways start: exit 1 after its 1 s timeout,
+    naming each gateway with its address (nothing listens there: UNAVAILABLE)."""
+    result = deployed.without_gateways
+    assert result is not None
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 of 2 gateways not ready within 1s" in result.stderr, result.stderr
+    assert "--no-gateways" in result.stderr
+    for letter in ("a", "b"):
+        address = f"{HOST}:{deployed.ports[f'gateway_{letter}']}"
+        assert (
+            f"gateway0.hospital-{letter}.example.com at {address}: UNAVAILABLE"
+        ) in result.stderr, result.stderr
+    assert "checking gateways: gateway0.hospital-a" in result.stdout, result.stdout
+
+
+def test_the_second_deploy_changes_nothing_but_checks_the_gateways(
+    deployed: Deployed,
+) -> None:
+    """Goal: running again is a no-op apart from the gateway check. Method: once the
+    gateways run, the next deploy takes no step and reports both gateways ready."""
     lines = deployed.deploys[1].splitlines()
+    ready = [line for line in lines if line.startswith("gateway ")]
 
-    assert [line for line in lines if not line.startswith("waiting for ")] == [
-        f"nothing to do: every orderer and peer of {deployed.folder} has joined its "
-        "channels and every chaincode is committed at its sequence"
+    assert sorted(line.split()[1] for line in ready) == [
+        "gateway0.hospital-a.example.com",
+        "gateway0.hospital-b.example.com",
+    ], lines
+    assert all(line.endswith(f" ready ({CHANNEL})") for line in ready), lines
+    assert [
+        line
+        for line in lines
+        if not line.startswith(("waiting for ", "checking gateways: ", "gateway "))
+    ] == [
+        f"nothing to do; gateways ready: every orderer and peer of {deployed.folder} "
+        "has joined its channels and every chaincode is committed at its sequence"
     ]
 
 
