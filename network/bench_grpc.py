@@ -45,7 +45,15 @@ from typing import Any
 
 import grpc
 
+from common.crypto.issue import (
+    ExtendedKeyUsage,
+    Subject,
+    issue_ca,
+    issue_certificate,
+)
+from common.crypto.signing import PrivateKey
 from common.errors import MedledgerError
+from common.grpc_runtime import GRPC_EXPERIMENTS_DEFAULT
 
 __all__ = [
     "CONFIGS",
@@ -59,6 +67,7 @@ UNARY_METHOD = "/medledger.bench.Echo/Unary"
 STREAM_METHOD = "/medledger.bench.Echo/Stream"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _HOST = "localhost"
+_CERT_VALIDITY = datetime.timedelta(days=1)
 
 
 class GrpcBenchError(MedledgerError):
@@ -74,7 +83,7 @@ class BenchConfig:
     unix_socket: bool = False
 
 
-_LEGACY_IO = "-event_engine_client,-event_engine_listener"
+_LEGACY_IO = GRPC_EXPERIMENTS_DEFAULT
 
 CONFIGS: Mapping[str, BenchConfig] = {
     "current": BenchConfig(),
@@ -240,46 +249,32 @@ def _drive_process(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any
 
 
 def _write_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed P-256 certificate for `localhost`/127.0.0.1: (cert, key) paths."""
-    import ipaddress
+    """A P-256 server certificate for `localhost`/127.0.0.1 and its key: (cert, key).
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _HOST)])
+    The cert file holds the server certificate and its one-off CA, so the server
+    presents the chain and the client trusts the same file as its roots.
+    """
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName(_HOST),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
+    not_before, not_after = now - datetime.timedelta(minutes=5), now + _CERT_VALIDITY
+    ca_key = PrivateKey.generate()
+    ca = issue_ca(
+        Subject("bench-grpc-ca"), key=ca_key, not_before=not_before, not_after=not_after
+    )
+    key = PrivateKey.generate()
+    certificate = issue_certificate(
+        Subject(_HOST),
+        public_key=key.public_key,
+        issuer_cert=ca,
+        issuer_key=ca_key,
+        not_before=not_before,
+        not_after=not_after,
+        san_dns=(_HOST,),
+        san_ips=("127.0.0.1",),
+        ext_key_usage={ExtendedKeyUsage.SERVER_AUTH},
     )
     cert_path, key_path = folder / "echo.crt", folder / "echo.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path.write_bytes(certificate.pem + ca.pem)
+    key_path.write_bytes(key.to_pem())
     return cert_path, key_path
 
 
