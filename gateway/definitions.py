@@ -25,7 +25,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from common.errors import WireError
-from protos.msp import msp_principal_pb2
+from common.policies import role_mspids
 from protos.peer import collection_pb2
 from protos.peer.lifecycle import chaincode_definition_pb2, db_pb2
 
@@ -164,17 +164,7 @@ def _collections(data: bytes, *, chaincode: str) -> dict[str, CollectionInfo]:
 
 def _members(policy: collection_pb2.CollectionPolicyConfig) -> frozenset[str]:
     """The MSP ids named by a collection's member policy (its distribution policy)."""
-    members: set[str] = set()
-    for principal in policy.signature_policy.identities:
-        if principal.principal_classification != msp_principal_pb2.MSPPrincipal.ROLE:
-            continue
-        role = msp_principal_pb2.MSPRole()
-        try:
-            role.ParseFromString(principal.principal)
-        except DecodeError:
-            continue
-        members.add(role.msp_identifier)
-    return frozenset(members)
+    return role_mspids(policy.signature_policy)
 
 
 def _chaincode_of(key: str) -> str:

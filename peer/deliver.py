@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 
 from common.deliver import DeliverChannel, DeliverSettings, deliver
 from common.errors import WireError
+from common.policies import role_mspids
 from common.protoutil import SignedData, parse_block, transaction_filter
 from common.tls import peer_cert_hash
 from peer.channels import PeerChannel
@@ -34,7 +35,6 @@ from peer.lifecycle import read_definition
 from peer.privdata.collections import IMPLICIT_COLLECTION_PREFIX
 from protos.common import common_pb2, policies_pb2
 from protos.ledger.rwset import rwset_pb2
-from protos.msp import msp_principal_pb2
 from protos.peer import (
     chaincode_event_pb2,
     events_pb2,
@@ -119,17 +119,7 @@ def filtered_block(
 
 def member_orgs(policy: policies_pb2.SignaturePolicyEnvelope) -> frozenset[str]:
     """The MSP ids a collection's member_orgs_policy names (its role principals)."""
-    found: set[str] = set()
-    for principal in policy.identities:
-        if principal.principal_classification != msp_principal_pb2.MSPPrincipal.ROLE:
-            continue
-        role = msp_principal_pb2.MSPRole()
-        try:
-            role.ParseFromString(principal.principal)
-        except DecodeError:
-            continue
-        found.add(role.msp_identifier)
-    return frozenset(found)
+    return role_mspids(policy)
 
 
 class _Sender:

@@ -13,6 +13,7 @@ from common.policies.envelope import (
     gate_from_envelope,
     principal_from_proto,
     principal_to_proto,
+    role_mspids,
     to_string,
 )
 from common.policies.implicit_meta import (
@@ -80,6 +81,7 @@ __all__ = [
     "policy_from_proto",
     "principal_from_proto",
     "principal_to_proto",
+    "role_mspids",
     "satisfied_by_orgs",
     "to_string",
     "valid_identities",

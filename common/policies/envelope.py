@@ -23,6 +23,7 @@ __all__ = [
     "gate_from_envelope",
     "principal_from_proto",
     "principal_to_proto",
+    "role_mspids",
     "to_string",
 ]
 
@@ -53,6 +54,25 @@ def to_string(envelope: policies_pb2.SignaturePolicyEnvelope) -> str:
             which the language cannot express.
     """
     return format_rule(gate_from_envelope(envelope))
+
+
+def role_mspids(envelope: policies_pb2.SignaturePolicyEnvelope) -> frozenset[str]:
+    """The MSP ids of the envelope's MSP role principals; other principals are skipped.
+
+    This is how a collection's member organisations are read from its member policy
+    (Fabric's `MemberOrgs`); an undecodable principal names no organisation.
+    """
+    found: set[str] = set()
+    for principal in envelope.identities:
+        if principal.principal_classification != msp_principal_pb2.MSPPrincipal.ROLE:
+            continue
+        role = msp_principal_pb2.MSPRole()
+        try:
+            role.ParseFromString(principal.principal)
+        except DecodeError:
+            continue
+        found.add(role.msp_identifier)
+    return frozenset(found)
 
 
 def envelope_from_gate(gate: Gate) -> policies_pb2.SignaturePolicyEnvelope:

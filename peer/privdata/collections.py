@@ -14,12 +14,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from google.protobuf.message import DecodeError
-
-from common.policies import from_string
+from common.policies import from_string, role_mspids
 from peer.errors import ChaincodeDefinitionError
 from peer.lifecycle import DefinitionReader, read_definition
-from protos.msp import msp_principal_pb2
 from protos.peer import collection_pb2
 
 __all__ = [
@@ -58,17 +55,7 @@ def implicit_collection(mspid: str) -> StaticConfig:
 
 def member_mspids(config: StaticConfig) -> frozenset[str]:
     """The MSP ids of a collection's member organisations (its role principals)."""
-    found: set[str] = set()
-    for principal in config.member_orgs_policy.signature_policy.identities:
-        if principal.principal_classification != msp_principal_pb2.MSPPrincipal.ROLE:
-            continue
-        role = msp_principal_pb2.MSPRole()
-        try:
-            role.ParseFromString(principal.principal)
-        except DecodeError:
-            continue
-        found.add(role.msp_identifier)
-    return frozenset(found)
+    return role_mspids(config.member_orgs_policy.signature_policy)
 
 
 class CommittedCollections:

@@ -17,6 +17,7 @@ from common.policies import (
     from_string,
     parse,
     principal_to_proto,
+    role_mspids,
     to_string,
 )
 from common.policies.dsl import MAX_DEPTH
@@ -377,3 +378,18 @@ def test_principal_to_proto_is_a_serialized_msprole() -> None:
     role = msp_principal_pb2.MSPRole.FromString(principal.principal)
     assert role.msp_identifier == "Org1MSP"
     assert role.role == msp_principal_pb2.MSPRole.ORDERER
+
+
+def test_role_mspids_names_the_organisations_of_role_principals_only() -> None:
+    envelope = from_string(
+        "OR('HospitalAMSP.member', AND('HospitalBMSP.peer', 'HospitalAMSP.admin'))"
+    )
+    envelope.identities.add(
+        principal_classification=msp_principal_pb2.MSPPrincipal.IDENTITY,
+        principal=b"not a role",
+    )
+    envelope.identities.add(
+        principal_classification=msp_principal_pb2.MSPPrincipal.ROLE,
+        principal=b"\xff\xff",  # undecodable: names no organisation
+    )
+    assert role_mspids(envelope) == {"HospitalAMSP", "HospitalBMSP"}
