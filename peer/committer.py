@@ -24,7 +24,6 @@ import multiprocessing
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime
 from types import TracebackType
 
 from common.channelconfig import ChannelConfig
@@ -33,8 +32,8 @@ from common.policies import SignedData
 from common.protoutil import (
     METADATA_ENTRY_COUNT,
     block_signature_messages,
+    block_time,
     last_config_index,
-    parse_envelope,
     with_transaction_filter,
 )
 from peer.errors import BlockVerificationError
@@ -199,7 +198,7 @@ def verify_block_signature(block: common_pb2.Block, config: ChannelConfig) -> No
     try:
         messages = block_signature_messages(block)
         policy = config.policy_manager.get(BLOCK_VALIDATION_POLICY)
-        msps = config.msp_manager.at_time(_block_time(block))
+        msps = config.msp_manager.at_time(block_time(block))
         policy.evaluate(
             [
                 SignedData(data=m.message, identity=m.identity, signature=m.signature)
@@ -378,18 +377,3 @@ def _config_of(block: common_pb2.Block) -> ChannelConfig:
             f"block {block.header.number} holds no usable channel config: {error}",
             block_number=block.header.number,
         ) from error
-
-
-def _block_time(block: common_pb2.Block) -> datetime | None:
-    """The channel header time of the block's last decodable transaction (None: now)."""
-    for data in reversed(block.data.data):
-        try:
-            timestamp = parse_envelope(data).channel_header.timestamp
-        except WireError:
-            continue
-        if timestamp is not None:
-            try:
-                return datetime.fromtimestamp(timestamp.seconds, UTC)
-            except (OverflowError, OSError, ValueError):
-                return None
-    return None

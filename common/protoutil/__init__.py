@@ -40,6 +40,7 @@ from common.protoutil.deliver import (
 )
 from common.protoutil.envelope import (
     ParsedEnvelope,
+    block_time,
     envelope_signed_data,
     parse_envelope,
     payload_bytes,
@@ -139,6 +140,7 @@ __all__ = [
     "block_header_bytes",
     "block_header_hash",
     "block_signature_messages",
+    "block_time",
     "channel_header_bytes",
     "check_tx_id",
     "compute_tx_id",

@@ -7,6 +7,7 @@ the payload's header says which channel and type the data belongs to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from common.errors import WireError
 from common.protoutil._wire import SignedData, Signer, decode, length_delimited_field
@@ -97,3 +98,22 @@ def envelope_signed_data(envelope: ParsedEnvelope) -> SignedData:
         identity=envelope.creator,
         signature=envelope.signature,
     )
+
+
+def block_time(block: common_pb2.Block) -> datetime | None:
+    """The channel-header time of the block's last decodable transaction (None: none).
+
+    Block signatures are checked against the MSPs as they were at this time, so a
+    certificate that expired after the block was made still verifies it.
+    """
+    for data in reversed(block.data.data):
+        try:
+            timestamp = parse_envelope(data).channel_header.timestamp
+        except WireError:
+            continue
+        if timestamp is not None:
+            try:
+                return datetime.fromtimestamp(timestamp.seconds, UTC)
+            except (OverflowError, OSError, ValueError):
+                return None
+    return None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -31,8 +30,8 @@ from common.protoutil import (
     FAIL_IF_NOT_READY,
     SeekPosition,
     block_signature_messages,
+    block_time,
     create_seek_envelope,
-    parse_envelope,
 )
 from common.tls import cert_hash
 from orderer.consensus.etcd_forward import ForwardTls, open_orderer_channel
@@ -148,7 +147,7 @@ def verify_block_signatures(block: common_pb2.Block, config: ChannelConfig) -> N
         WireError: the signatures metadata does not decode.
         PolicyError: the policy is not satisfied.
     """
-    msps = config.msp_manager.at_time(_block_time(block))
+    msps = config.msp_manager.at_time(block_time(block))
     config.policy_manager.get(BLOCK_VALIDATION).evaluate(
         [
             SignedData(data=m.message, identity=m.identity, signature=m.signature)
@@ -156,21 +155,6 @@ def verify_block_signatures(block: common_pb2.Block, config: ChannelConfig) -> N
         ],
         msps,
     )
-
-
-def _block_time(block: common_pb2.Block) -> datetime | None:
-    """The channel header time of the block's last decodable transaction (None: now)."""
-    for data in reversed(block.data.data):
-        try:
-            timestamp = parse_envelope(data).channel_header.timestamp
-        except WireError:
-            continue
-        if timestamp is not None:
-            try:
-                return datetime.fromtimestamp(timestamp.seconds, UTC)
-            except (OverflowError, OSError, ValueError):
-                return None
-    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -343,3 +344,24 @@ def test_seek_envelope_of_wrong_type_is_refused() -> None:
     envelope = common_pb2.Envelope(payload=pu.payload_bytes(header=header, data=b""))
     with pytest.raises(WireError, match="not DELIVER_SEEK_INFO"):
         pu.parse_seek_envelope(envelope)
+
+
+def test_block_time_is_the_last_decodable_transaction_time() -> None:
+    def seek(seconds: int) -> bytes:
+        return pu.create_seek_envelope(
+            channel_id="records",
+            start=pu.SeekPosition.oldest(),
+            stop=pu.SeekPosition.newest(),
+            behavior=pu.BLOCK_UNTIL_READY,
+            creator=b"creator",
+            signer=fake_signer(b"client"),
+            timestamp=pu.Timestamp(seconds=seconds),
+        ).SerializeToString()
+
+    block = pu.new_block(
+        3, previous_hash=b"", envelopes=[seek(1_700_000_000), seek(1_700_000_060)]
+    )
+    assert pu.block_time(block) == datetime(2023, 11, 14, 22, 14, 20, tzinfo=UTC)
+    block.data.data.append(b"\xff not an envelope")
+    assert pu.block_time(block) == datetime(2023, 11, 14, 22, 14, 20, tzinfo=UTC)
+    assert pu.block_time(pu.new_block(4, previous_hash=b"", envelopes=[])) is None
