@@ -25,14 +25,12 @@ import aiohttp
 from common.node import READY_PREFIX, parse_ready_line
 from network.etcd_local import LocalEtcd, free_ports
 from network.orderer_material import (
-    CHANNEL,
-    HOSPITAL,
     ORDERING,
     OrdererMaterial,
     build_orderer_material,
+    small_spec,
     write_orderer_yaml,
 )
-from network.spec import ConsortiumSpec, parse_spec
 from orderer.consensus.etcd_client import EtcdClient
 from orderer.consensus.etcd_election import CutterInfo
 from orderer.consensus.etcd_log import ChannelKeys
@@ -114,7 +112,9 @@ async def running_orderers(
     if backend not in ("solo", "etcd"):
         raise ValueError(f"unknown backend {backend!r} (solo or etcd)")
     ports = free_ports(ETCD_ORDERERS) if backend == "etcd" else [0]
-    material = build_orderer_material(folder / "material", _spec(backend, ports))
+    material = build_orderer_material(
+        folder / "material", small_spec(orderer_type=backend, orderer_ports=ports)
+    )
     nodes = OrderingNodes(backend, material)
     try:
         if backend == "etcd":
@@ -129,50 +129,6 @@ async def running_orderers(
         yield nodes
     finally:
         await nodes.close()
-
-
-def _spec(backend: str, ports: list[int]) -> ConsortiumSpec:
-    """Two organisations and one channel; 500 envelopes or 100 ms per block."""
-    orderers = [
-        {"name": f"orderer{index}", "host": "127.0.0.1", "port": port or 7050}
-        for index, port in enumerate(ports)
-    ]
-    document = {
-        "consortium": "bench-orderer",
-        "organizations": [
-            {
-                "name": "Hospital A",
-                "mspid": HOSPITAL,
-                "domain": "hospital-a.example.com",
-                "peers": [{"name": "peer0", "host": "127.0.0.1", "port": 7051}],
-                "users": [{"name": "Admin", "admin": True}, {"name": "dr-lee"}],
-            },
-            {
-                "name": "Health Commission",
-                "mspid": ORDERING,
-                "domain": "commission.example.com",
-                "orderers": orderers,
-                "users": [{"name": "Admin", "admin": True}],
-            },
-        ],
-        "channels": [
-            {
-                "name": CHANNEL,
-                "members": [HOSPITAL],
-                "orderer": {
-                    "type": backend,
-                    "organizations": [ORDERING],
-                    "batch_size": {
-                        "max_message_count": 500,
-                        "absolute_max_bytes": "10 MB",
-                        "preferred_max_bytes": "2 MB",
-                    },
-                    "batch_timeout": "100ms",
-                },
-            }
-        ],
-    }
-    return parse_spec(json.dumps(document), source="bench-orderer spec")
 
 
 def _orderer_yaml(

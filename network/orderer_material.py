@@ -10,6 +10,7 @@ the orderer accepts (its data is opaque to the orderer).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,13 @@ def small_spec(
     preferred_max_bytes: str = "2 MB",
     absolute_max_bytes: str = "10 MB",
     batch_timeout: str = "100ms",
+    orderer_ports: Sequence[int] = (7050,),
 ) -> ConsortiumSpec:
-    """Two organisations and one channel; the batch settings are parameters."""
+    """Two organisations and one channel; the batch settings are parameters.
+
+    One orderer node per entry of `orderer_ports` (orderer0, orderer1, …; a port of 0
+    is written as 7050: the spec only names it, the node listens where it is told).
+    """
     batch = {
         "max_message_count": max_message_count,
         "absolute_max_bytes": absolute_max_bytes,
@@ -73,7 +79,14 @@ def small_spec(
                 "name": "Health Commission",
                 "mspid": ORDERING,
                 "domain": "commission.example.com",
-                "orderers": [{"name": "orderer0", "host": "127.0.0.1", "port": 7050}],
+                "orderers": [
+                    {
+                        "name": f"orderer{index}",
+                        "host": "127.0.0.1",
+                        "port": port or 7050,
+                    }
+                    for index, port in enumerate(orderer_ports)
+                ],
                 "users": [{"name": "Admin", "admin": True}],
             },
         ],
