@@ -9,7 +9,9 @@ everywhere and fail with the same messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from common.channelconfig import parse_go_duration
 from common.config import ConfigNode, optional_list
@@ -20,6 +22,7 @@ __all__ = [
     "format_address",
     "parse_address",
     "read_address",
+    "read_address_overrides",
     "read_duration",
     "read_path",
     "read_paths",
@@ -58,6 +61,24 @@ def read_address(node: ConfigNode) -> str:
     except ValueError:
         raise node.expected(EXPECT_ADDRESS) from None
     return text
+
+
+def read_address_overrides(node: ConfigNode | None) -> Mapping[str, str]:
+    """An ``address_overrides`` mapping: endpoint in the channel config → where to dial.
+
+    Both sides are host:port; absent means no overrides.
+    """
+    overrides: dict[str, str] = {}
+    if node is not None:
+        for endpoint, target in node.as_items():
+            try:
+                parse_address(endpoint)
+            except ValueError:
+                raise target.error(
+                    f"the endpoint {endpoint!r} is not {EXPECT_ADDRESS}"
+                ) from None
+            overrides[endpoint] = read_address(target)
+    return MappingProxyType(overrides)
 
 
 def read_path(node: ConfigNode, base: Path) -> Path:

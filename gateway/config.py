@@ -53,10 +53,10 @@ from types import MappingProxyType
 
 from common.config import ConfigNode, check_unique, load_yaml, optional_list
 from common.config_fields import (
-    EXPECT_ADDRESS,
     format_address,
     parse_address,
     read_address,
+    read_address_overrides,
     read_duration,
     read_path,
     read_paths,
@@ -216,20 +216,9 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
     fields = node.as_mapping(
         optional=("address_overrides", "tls_root_cas", "tls", "endpoints")
     )
-    overrides: dict[str, str] = {}
-    overrides_node = fields.get("address_overrides")
-    if overrides_node is not None:
-        for endpoint, target in overrides_node.as_items():
-            try:
-                parse_address(endpoint)
-            except ValueError:
-                raise target.error(
-                    f"the endpoint {endpoint!r} is not {EXPECT_ADDRESS}"
-                ) from None
-            overrides[endpoint] = read_address(target)
     tls = fields.get("tls")
     return OrdererSettings(
-        address_overrides=MappingProxyType(overrides),
+        address_overrides=read_address_overrides(fields.get("address_overrides")),
         tls_root_cas=read_paths(fields, "tls_root_cas", base),
         tls=tls.as_bool() if tls is not None else None,
         endpoints=optional_list(fields, "endpoints", read_address),

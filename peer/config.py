@@ -72,12 +72,13 @@ from types import MappingProxyType
 
 from common.config import ConfigNode, load_yaml
 from common.config_fields import (
-    EXPECT_ADDRESS,
     format_address,
     parse_address,
     read_address,
+    read_address_overrides,
     read_duration,
     read_path,
+    read_paths,
     read_server_tls,
 )
 from common.operations import OperationsSettings, read_operations
@@ -247,25 +248,11 @@ def _read_orderers(node: ConfigNode | None, base: Path) -> OrdererSettings:
     fields = node.as_mapping(
         optional=("address_overrides", "tls_root_cas", "tls", "client_auth")
     )
-    overrides: dict[str, str] = {}
-    overrides_node = fields.get("address_overrides")
-    if overrides_node is not None:
-        for endpoint, target in overrides_node.as_items():
-            try:
-                parse_address(endpoint)
-            except ValueError:
-                raise target.error(
-                    f"the endpoint {endpoint!r} is not {EXPECT_ADDRESS}"
-                ) from None
-            overrides[endpoint] = read_address(target)
-    roots = fields.get("tls_root_cas")
     tls = fields.get("tls")
     client_auth = fields.get("client_auth")
     return OrdererSettings(
-        address_overrides=MappingProxyType(overrides),
-        tls_root_cas=tuple(read_path(item, base) for item in roots.as_list())
-        if roots
-        else (),
+        address_overrides=read_address_overrides(fields.get("address_overrides")),
+        tls_root_cas=read_paths(fields, "tls_root_cas", base),
         tls=tls.as_bool() if tls is not None else None,
         client_auth=client_auth.as_bool() if client_auth is not None else False,
     )
@@ -369,12 +356,6 @@ def _read_gossip(node: ConfigNode | None, base: Path) -> GossipSettings:
                 address=read_address(peer["address"]), mspid=peer["mspid"].as_str()
             )
         )
-    overrides: dict[str, str] = {}
-    overrides_node = fields.get("address_overrides")
-    if overrides_node is not None:
-        for endpoint, target in overrides_node.as_items():
-            overrides[endpoint] = read_address(target)
-    roots = fields.get("tls_root_cas")
     attempts = fields.get("pull_attempts")
 
     def seconds(key: str, default: float) -> float:
@@ -386,10 +367,8 @@ def _read_gossip(node: ConfigNode | None, base: Path) -> GossipSettings:
         if bootstrap is not None
         else (),
         peers=tuple(peers),
-        address_overrides=MappingProxyType(overrides),
-        tls_root_cas=tuple(read_path(item, base) for item in roots.as_list())
-        if roots
-        else (),
+        address_overrides=read_address_overrides(fields.get("address_overrides")),
+        tls_root_cas=read_paths(fields, "tls_root_cas", base),
         push_timeout_s=seconds("push_timeout", defaults.push_timeout_s),
         pull_timeout_s=seconds("pull_timeout", defaults.pull_timeout_s),
         pull_attempts=attempts.as_int(minimum=1)
