@@ -11,6 +11,7 @@ after the collection's `blockToLive`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
@@ -44,13 +45,23 @@ def static_config(reader: DefinitionReader, ns: str, coll: str) -> StaticConfig 
 
 
 def implicit_collection(mspid: str) -> StaticConfig:
-    """`_implicit_org_<mspid>`: members of `mspid` only, no expiry, no member-only rules."""
-    return StaticConfig(
+    """`_implicit_org_<mspid>`: members of `mspid` only, no expiry, no member-only rules.
+
+    A fresh message each call (callers may change it); building it from the cached
+    encoding costs a decode instead of a policy parse on every endorsement.
+    """
+    return StaticConfig.FromString(_implicit_collection_bytes(mspid))
+
+
+@functools.lru_cache(maxsize=256)
+def _implicit_collection_bytes(mspid: str) -> bytes:
+    config = StaticConfig(
         name=f"{IMPLICIT_COLLECTION_PREFIX}{mspid}",
         member_orgs_policy=collection_pb2.CollectionPolicyConfig(
             signature_policy=from_string(f"OR('{mspid}.member')")
         ),
     )
+    return config.SerializeToString(deterministic=True)
 
 
 def member_mspids(config: StaticConfig) -> frozenset[str]:
@@ -63,7 +74,8 @@ class CommittedCollections:
 
     `reader` gives the channel's committed public state; the committer asks while it
     commits block n, so it sees the definitions as of block n - 1. The configs of a
-    namespace are read once per block.
+    namespace are read once per block, and so is whether this peer's organisation is
+    a member of each collection.
     """
 
     def __init__(self, reader: Callable[[], DefinitionReader], *, mspid: str) -> None:
@@ -71,24 +83,33 @@ class CommittedCollections:
         self._mspid = mspid
         self._lock = threading.Lock()
         self._block_num = -1
-        self._cache: dict[tuple[str, str], StaticConfig | None] = {}
+        self._cache: dict[tuple[str, str], tuple[bool, int]] = {}
 
     def is_member(self, ns: str, coll: str, *, block_num: int) -> bool:
-        config = self._config(ns, coll, block_num)
-        return config is not None and self._mspid in member_mspids(config)
+        return self._lookup(ns, coll, block_num)[0]
 
     def block_to_live(self, ns: str, coll: str, *, block_num: int) -> int:
-        config = self._config(ns, coll, block_num)
-        return 0 if config is None else config.block_to_live
+        return self._lookup(ns, coll, block_num)[1]
 
-    def _config(self, ns: str, coll: str, block_num: int) -> StaticConfig | None:
+    def _lookup(self, ns: str, coll: str, block_num: int) -> tuple[bool, int]:
+        """(this organisation is a member, block-to-live) of a collection, cached per block."""
         with self._lock:
             if block_num != self._block_num:
                 self._block_num, self._cache = block_num, {}
             key = (ns, coll)
-            if key not in self._cache:
-                self._cache[key] = static_config(self._reader(), ns, coll)
-            return self._cache[key]
+            found = self._cache.get(key)
+            if found is None:
+                found = _membership(
+                    static_config(self._reader(), ns, coll), self._mspid
+                )
+                self._cache[key] = found
+            return found
+
+
+def _membership(config: StaticConfig | None, mspid: str) -> tuple[bool, int]:
+    if config is None:
+        return False, 0
+    return mspid in member_mspids(config), config.block_to_live
 
 
 def _configs(reader: DefinitionReader, ns: str) -> dict[str, StaticConfig]:
