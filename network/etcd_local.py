@@ -9,9 +9,7 @@ Consortium networks start their etcd members through `medledger network up` inst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from common.errors import ConfigError
+from network.ports import free_ports
 
 __all__ = ["LocalEtcd", "free_ports"]
 
@@ -133,15 +132,6 @@ class LocalEtcd:
                     raise TimeoutError(f"etcd members not healthy: {names}")
                 if waiting:
                     await asyncio.sleep(_POLL_S)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _make_folder(folder: Path) -> None:

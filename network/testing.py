@@ -40,7 +40,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import yaml
+
+from network.ports import free_ports
 
 if TYPE_CHECKING:
     from gateway.client import Contract, Gateway
@@ -329,18 +330,6 @@ def prepare_spec(
         entry["collections"] = [dict(items) for items in request.collections]
     copy["chaincodes"] = [entry]
     return copy
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback TCP ports that were free a moment ago."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 # ---------------------------------------------------------------- pytest hooks

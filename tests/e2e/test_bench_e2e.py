@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from network.bench_e2e import percentiles, process_cpu_s
+from network.ports import free_ports
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BENCH_SPEC = REPOSITORY / "network" / "examples" / "bench-2org.yaml"
@@ -68,17 +68,6 @@ def medledger(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def relocated_spec(path: Path) -> Path:

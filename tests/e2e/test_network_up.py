@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from network.ports import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -92,17 +93,6 @@ class Network:
             if line.strip().startswith("heights:"):
                 found[previous.split()[0]] = line.strip()
         return found
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def write_spec(path: Path, ports: dict[str, int]) -> Path:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from chaincode.testing import Event, make_identity
+from network.ports import free_ports
 from peer.chaincode.execute import ChaincodeInfo
 from peer.chaincode.launcher import node_launch_spec
 from peer.chaincode.support import ChaincodeService, ServiceEndpoint
@@ -67,12 +67,6 @@ async def peer(tmp_path: Path) -> AsyncIterator[LedgerPeer]:
         yield side
     finally:
         await side.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -169,7 +163,7 @@ async def test_node_chaincode_as_a_service(
     peer: LedgerPeer, chaincode_node: Path
 ) -> None:
     """CCaaS: the chaincode listens and the peer dials Connect."""
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{free_ports(1)[0]}"
     async with chaincode_server(chaincode_node, address):
         service = ChaincodeService(
             PACKAGE,

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import pytest_asyncio
 from common.channelconfig import ChannelConfig
 from network.lifecycle_cli import collections_from_json
 from network.lifecycle_client import Definition, Target, approve, commit, install
+from network.ports import free_ports
 from network.spec_chaincodes import endorsement_policy_bytes
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.pvtdata import list_purges
@@ -83,12 +83,6 @@ class PrivateNetwork:
 
     def storage(self, org: str) -> Path:
         return self.folder / org / "data"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def ccaas_package(address: str, folder: Path) -> tuple[bytes, str]:
@@ -229,8 +223,9 @@ async def network(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[PrivateNetwork]:
     folder = tmp_path_factory.mktemp("node-private")
-    listen = {org: f"127.0.0.1:{free_port()}" for org in HOSPITALS}
-    servers = {org: f"127.0.0.1:{free_port()}" for org in HOSPITALS}
+    ports = iter(free_ports(2 * len(HOSPITALS)))
+    listen = {org: f"127.0.0.1:{next(ports)}" for org in HOSPITALS}
+    servers = {org: f"127.0.0.1:{next(ports)}" for org in HOSPITALS}
     packages = {
         org: ccaas_package(servers[org], folder / "packages" / org) for org in HOSPITALS
     }

@@ -24,13 +24,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from network.ports import free_ports
 from tests.conftest import skip_or_fail
 from tests.support.etcd_tls import HOST, EtcdTls
 
@@ -72,17 +72,6 @@ def running_cluster(
         yield cluster
     finally:
         asyncio.run(cluster.stop())
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago."""
-    with contextlib.ExitStack() as stack:
-        sockets = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind((HOST, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 class EtcdMember:

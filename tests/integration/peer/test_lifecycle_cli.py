@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ import pytest
 
 from network.cli import main
 from network.lifecycle_client import Definition, commit
+from network.ports import free_ports
 from peer.lifecycle.package import build_package, package_id
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
@@ -164,18 +164,11 @@ async def test_the_console_commands_take_a_chaincode_from_folder_to_committed(
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_a_ccaas_package_is_dialled_at_its_connection_address(
     network: Network,
 ) -> None:
     """The peers dial the server named in connection.json once the definition commits."""
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{free_ports(1)[0]}"
     folder = network.folder / "asset-service"
     folder.mkdir()
     (folder / "connection.json").write_text(
