@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from common.errors import WireError
 from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from protos.transientstore import transientstore_pb2
 
 __all__ = [
     "CollectionFilter",
@@ -28,6 +29,7 @@ __all__ = [
     "build_tx_pvt_rwset",
     "decode",
     "decode_kv_rwset",
+    "filter_with_config",
     "key_hash",
     "pvt_rwset_hash",
     "rwset_keys",
@@ -154,3 +156,39 @@ def _keep_only(
     for index in reversed(range(len(entries))):
         if entries[index].key in removed_keys:
             del entries[index]
+
+
+def filter_with_config(
+    message: transientstore_pb2.TxPvtReadWriteSetWithConfigInfo,
+    accept: CollectionFilter,
+) -> transientstore_pb2.TxPvtReadWriteSetWithConfigInfo:
+    """A copy holding only the accepted collections' write sets and configs.
+
+    Used where private data leaves a peer (a push, a pull answer) and where the
+    transient store hands it out: nothing of a collection that was not accepted.
+    """
+    result = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo(
+        endorsed_at=message.endorsed_at
+    )
+    if message.HasField("pvt_rwset"):
+        result.pvt_rwset.SetInParent()
+        result.pvt_rwset.data_model = message.pvt_rwset.data_model
+    for ns_rwset in message.pvt_rwset.ns_pvt_rwset:
+        kept = [
+            coll
+            for coll in ns_rwset.collection_pvt_rwset
+            if accept(ns_rwset.namespace, coll.collection_name)
+        ]
+        if kept:
+            result.pvt_rwset.ns_pvt_rwset.add(
+                namespace=ns_rwset.namespace, collection_pvt_rwset=kept
+            )
+    for ns, package in message.collection_configs.items():
+        configs = [
+            config
+            for config in package.config
+            if accept(ns, config.static_collection_config.name)
+        ]
+        if configs:
+            result.collection_configs[ns].config.extend(configs)
+    return result

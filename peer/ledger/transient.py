@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 from common.errors import WireError
 from peer.errors import LedgerError
-from peer.ledger.pvtrwset import CollectionFilter, decode
+from peer.ledger.pvtrwset import CollectionFilter, decode, filter_with_config
 from peer.ledger.schema import migrate, transaction
-from protos.ledger.rwset import rwset_pb2
 from protos.transientstore import transientstore_pb2
 
 __all__ = [
@@ -106,7 +105,7 @@ def get_by_tx_id(
     for height, data in rows:
         message = _decode_stored(tx_id, data)
         if filter is not None:
-            message = _filtered(message, filter)
+            message = filter_with_config(message, filter)
         entries.append(TransientEntry(height, message))
     return entries
 
@@ -116,35 +115,6 @@ def _decode_stored(tx_id: str, data: bytes) -> _WithConfig:
         return decode(_WithConfig, data, what=f"stored transient data of tx {tx_id}")
     except WireError as error:
         raise LedgerError(f"transient store is corrupt: {error}") from error
-
-
-def _filtered(message: _WithConfig, accept: CollectionFilter) -> _WithConfig:
-    """A copy holding only the accepted collections' write sets and configs."""
-    result = _WithConfig(endorsed_at=message.endorsed_at)
-    if message.HasField("pvt_rwset"):
-        result.pvt_rwset.SetInParent()
-        result.pvt_rwset.data_model = message.pvt_rwset.data_model
-    for ns_rwset in message.pvt_rwset.ns_pvt_rwset:
-        kept = [
-            coll
-            for coll in ns_rwset.collection_pvt_rwset
-            if accept(ns_rwset.namespace, coll.collection_name)
-        ]
-        if kept:
-            result.pvt_rwset.ns_pvt_rwset.append(
-                rwset_pb2.NsPvtReadWriteSet(
-                    namespace=ns_rwset.namespace, collection_pvt_rwset=kept
-                )
-            )
-    for ns, package in message.collection_configs.items():
-        configs = [
-            config
-            for config in package.config
-            if accept(ns, config.static_collection_config.name)
-        ]
-        if configs:
-            result.collection_configs[ns].config.extend(configs)
-    return result
 
 
 def purge_by_tx_ids(conn: sqlite3.Connection, tx_ids: Iterable[str]) -> int:

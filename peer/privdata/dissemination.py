@@ -26,6 +26,7 @@ from common.msp import SigningIdentity
 from peer.channels import PeerChannel
 from peer.config import KnownPeer
 from peer.errors import ChaincodeError
+from peer.ledger.pvtrwset import filter_with_config
 from peer.privdata.directory import PeerDirectory
 from peer.privdata.members import configs_of, member_mspids, verify_peer
 from peer.privdata.messages import (
@@ -33,7 +34,6 @@ from peer.privdata.messages import (
     collections_in,
     decode_with_config,
     sign_push,
-    trimmed,
 )
 from protos.medledger.peer import privdata_pb2, privdata_pb2_grpc
 
@@ -151,7 +151,9 @@ class Disseminator:
         collections: frozenset[Collection],
     ) -> tuple[str, frozenset[Collection]]:
         """One push; (the acknowledging peer's MSP id, what it stored), or nothing."""
-        private_data = trimmed(message, lambda ns, coll: (ns, coll) in collections)
+        private_data = filter_with_config(
+            message, lambda ns, coll: (ns, coll) in collections
+        )
         request = sign_push(
             self._signer,
             channel_id=channel.channel_id,

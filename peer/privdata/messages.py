@@ -1,13 +1,14 @@
 """Building and reading the signed messages of `medledger.peer.v1.PrivateDataService`.
 
-Pure helpers shared by both ends: a private write set trimmed to the collections
-a filter accepts, and signed Push, ack and Pull messages (payload bytes + signature).
+Pure helpers shared by both ends: signed Push, ack and Pull messages (payload bytes +
+signature). Trimming a write set to the accepted collections is
+`peer.ledger.pvtrwset.filter_with_config`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from common.msp import SigningIdentity
 from peer.ledger.pvtrwset import decode
@@ -21,11 +22,9 @@ __all__ = [
     "sign_ack",
     "sign_pull",
     "sign_push",
-    "trimmed",
 ]
 
 WithConfig = transientstore_pb2.TxPvtReadWriteSetWithConfigInfo
-Accept = Callable[[str, str], bool]
 
 
 def decode_with_config(data: bytes) -> WithConfig:
@@ -40,31 +39,6 @@ def collections_in(message: WithConfig) -> list[tuple[str, str]]:
         for ns in message.pvt_rwset.ns_pvt_rwset
         for coll in ns.collection_pvt_rwset
     ]
-
-
-def trimmed(message: WithConfig, accept: Accept) -> WithConfig:
-    """A copy with only the accepted collections' write sets and configs."""
-    result = WithConfig(endorsed_at=message.endorsed_at)
-    result.pvt_rwset.data_model = message.pvt_rwset.data_model
-    for ns_rwset in message.pvt_rwset.ns_pvt_rwset:
-        kept = [
-            coll
-            for coll in ns_rwset.collection_pvt_rwset
-            if accept(ns_rwset.namespace, coll.collection_name)
-        ]
-        if kept:
-            result.pvt_rwset.ns_pvt_rwset.add(
-                namespace=ns_rwset.namespace, collection_pvt_rwset=kept
-            )
-    for ns, package in message.collection_configs.items():
-        configs = [
-            config
-            for config in package.config
-            if accept(ns, config.static_collection_config.name)
-        ]
-        if configs:
-            result.collection_configs[ns].config.extend(configs)
-    return result
 
 
 def sign_push(

@@ -27,7 +27,7 @@ from peer.channels import PeerChannel
 from peer.errors import AccessDenied, ChannelNotJoined, MalformedProposal
 from peer.ledger import transient
 from peer.ledger.pvtdata import get_collection_private_data
-from peer.ledger.pvtrwset import decode
+from peer.ledger.pvtrwset import decode, filter_with_config
 from peer.privdata.members import (
     check_timestamp,
     collection_config,
@@ -39,7 +39,6 @@ from peer.privdata.messages import (
     collections_in,
     decode_with_config,
     sign_ack,
-    trimmed,
 )
 from peer.service import status_of
 from protos.medledger.peer import privdata_pb2
@@ -135,7 +134,7 @@ class PrivateDataService:
                 f"peer of {sender.mspid} is not a member of {names(refused)}"
             )
         if mine:
-            kept = trimmed(message, lambda ns, coll: (ns, coll) in mine)
+            kept = filter_with_config(message, lambda ns, coll: (ns, coll) in mine)
             channel.store_private_data(
                 payload.tx_id,
                 payload.endorsed_at,
