@@ -19,6 +19,7 @@ import itertools
 import math
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -67,7 +68,7 @@ class MetricFamily:
     samples: tuple[Sample, ...]
 
 
-class _Metric:
+class _Metric(ABC):
     """What every metric shares: name, help, label names, one child per label values."""
 
     type: MetricType
@@ -78,8 +79,9 @@ class _Metric:
         self.help = help
         self.label_names = tuple(labels)
 
+    @abstractmethod
     def collect(self) -> MetricFamily:
-        raise NotImplementedError
+        """The metric's samples now."""
 
 
 _C = TypeVar("_C")
@@ -121,8 +123,9 @@ class _Parent(_Metric, Generic[_C]):
     def _pairs(self, values: LabelValues) -> tuple[tuple[str, str], ...]:
         return tuple(zip(self.label_names, values, strict=True))
 
+    @abstractmethod
     def _new_child(self) -> _C:
-        raise NotImplementedError
+        """A child for a new combination of label values."""
 
 
 class CounterChild:
