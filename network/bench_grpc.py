@@ -61,6 +61,8 @@ __all__ = [
     "GrpcBenchOptions",
     "parse_config",
     "run_grpc_bench",
+    "run_pair",
+    "write_certificate",
 ]
 
 UNARY_METHOD = "/medledger.bench.Echo/Unary"
@@ -131,11 +133,11 @@ def run_grpc_bench(options: GrpcBenchOptions) -> dict[str, Any]:
     load_before = os.getloadavg()
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in options.configs}
     with tempfile.TemporaryDirectory(prefix="medledger-bench-grpc-") as folder:
-        tls = _write_certificate(Path(folder)) if options.tls else None
+        tls = write_certificate(Path(folder)) if options.tls else None
         for _ in range(options.repeat):
             for name in options.configs:
                 results[name].append(
-                    _run_pair(configs[name], options, Path(folder), tls)
+                    run_pair(configs[name], options, Path(folder), tls)
                 )
     return {
         "messages": options.messages,
@@ -198,12 +200,20 @@ def _median(values: Sequence[float]) -> float:
     return round((ordered[middle - 1] + ordered[middle]) / 2, 1)
 
 
-def _run_pair(
+def run_pair(
     config: BenchConfig,
     options: GrpcBenchOptions,
     folder: Path,
     tls: tuple[Path, Path] | None,
 ) -> dict[str, Any]:
+    """One server and one driver process under `config`: per pattern (`unary`,
+    `stream`) `client_us`, `server_us`, `total_us` and `messages_per_s`.
+
+    `tls` is `write_certificate`'s (cert, key), or None for plaintext.
+
+    Raises:
+        GrpcBenchError: a child process failed.
+    """
     env = {**os.environ, **config.env, "PYTHONUNBUFFERED": "1"}
     if config.unix_socket:
         address = f"unix:{folder / f'echo-{time.monotonic_ns()}.sock'}"
@@ -248,7 +258,7 @@ def _drive_process(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any
     return result
 
 
-def _write_certificate(folder: Path) -> tuple[Path, Path]:
+def write_certificate(folder: Path) -> tuple[Path, Path]:
     """A P-256 server certificate for `localhost`/127.0.0.1 and its key: (cert, key).
 
     The cert file holds the server certificate and its one-off CA, so the server

@@ -332,10 +332,12 @@ def add_bench_commands(
     add_bench_ledger_command(bench_commands)
     add_bench_peer_command(bench_commands)
     from network.bench_e2e import add_e2e_command
+    from network.bench_floor import add_floor_command
     from network.bench_grpc import add_grpc_command
 
     add_e2e_command(bench_commands)
     add_grpc_command(bench_commands)
+    add_floor_command(bench_commands)
 
 
 def add_bench_peer_command(
