@@ -3,6 +3,7 @@ contracts' stub calls against it, and one tiny real measurement."""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Mapping
 
@@ -21,6 +22,7 @@ from network.bench_floor import (
     UnitCosts,
     ceiling,
     floor_report,
+    grpc_costs,
     human_line,
     run_floor_bench,
     stub_calls,
@@ -49,6 +51,21 @@ def test_a_unit_cost_is_interpolated_between_sizes_and_flat_beyond_them() -> Non
     assert unit_cost(costs, 1000) == GrpcCost(100.0, 200.0)
     assert unit_cost(costs, 10) == GrpcCost(100.0, 200.0)
     assert unit_cost(costs, 9000) == GrpcCost(300.0, 400.0)
+
+
+def test_grpc_costs_pick_each_side_over_the_runs() -> None:
+    runs = {
+        512: {
+            "unary": [
+                {"client_us": 100.0, "server_us": 250.0, "total_us": 350.0},
+                {"client_us": 130.0, "server_us": 200.0, "total_us": 330.0},
+                {"client_us": 110.0, "server_us": 300.0, "total_us": 410.0},
+            ]
+        }
+    }
+
+    assert grpc_costs(runs, "unary", min) == {512: GrpcCost(100.0, 200.0)}
+    assert grpc_costs(runs, "unary", statistics.median) == {512: GrpcCost(110.0, 250.0)}
 
 
 def test_a_unit_cost_needs_a_measurement() -> None:
@@ -113,6 +130,9 @@ def test_the_report_compares_each_ceiling_with_its_target() -> None:
     assert create["budget_us_per_tx"] == 2000.0
     assert create["ceiling_per_s"] == pytest.approx(2e6 / 1497.5, abs=0.1)
     assert create["reachable"] is True
+    assert create["ceiling_per_s_messages_only"] == pytest.approx(
+        2e6 / (4 * 300.0 + 9 * 30.0), abs=0.1
+    )
     assert report["transfer"]["reachable"] is False
     assert create["our_extra_us_per_tx"] == 300.0
     assert [extra["step"] for extra in create["our_extra_steps"]] == [
@@ -237,3 +257,8 @@ def test_a_tiny_real_measurement_prices_every_workload() -> None:
     for entry in report["workloads"].values():
         assert entry["floor_us_per_tx"] > 0
         assert entry["ceiling_per_s"] > 0
+    # With one run per size the cheapest run is the median.
+    assert (
+        report["best_runs"]["create"]["floor_us_per_tx"]
+        == (report["workloads"]["create"]["floor_us_per_tx"])
+    )
