@@ -40,7 +40,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -230,6 +237,40 @@ class MedledgerNetwork:
         """The chaincode under test, through `mspid`'s gateway as `user`."""
         async with self.gateway(mspid, user) as gateway:
             yield gateway.network(self.channel).contract(self.chaincode)
+
+    async def wait_for_block(
+        self,
+        number: int,
+        mspids: Iterable[str] | None = None,
+        *,
+        timeout_s: float = READY_TIMEOUT_S,
+    ) -> None:
+        """Return once the peers of `mspids` (default: every organisation with a
+        gateway) have committed block `number`.
+
+        A submit returns when the submitting organisation's peer committed the
+        transaction; another organisation's peer may still be a block behind. Wait
+        here before endorsing on that peer what depends on the transaction:
+
+            status = await (await contract.submit_async("Share", "r1")).status()
+            await network.wait_for_block(status.block_number, ["Org2MSP"])
+
+        Raises:
+            TimeoutError: a peer did not commit the block within `timeout_s`.
+        """
+
+        async def committed(mspid: str) -> None:
+            user = DEFAULT_USER if DEFAULT_USER in self.users(mspid) else None
+            async with self.gateway(mspid, user or self.users(mspid)[0]) as gateway:
+                events = gateway.network(self.channel).filtered_block_events(
+                    start_block=number
+                )
+                async for _ in events:
+                    return
+
+        chosen = list(self.organizations if mspids is None else mspids)
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*(committed(mspid) for mspid in chosen))
 
 
 class NetworkFactory:

@@ -60,10 +60,14 @@ async def test_create_read_verify_and_refusals_in_the_treating_hospital(
             )
         )
         assert created["sha256"] == hashlib.sha256(DIAGNOSIS).hexdigest()
-        read = json.loads(
-            await lee.submit("ReadDiagnosis", "R1", "follow-up", endorsing_orgs=[A])
+        submitted = await lee.submit_async(
+            "ReadDiagnosis", "R1", "follow-up", endorsing_orgs=[A]
         )
+        status = await submitted.status()
+        assert status.successful, status.code_name
+        read = json.loads(submitted.result)
         assert read["diagnosis"] == DIAGNOSIS.decode()
+    await net.wait_for_block(status.block_number, [B])
     async with net.contract(B, "dr-garcia") as garcia:
         with pytest.raises(GatewayError, match="HospitalBMSP does not hold it"):
             await garcia.submit("ReadDiagnosis", "R1", "curiosity", endorsing_orgs=[B])
@@ -112,10 +116,13 @@ async def test_share_with_consent_then_the_other_hospital_reads(
     async with net.contract(A, "patient-0017") as patient:
         await patient.submit("GrantConsent", B, expiry, endorsing_orgs=[A])
     async with net.contract(A, "dr-lee") as lee:
-        shared = json.loads(
-            await lee.submit("ShareRecord", "R2", B, endorsing_orgs=[A])
-        )
+        submitted = await lee.submit_async("ShareRecord", "R2", B, endorsing_orgs=[A])
+        status = await submitted.status()
+        assert status.successful, status.code_name
+        shared = json.loads(submitted.result)
         assert shared["holders"] == {B: "HospitalAMSP-HospitalBMSP"}
+    # B endorses the read on its own peer: wait until that peer has the shared copy.
+    await net.wait_for_block(status.block_number, [B])
     async with net.contract(B, "dr-garcia") as garcia:
         read = json.loads(
             await garcia.submit("ReadDiagnosis", "R2", "emergency", endorsing_orgs=[B])

@@ -115,7 +115,7 @@ async def test_a_member_pulls_what_was_not_pushed_over_tls(
     written = await submit(
         network, A, "PutPrivate", "ABpull", "q1", transient={"value": value}
     )
-    await wait_for_block(network, B, written.block_number)
+    await network.wait_for_block(written.block_number, [B])
     assert await read(network, B, "GetPrivate", "ABpull", "q1") == value
 
 
@@ -134,13 +134,13 @@ async def test_purge_removes_plaintext_and_history_on_every_member(
     written = await submit(
         network, A, "PutPrivate", "AB", "p1", transient={"value": last}
     )
-    await wait_for_block(network, B, written.block_number)
+    await network.wait_for_block(written.block_number, [B])
     assert await read(network, B, "GetPrivate", "AB", "p1") == last
 
     purged = await submit(network, A, "Purge", "AB", "p1")
     key_hash = hashlib.sha256(b"p1").digest()
     for mspid in (A, B, C):
-        await wait_for_block(network, mspid, purged.block_number)
+        await network.wait_for_block(purged.block_number, [mspid])
     for mspid in (A, B):
         assert await read(network, mspid, "GetPrivate", "AB", "p1") == b""
         assert holding(network, mspid, first) == []
@@ -173,12 +173,12 @@ async def test_block_to_live_three_expires_on_every_member(
         await submit(network, A, "PutPublic", "tick", str(step))
     last_alive = written.block_number + 3
     for mspid in (A, B):
-        await wait_for_block(network, mspid, last_alive)
+        await network.wait_for_block(last_alive, [mspid])
         assert await read(network, mspid, "GetPrivate", "ABttl", "t1") == value
     expired = await submit(network, A, "PutPublic", "tick", "3")
     assert expired.block_number == last_alive + 1
     for mspid in (A, B):
-        await wait_for_block(network, mspid, expired.block_number)
+        await network.wait_for_block(expired.block_number, [mspid])
         assert await read(network, mspid, "GetPrivate", "ABttl", "t1") == b""
 
 
@@ -238,11 +238,6 @@ async def read(
     contract: Contract
     async with network.contract(mspid, USERS[mspid]) as contract:
         return await contract.evaluate(transaction, *args, endorsing_orgs=[mspid])
-
-
-async def wait_for_block(network: MedledgerNetwork, mspid: str, number: int) -> None:
-    """Return once `mspid`'s peer has delivered block `number` (its gateway relays)."""
-    await delivered_block(network, mspid, number)
 
 
 async def delivered_block(
