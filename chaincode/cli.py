@@ -29,7 +29,7 @@ from pathlib import Path
 
 from chaincode.errors import ServeConfigError, StreamClosedError
 from chaincode.loader import load_chaincode
-from chaincode.shim.dial import ClientTls, serve_peer
+from chaincode.shim.dial import STREAMS_VARIABLE, ClientTls, serve_peer
 from chaincode.shim.execute import Chaincode
 from chaincode.shim.server import ChaincodeServer, ServerTls
 from common.node import run
@@ -40,6 +40,8 @@ STOP_GRACE_S = 5.0
 EXIT_OK = 0
 EXIT_PEER_LOST = 1
 EXIT_CONFIG = 2
+MAX_STREAMS = 16
+"""At most this many streams, whatever the environment says."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,8 @@ class ServeConfig:
     listen_address: str | None = None
     client_tls: ClientTls | None = None
     server_tls: ServerTls | None = None
+    streams: int = 1
+    """Dial mode: streams to open (`MEDLEDGER_CHAINCODE_STREAMS`, set by our peer)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,6 +151,7 @@ def serve_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ServeC
         ),
         peer_address=peer_address,
         client_tls=_client_tls(args, environ),
+        streams=_streams(environ),
     )
 
 
@@ -203,7 +208,16 @@ async def _serve_dialling(
         chaincode_id=config.chaincode_id,
         tls=config.client_tls,
         on_ready=lambda: print(f"READY {address}", flush=True),
+        streams=config.streams,
     )
+
+
+def _streams(environ: Mapping[str, str]) -> int:
+    """The stream count a medledger peer asked for; 1 when absent or not a number."""
+    try:
+        return min(max(1, int(environ.get(STREAMS_VARIABLE, "1"))), MAX_STREAMS)
+    except ValueError:
+        return 1
 
 
 def _required(value: str, what: str) -> str:

@@ -37,6 +37,8 @@ from typing import Any
 
 import grpc
 
+from chaincode.shim.dial import STREAMS_VARIABLE
+from common.grpc_runtime import apply_runtime_defaults
 from common.msp import Msp, MspManager, SigningIdentity, load_signing_identity
 from common.node import EVENT_LOOP_VARIABLE, loop_factory
 from common.protoutil import (
@@ -78,6 +80,8 @@ class EndorseBenchOptions:
     folder: Path | None = None
     uvloop: bool = True
     """Run the peer, the chaincode and the client on uvloop when it is installed."""
+    chaincode_streams: int | None = None
+    """Streams the chaincode opens (None: what the peer's launcher asks, 4)."""
 
 
 DEFAULT_OPTIONS = EndorseBenchOptions()
@@ -121,13 +125,18 @@ async def _bench(
     network = BenchNetwork.create(root)
     client_layout = network.crypto.organization(HOSPITAL).user("dr-lee")
     client = load_signing_identity(client_layout.msp_dir, mspid=HOSPITAL)
-    node = PeerNode(_peer_config(network, root, uvloop=uvloop), verify_workers=1)
+    config = _peer_config(
+        network, root, uvloop=uvloop, streams=options.chaincode_streams
+    )
+    node = PeerNode(config, verify_workers=1)
     addresses = await node.start()
     jobs = [asyncio.ensure_future(job) for job in node.jobs()]
     try:
         await _define_chaincode(network, node)
         await _endorse_all(node, _signed(client, 50, options.keys), 8)
-        report: dict[str, object] = {}
+        report: dict[str, object] = {
+            "chaincode_streams": len(node.registry.handlers(PACKAGE_ID))
+        }
         proposals = _signed(client, options.proposals, options.keys)
         chaincode_pid = _chaincode_pid(node)
         chaincode_cpu_started = _process_cpu_s(chaincode_pid)
@@ -154,11 +163,18 @@ async def _bench(
         await asyncio.gather(*jobs, return_exceptions=True)
 
 
-def _peer_config(network: BenchNetwork, root: Path, *, uvloop: bool) -> PeerConfig:
+def _peer_config(
+    network: BenchNetwork, root: Path, *, uvloop: bool, streams: int | None = None
+) -> PeerConfig:
     peer = network.crypto.organization(HOSPITAL).peer("peer0")
-    # `python -m chaincode` runs on uvloop unless MEDLEDGER_EVENT_LOOP says asyncio.
+    # `python -m chaincode` runs on uvloop unless MEDLEDGER_EVENT_LOOP says asyncio,
+    # and opens the streams the launcher asks for unless told here.
+    settings = (
+        *(() if uvloop else (f"{EVENT_LOOP_VARIABLE}=asyncio",)),
+        *(() if streams is None else (f"{STREAMS_VARIABLE}={streams}",)),
+    )
     command = (
-        *(() if uvloop else ("env", f"{EVENT_LOOP_VARIABLE}=asyncio")),
+        *(("env", *settings) if settings else ()),
         sys.executable,
         "-m",
         "chaincode",
@@ -401,4 +417,12 @@ def _process_cpu_s(pid: int | None) -> float:
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(run_endorse_bench(), indent=2))
+    if "GRPC_EXPERIMENTS" not in os.environ:
+        # gRPC reads its settings when imported (above): start again with ours, as
+        # `medledger bench peer` has them.
+        apply_runtime_defaults()
+        argv = [sys.executable, "-m", "network.bench_endorse", *sys.argv[1:]]
+        os.execv(sys.executable, argv)
+    streams = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    options = EndorseBenchOptions(chaincode_streams=streams)
+    print(json.dumps(run_endorse_bench(options), indent=2))

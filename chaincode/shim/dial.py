@@ -3,6 +3,13 @@
 `serve_peer` opens `protos.ChaincodeSupport/Register` on the peer, sends REGISTER and
 serves invocations until the peer ends the stream. Like Fabric's shims it never
 reconnects: the process that launched it decides what a lost stream means.
+
+With `streams` > 1 (a medledger peer asks for that through `STREAMS_VARIABLE` when it
+launches the chaincode) it opens that many Register streams on the one connection,
+each a complete Fabric conversation under the same package id, once the first has
+registered; the peer spreads transactions over them. An extra stream the peer refuses
+(a Fabric peer refuses a second registration) is logged and left; serving ends when the
+first stream ends.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ MESSAGE_BYTES_MAX = 100 * 1024 * 1024
 
 EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
 """What grpc.aio's `read()` returns at the end of a stream."""
+
+STREAMS_VARIABLE = "MEDLEDGER_CHAINCODE_STREAMS"
+"""How many streams a launched chaincode opens to its peer (set by a medledger peer)."""
 
 GRPC_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
@@ -60,10 +70,12 @@ async def serve_peer(
     on_ready: Callable[[], None] | None = None,
     register_timeout_s: float = HANDSHAKE_TIMEOUT_S,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
+    streams: int = 1,
 ) -> None:
     """Register `chaincode` as `chaincode_id` with the peer and serve until the stream ends.
 
-    `on_ready` is called once the peer has answered REGISTERED and READY.
+    `on_ready` is called once the peer has answered REGISTERED and READY on the first
+    stream; `streams` - 1 more streams are opened after that (module docstring).
 
     Raises:
         StreamClosedError: the peer could not be reached or did not complete the
@@ -72,19 +84,36 @@ async def serve_peer(
     async with _open_channel(peer_address, tls) as channel:
         # Without a request iterator grpc.aio gives a call we write to ourselves.
         stub = chaincode_shim_pb2_grpc.ChaincodeSupportStub(channel)
-        call = stub.Register()  # type: ignore[call-arg]
-        stream = CallStream(call)
-        session = ShimSession(
-            chaincode,
-            chaincode_id=chaincode_id,
-            request_timeout_s=request_timeout_s,
-            handshake_timeout_s=register_timeout_s,
-            on_ready=on_ready,
-        )
-        await session.run(stream)
-    if not session.ready.is_set():
+
+        def session(on_session_ready: Callable[[], None] | None) -> ShimSession:
+            return ShimSession(
+                chaincode,
+                chaincode_id=chaincode_id,
+                request_timeout_s=request_timeout_s,
+                handshake_timeout_s=register_timeout_s,
+                on_ready=on_session_ready,
+            )
+
+        stream = CallStream(stub.Register())  # type: ignore[call-arg]
+        extras: list[asyncio.Task[None]] = []
+
+        def ready() -> None:
+            for _ in range(streams - 1):
+                extra = CallStream(stub.Register())  # type: ignore[call-arg]
+                extras.append(asyncio.create_task(_serve_extra(session(None), extra)))
+            if on_ready is not None:
+                on_ready()
+
+        first = session(ready)
+        try:
+            await first.run(stream)
+        finally:
+            for task in extras:
+                task.cancel()
+            await asyncio.gather(*extras, return_exceptions=True)
+    if not first.ready.is_set():
         reason = (
-            session.failure
+            first.failure
             or stream.error
             or "the peer ended the stream during the handshake"
         )
@@ -92,6 +121,16 @@ async def serve_peer(
             f"could not register with the peer at {peer_address}: {reason}"
         )
     _log.info("chaincode stream to %s ended", peer_address)
+
+
+async def _serve_extra(session: ShimSession, stream: CallStream) -> None:
+    """One more stream beside the first; the peer may refuse it (logged, not raised)."""
+    await session.run(stream)
+    if not session.ready.is_set():
+        _log.info(
+            "the peer did not accept an extra stream: %s",
+            session.failure or stream.error or "it ended the stream",
+        )
 
 
 class CallStream:

@@ -239,7 +239,7 @@ class ChaincodeExecutor:
     ) -> tuple[ChaincodeInfo, Message]:
         info, message_type = self._check_invocation(context, chaincode_input, known)
         context.is_init = message_type == Message.INIT
-        handler = await self._handler(info.package_id)
+        handler = await self._handler(info.package_id, context.key)
         message = Message(
             type=message_type,  # type: ignore[arg-type]
             payload=chaincode_input.SerializeToString(),
@@ -286,8 +286,8 @@ class ChaincodeExecutor:
             )
         return info, Message.TRANSACTION
 
-    async def _handler(self, package_id: str) -> ChaincodeHandler:
-        handler = self.registry.handler(package_id)
+    async def _handler(self, package_id: str, key: tuple[str, str]) -> ChaincodeHandler:
+        handler = self.registry.handler(package_id, key)
         if handler is not None:
             return handler
         return await self.registry.wait_ready(

@@ -196,6 +196,15 @@ class ChaincodeHandler:
     def is_ready(self) -> bool:
         return self.state is HandlerState.READY
 
+    @property
+    def running_count(self) -> int:
+        """Transactions running on this stream now."""
+        return len(self._contexts)
+
+    def is_running(self, key: tuple[str, str]) -> bool:
+        """Whether transaction (channel id, tx id) is running on this stream."""
+        return key in self._contexts
+
     # ------------------------------------------------------------ transactions
 
     async def execute(

@@ -363,6 +363,61 @@ async def test_duplicate_registration_is_refused(
     assert peer.registry.handler(PACKAGE) is not None
 
 
+async def test_expected_extra_streams_share_the_transactions(
+    peer: PeerSide, chaincode: RawChaincode
+) -> None:
+    """streams=2: a second stream registers, transactions go to the idler one."""
+    peer.registry.expect(PACKAGE, streams=2)
+    second = RawChaincode(peer.address)
+    await second.register(PACKAGE)
+    third = RawChaincode(peer.address)
+    await third.send(
+        Message(
+            type=Message.REGISTER,
+            payload=chaincode_pb2.ChaincodeID(name=PACKAGE).SerializeToString(),
+        )
+    )
+    assert await third.ended()
+    await third.close()
+    assert len(peer.registry.handlers(PACKAGE)) == 2
+    first_tx, second_tx = proposal([b"One"]), proposal([b"Two"])
+    running = [
+        asyncio.create_task(peer.executor.execute(tx, peer.simulator(tx.tx_id)))
+        for tx in (first_tx, second_tx)
+    ]
+    on_first, on_second = await chaincode.recv(), await second.recv()
+    assert {on_first.txid, on_second.txid} == {first_tx.tx_id, second_tx.tx_id}
+    await chaincode.complete(on_first, ok(b"first"))
+    await second.complete(on_second, ok(b"second"))
+    payloads = {(await task).response.payload for task in running}
+    assert payloads == {b"first", b"second"}
+    await second.close()
+
+
+async def test_a_transaction_calling_its_own_chaincode_stays_on_its_stream(
+    peer: PeerSide, chaincode: RawChaincode
+) -> None:
+    """With two streams, the registry hands a running tx id back to its own stream."""
+    peer.registry.expect(PACKAGE, streams=2)
+    second = RawChaincode(peer.address)
+    await second.register(PACKAGE)
+    parsed = proposal([b"Busy"])
+    running = asyncio.create_task(
+        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
+    )
+    tx = await chaincode.recv()
+    busy = peer.registry.handler(PACKAGE, (CHANNEL, parsed.tx_id))
+    assert busy is not None
+    assert busy.is_running((CHANNEL, parsed.tx_id))
+    idle = peer.registry.handler(PACKAGE)
+    assert idle is not None
+    assert idle is not busy
+    assert idle.running_count == 0
+    await chaincode.complete(tx, ok(b"done"))
+    assert (await running).response.payload == b"done"
+    await second.close()
+
+
 async def test_messages_before_register_end_the_stream(peer: PeerSide) -> None:
     raw = RawChaincode(peer.address)
     await raw.send(Message(type=Message.GET_STATE, payload=b""))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from peer.chaincode.launcher import (
+    DEFAULT_STREAMS,
     ChaincodeLauncher,
     LaunchSpec,
     PeerTlsFiles,
@@ -35,6 +36,15 @@ def test_python_spec_passes_address_and_package_id() -> None:
     assert spec.env["CORE_PEER_LOCALMSPID"] == "Org1MSP"
     assert spec.env["CORE_PEER_TLS_ENABLED"] == "true"
     assert spec.env["CORE_TLS_CLIENT_KEY_PATH"] == "/tls/key.b64"
+
+
+def test_launched_chaincodes_are_told_how_many_streams_to_open() -> None:
+    """4 streams unless the spec's environment sets MEDLEDGER_CHAINCODE_STREAMS."""
+    assert LaunchSpec("p:1", ("true",)).stream_count == DEFAULT_STREAMS == 4
+    one = {"MEDLEDGER_CHAINCODE_STREAMS": "1"}
+    assert LaunchSpec("p:1", ("true",), env=one).stream_count == 1
+    bad = {"MEDLEDGER_CHAINCODE_STREAMS": "lots"}
+    assert LaunchSpec("p:1", ("true",), env=bad).stream_count == 1
 
 
 def test_node_spec_prefers_the_local_binary(tmp_path: Path) -> None:

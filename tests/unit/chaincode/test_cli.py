@@ -36,6 +36,18 @@ def test_dial_mode_from_flags_and_from_fabric_environment() -> None:
     assert (fabric.peer_address, fabric.chaincode_id) == ("p:2", "cc:3")  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("value", "streams"),
+    [(None, 1), ("4", 4), ("0", 1), ("many", 1), ("999", 16)],
+)
+def test_dial_mode_streams_come_from_the_peer(value: str | None, streams: int) -> None:
+    """MEDLEDGER_CHAINCODE_STREAMS (set by a medledger peer): 1..16, else 1."""
+    environment = {"CORE_PEER_ADDRESS": "p:1", "CORE_CHAINCODE_ID_NAME": "cc:1"}
+    if value is not None:
+        environment["MEDLEDGER_CHAINCODE_STREAMS"] = value
+    assert resolve([], environment).streams == streams  # type: ignore[attr-defined]
+
+
 def test_server_mode_from_flags_and_from_environment() -> None:
     flags = resolve(["--listen", "0.0.0.0:9999", "--chaincode-id", "asset:abc"])
     assert flags.listen_address == "0.0.0.0:9999"  # type: ignore[attr-defined]
