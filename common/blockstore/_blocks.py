@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import (  # type: ignore[import-not-found]
+    UnknownFieldSet,  # not in the protobuf stubs
+)
 
 from common.errors import WireError
 from common.protoutil import block_data_hash, block_header_hash, transaction_filter
@@ -103,3 +106,52 @@ def tx_id_of(envelope: bytes) -> str:
     except DecodeError:
         return ""
     return channel_header.tx_id
+
+
+def serialized_parts(block: common_pb2.Block) -> list[bytes]:
+    """`block.SerializeToString()` as pieces whose concatenation is those bytes.
+
+    A block of a few hundred transactions is megabytes; serializing it whole
+    grows and copies buffers that size (page faults on every append), while
+    its envelopes are already separate byte strings. The Block and BlockData
+    frames are written here, field by field in number order as the protobuf
+    runtime does; a block or data carrying unknown fields is serialized whole.
+    """
+    if _has_unknown_fields(block) or _has_unknown_fields(block.data):
+        return [block.SerializeToString()]
+    parts: list[bytes] = []
+    if block.HasField("header"):
+        header = block.header.SerializeToString()
+        parts.append(_field_head(1, len(header)))
+        parts.append(header)
+    if block.HasField("data"):
+        envelopes = list(block.data.data)
+        heads = [_field_head(1, len(envelope)) for envelope in envelopes]
+        size = sum(len(head) for head in heads) + sum(map(len, envelopes))
+        parts.append(_field_head(2, size))
+        for head, envelope in zip(heads, envelopes, strict=True):
+            parts.append(head)
+            parts.append(envelope)
+    if block.HasField("metadata"):
+        metadata = block.metadata.SerializeToString()
+        parts.append(_field_head(3, len(metadata)))
+        parts.append(metadata)
+    return parts
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    return len(UnknownFieldSet(message)) > 0
+
+
+def _field_head(field_number: int, length: int) -> bytes:
+    """The tag and length of a length-delimited field (wire type 2)."""
+    return _varint(field_number << 3 | 2) + _varint(length)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

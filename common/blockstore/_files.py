@@ -12,13 +12,15 @@ import mmap
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from common.blockstore._records import Buffer
 from common.errors import CorruptBlockStore
 
 _NAME = re.compile(r"blockfile_(\d{6})")
+_IOV_MAX = 1024
+"""Buffers per `writev` call (Linux's limit)."""
 
 
 def file_name(file_number: int) -> str:
@@ -83,22 +85,24 @@ class BlockFileWriter:
         self._descriptor = self._open(file_number)
         self.size = os.fstat(self._descriptor).st_size
 
-    def append(self, record: bytes) -> tuple[int, int]:
-        """Write one record durably; returns its (file number, offset).
+    def append(self, *parts: bytes) -> tuple[int, int]:
+        """Write one record (its `parts` back to back) durably; returns its
+        (file number, offset).
 
         On a failed write the file is cut back to where the record started and the error
         propagates, so the file never keeps half a record from a write we saw fail.
         """
-        if self.size > 0 and self.size + len(record) > self.file_size_max:
+        length = sum(len(part) for part in parts)
+        if self.size > 0 and self.size + length > self.file_size_max:
             self._roll_over()
         offset = self.size
         try:
-            _write_all(self._descriptor, record)
+            _write_all(self._descriptor, parts)
             _sync_data(self._descriptor)
         except OSError:
             os.ftruncate(self._descriptor, offset)
             raise
-        self.size = offset + len(record)
+        self.size = offset + length
         return self.file_number, offset
 
     def close(self) -> None:
@@ -153,11 +157,17 @@ class BlockFileReader:
             return descriptor
 
 
-def _write_all(descriptor: int, data: bytes) -> None:
-    with memoryview(data) as view:
-        written = 0
-        while written < len(view):
-            written += os.write(descriptor, view[written:])
+def _write_all(descriptor: int, parts: Sequence[bytes]) -> None:
+    """Write `parts` in order, up to `_IOV_MAX` of them per system call."""
+    pending = [memoryview(part) for part in parts if part]
+    first = 0
+    while first < len(pending):
+        written = os.writev(descriptor, pending[first : first + _IOV_MAX])
+        while first < len(pending) and written >= len(pending[first]):
+            written -= len(pending[first])
+            first += 1
+        if written:
+            pending[first] = pending[first][written:]
 
 
 def _sync_data(descriptor: int) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import mmap
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 MAGIC = b"MLBK"
@@ -58,11 +58,24 @@ class Damage:
 
 
 def encode_record(block_number: int, payload: bytes) -> bytes:
-    """The header and payload of one record, ready to append."""
-    if len(payload) > PAYLOAD_MAX:
-        raise ValueError(f"block {block_number} is {len(payload)} bytes, over 4 GiB")
-    head = _HEADER.pack(MAGIC, len(payload), block_number, zlib.crc32(payload))
-    return head + _HEADER_CRC.pack(zlib.crc32(head)) + payload
+    """The header and payload of one record, as one byte string."""
+    return record_header(block_number, [payload]) + payload
+
+
+def record_header(block_number: int, payload_parts: Sequence[bytes]) -> bytes:
+    """The 24-byte header of the record framing the concatenated `payload_parts`.
+
+    Appending writes the header and the parts without joining them: a block
+    is megabytes, and a fresh buffer that size costs page faults on every append.
+    """
+    length = sum(len(part) for part in payload_parts)
+    if length > PAYLOAD_MAX:
+        raise ValueError(f"block {block_number} is {length} bytes, over 4 GiB")
+    crc = 0
+    for part in payload_parts:
+        crc = zlib.crc32(part, crc)
+    head = _HEADER.pack(MAGIC, length, block_number, crc)
+    return head + _HEADER_CRC.pack(zlib.crc32(head))
 
 
 def read_record(buffer: Buffer, offset: int, *, check_payload: bool) -> Record | Damage:

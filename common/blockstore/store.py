@@ -21,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 
 from common.blockstore import _recovery
-from common.blockstore._blocks import BlockFacts, inspect_block
+from common.blockstore._blocks import BlockFacts, inspect_block, serialized_parts
 from common.blockstore._files import BlockFileReader, BlockFileWriter, list_block_files
 from common.blockstore._index import BlockIndex, BlockLocation, IndexedBlock, TxLocation
 from common.blockstore._reading import StoredTx, read_block, read_block_bytes
-from common.blockstore._records import encode_record
+from common.blockstore._records import record_header
 from common.blockstore._recovery import OpenCheck, RecoveryReport
 from common.errors import (
     BlockNotFound,
@@ -127,8 +127,7 @@ class BlockStore:
         self._check_writable()
         facts = _inspect(block, tx_ids)
         self._check_extends_chain(facts)
-        payload = block.SerializeToString()
-        location = self._write(facts.number, payload)
+        location = self._write(facts.number, serialized_parts(block))
         self._index_or_break(facts, location)
         self._advance(facts, location)
         for listener in list(self._listeners):
@@ -295,12 +294,15 @@ class BlockStore:
                 actual=facts.data_hash,
             )
 
-    def _write(self, number: int, payload: bytes) -> BlockLocation:
+    def _write(self, number: int, payload: Sequence[bytes]) -> BlockLocation:
+        """Append the record of a block serialized as `payload` (its parts in order)."""
         try:
-            file_number, offset = self._writer.append(encode_record(number, payload))
+            file_number, offset = self._writer.append(
+                record_header(number, payload), *payload
+            )
         except OSError as error:
             raise BlockStoreError(f"could not write block {number}: {error}") from error
-        return BlockLocation(file_number, offset, len(payload))
+        return BlockLocation(file_number, offset, sum(len(part) for part in payload))
 
     def _index_or_break(self, facts: BlockFacts, location: BlockLocation) -> None:
         """Index a durable block; if that fails, refuse appends until reopened.

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from common.blockstore import INDEX_FILE, BlockStore, OpenCheck
+from common.blockstore._blocks import serialized_parts
 from common.blockstore._index import BlockIndex
 from common.blockstore._records import HEADER_SIZE, encode_record
 from common.errors import (
@@ -452,20 +453,41 @@ def test_failed_write_is_cut_back_and_the_store_stays_usable(
     blocks = make_chain(2)
     real_write = os.write
 
-    def write_half_then_fail(descriptor: int, data: bytes) -> int:
-        real_write(descriptor, bytes(data[: len(data) // 2]))
+    def write_half_then_fail(descriptor: int, parts: Sequence[bytes]) -> int:
+        data = b"".join(parts)
+        real_write(descriptor, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
     with BlockStore.open(tmp_path) as store:
         store.append(blocks[0])
         size = (tmp_path / FIRST_FILE).stat().st_size
-        monkeypatch.setattr(os, "write", write_half_then_fail)
+        monkeypatch.setattr(os, "writev", write_half_then_fail)
         with pytest.raises(BlockStoreError, match="could not write block 1"):
             store.append(blocks[1])
         monkeypatch.undo()
         assert (tmp_path / FIRST_FILE).stat().st_size == size
         store.append(blocks[1])
         assert store.verify_all() == 2
+
+
+def test_short_writes_are_continued_until_the_record_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel may write less than asked (here 100 bytes a call); the append
+    writes the rest."""
+    blocks = make_chain(3)
+    real_writev = os.writev
+
+    def write_at_most_100_bytes(descriptor: int, parts: Sequence[bytes]) -> int:
+        return real_writev(descriptor, [b"".join(bytes(part) for part in parts)[:100]])
+
+    with BlockStore.open(tmp_path) as store:
+        monkeypatch.setattr(os, "writev", write_at_most_100_bytes)
+        for block in blocks:
+            store.append(block)
+        monkeypatch.undo()
+        assert store.verify_all() == 3
+        assert store.block_by_number(2) == blocks[2]
 
 
 def test_failed_index_update_needs_a_reopen_which_indexes_the_block(
@@ -701,3 +723,33 @@ def test_killed_writer_loses_no_acknowledged_block(tmp_path: Path, seed: int) ->
         with BlockStore.open(tmp_path) as store:
             assert store.height > acknowledged
             assert store.verify_all() == store.height
+
+
+# Serialization in parts
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        common_pb2.Block(),
+        common_pb2.Block(header=common_pb2.BlockHeader(number=7)),
+        common_pb2.Block(data=common_pb2.BlockData()),
+        common_pb2.Block(
+            data=common_pb2.BlockData(data=[b"", b"x" * 200, b"y" * 5, b"w" * 20_000])
+        ),
+        common_pb2.Block.FromString(
+            common_pb2.Block(data=common_pb2.BlockData(data=[b"z"])).SerializeToString()
+            + b"\x22\x01a"  # an unknown field 4
+        ),
+    ],
+    ids=["empty", "header-only", "empty-data", "envelopes", "unknown-field"],
+)
+def test_serialized_parts_join_to_the_serialized_block(
+    block: common_pb2.Block,
+) -> None:
+    assert b"".join(serialized_parts(block)) == block.SerializeToString()
+
+
+def test_serialized_parts_of_a_chain_join_to_the_serialized_blocks() -> None:
+    for block in make_chain(3):
+        assert b"".join(serialized_parts(block)) == block.SerializeToString()
