@@ -55,7 +55,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 import yaml
 
+from common.grpc_runtime import apply_runtime_defaults
 from network.ports import free_ports
+
+# The test process runs nodes and clients in process: give it the gRPC settings every
+# `medledger` process starts with (the plugin loads before any test imports gRPC), so
+# tests exercise the runtime the nodes really use.
+apply_runtime_defaults()
 
 if TYPE_CHECKING:
     from gateway.client import Contract, Gateway

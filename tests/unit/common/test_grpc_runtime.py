@@ -36,3 +36,10 @@ def test_the_command_sets_it_before_grpc_is_imported() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert out.stdout.split()[-1] == GRPC_EXPERIMENTS_DEFAULT
+
+
+def test_the_test_process_runs_with_the_node_defaults() -> None:
+    """The pytest plugin applied the defaults before gRPC was imported here."""
+    import os
+
+    assert os.environ.get("GRPC_EXPERIMENTS") == GRPC_EXPERIMENTS_DEFAULT
