@@ -21,16 +21,24 @@ Execute phase. `Endorser.process_proposal` follows Fabric 2.5's endorser in orde
 
 Raised `ProposalRejected` errors (steps 1–6) become gRPC errors in the service;
 everything later is a ProposalResponse, as in Fabric.
+
+Like Fabric's MSP cache, the endorser remembers creators it has validated (step 4)
+and found to satisfy `peer/Propose` (step 6): the next proposal of the same creator
+bytes under the same MSP manager and channel config skips both until the certificate
+expires (a config block brings new objects, so revocations and policy changes count
+at once). The signature is verified on every proposal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from common.channelconfig import ChannelConfig
 from common.errors import (
     CryptoError,
     IdentityError,
@@ -70,6 +78,7 @@ __all__ = [
     "Endorser",
     "PrivateDataHook",
     "SimulatingSystemChaincode",
+    "check_header",
     "check_proposal",
     "error_response",
 ]
@@ -139,6 +148,21 @@ until then the default stores the write sets in this peer's transient store only
 """
 
 
+KNOWN_CREATORS = 4096
+"""Validated creators remembered (the oldest is forgotten first)."""
+
+
+@dataclass(slots=True)
+class _KnownCreator:
+    """A creator validated under `msps`, valid until `expires` (POSIX seconds)."""
+
+    msps: MspManager
+    identity: Identity
+    expires: float
+    proposer_under: ChannelConfig | None = None
+    """The channel config under which it satisfied `peer/Propose`, if it did."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Simulated:
     response: ChaincodeResponse
@@ -168,6 +192,7 @@ class Endorser:
         self._definitions = definitions
         self._system = dict(system_chaincodes)
         self._private_data = private_data or _store_in_transient_store
+        self._known: dict[bytes, _KnownCreator] = {}
 
     async def process_proposal(
         self, signed: proposal_pb2.SignedProposal | bytes
@@ -185,17 +210,34 @@ class Endorser:
             if channel is None:
                 return error_response(f"channel '{proposal.channel_id}' not found")
             msps = channel.config.msp_manager
-        creator = check_proposal(proposal, msps)
+        check_header(proposal)
+        known = self._known_creator(proposal, msps)
+        _verify_signature(proposal, known.identity)
         if channel is not None:
-            self._check_channel_rules(proposal, channel, creator)
+            self._check_channel_rules(proposal, channel, known)
         try:
-            return await self._endorse(proposal, channel, creator)
+            return await self._endorse(proposal, channel, known.identity)
         except (ChaincodeError, WireError) as error:
             _LOG.info("endorsement failed tx_id=%s: %s", proposal.tx_id, error)
             return error_response(str(error))
 
+    def _known_creator(
+        self, proposal: ParsedProposal, msps: MspManager
+    ) -> _KnownCreator:
+        """The creator, validated now or before under the same MSPs (AccessDenied)."""
+        known = self._known.get(proposal.creator)
+        if known is not None and known.msps is msps and time.time() < known.expires:
+            return known
+        identity = _valid_creator(proposal, msps)
+        expires = identity.certificate.not_after.timestamp()
+        known = _KnownCreator(msps, identity, expires)
+        if len(self._known) >= KNOWN_CREATORS:
+            self._known.pop(next(iter(self._known)), None)
+        self._known[proposal.creator] = known
+        return known
+
     def _check_channel_rules(
-        self, proposal: ParsedProposal, channel: PeerChannel, creator: Identity
+        self, proposal: ParsedProposal, channel: PeerChannel, known: _KnownCreator
     ) -> None:
         if channel.has_tx(proposal.tx_id):
             raise DuplicateTransaction(
@@ -205,12 +247,16 @@ class Endorser:
             )
         if proposal.chaincode_id.name in self._system:
             return
+        config = channel.config
+        if known.proposer_under is config:
+            return
         try:
-            channel.check_acl(PROPOSE_RESOURCE, creator)
+            channel.check_acl(PROPOSE_RESOURCE, known.identity)
         except PolicyError as error:
             raise AccessDenied(
                 f"access denied for [{PROPOSE_RESOURCE}][{channel.channel_id}]: {error}"
             ) from None
+        known.proposer_under = config
 
     async def _endorse(
         self, proposal: ParsedProposal, channel: PeerChannel | None, creator: Identity
@@ -358,6 +404,18 @@ def check_proposal(proposal: ParsedProposal, msps: MspManager) -> Identity:
             signature, or a tx id that is not SHA-256(nonce ‖ creator).
         AccessDenied: the creator is unknown or invalid, or the signature fails.
     """
+    check_header(proposal)
+    creator = _valid_creator(proposal, msps)
+    _verify_signature(proposal, creator)
+    return creator
+
+
+def check_header(proposal: ParsedProposal) -> None:
+    """Step 3: header type, epoch, nonce, creator, tx id and signature present.
+
+    Raises:
+        MalformedProposal: what is wrong, in Fabric's words.
+    """
     header = proposal.channel_header
     if header.type not in _ACCEPTED_TYPES:
         raise MalformedProposal(f"invalid header type {header.type}")
@@ -374,7 +432,6 @@ def check_proposal(proposal: ParsedProposal, msps: MspManager) -> Identity:
         )
     if not proposal.signature:
         raise MalformedProposal("empty signature bytes")
-    return _verified_creator(proposal, msps)
 
 
 def error_response(message: str) -> ProposalResponse:
@@ -384,7 +441,8 @@ def error_response(message: str) -> ProposalResponse:
     )
 
 
-def _verified_creator(proposal: ParsedProposal, msps: MspManager) -> Identity:
+def _valid_creator(proposal: ParsedProposal, msps: MspManager) -> Identity:
+    """The creator, deserialised and validated by the MSPs (AccessDenied if not)."""
     channel = proposal.channel_id
     try:
         creator = msps.deserialize_identity(proposal.creator)
@@ -396,15 +454,26 @@ def _verified_creator(proposal: ParsedProposal, msps: MspManager) -> Identity:
         ) from None
     try:
         msps.validate(creator)
+    except (IdentityError, CryptoError) as error:
+        raise _denied(proposal, creator, error) from None
+    return creator
+
+
+def _verify_signature(proposal: ParsedProposal, creator: Identity) -> None:
+    try:
         creator.verify(proposal.proposal_bytes, proposal.signature)
     except (IdentityError, CryptoError) as error:
-        _LOG.info(
-            "access denied channel=%s mspid=%s: %s", channel, creator.mspid, error
-        )
-        raise AccessDenied(
-            f"access denied: channel [{channel}] creator org [{creator.mspid}]"
-        ) from None
-    return creator
+        raise _denied(proposal, creator, error) from None
+
+
+def _denied(
+    proposal: ParsedProposal, creator: Identity, error: Exception
+) -> AccessDenied:
+    channel = proposal.channel_id
+    _LOG.info("access denied channel=%s mspid=%s: %s", channel, creator.mspid, error)
+    return AccessDenied(
+        f"access denied: channel [{channel}] creator org [{creator.mspid}]"
+    )
 
 
 def _unpack(signed: proposal_pb2.SignedProposal | bytes) -> ParsedProposal:
