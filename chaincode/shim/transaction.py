@@ -100,7 +100,7 @@ def info_from_parts(
             decorations=_frozen(decorations),
             is_init=chaincode_input.is_init,
         )
-    facts = _ProposalFacts.decode(signed_proposal)
+    creator, nonce, epoch, timestamp, transient = _proposal_facts(signed_proposal)
     return TransactionInfo(
         channel_id=channel_id,
         tx_id=tx_id,
@@ -108,10 +108,10 @@ def info_from_parts(
         decorations=_frozen(decorations),
         is_init=chaincode_input.is_init,
         signed_proposal=signed_proposal,
-        creator=parse_serialized_identity(facts.creator),
-        transient=facts.transient,
-        timestamp=facts.timestamp,
-        binding=_binding(facts.nonce, facts.creator, facts.epoch),
+        creator=parse_serialized_identity(creator),
+        transient=transient,
+        timestamp=timestamp,
+        binding=_binding(nonce, creator, epoch),
     )
 
 
@@ -124,61 +124,51 @@ def _binding(nonce: bytes, creator: bytes, epoch: int) -> str:
     return hashlib.sha256(nonce + creator + epoch.to_bytes(8, "little")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _ProposalFacts:
-    """What the stub reports from a SignedProposal."""
+_Facts = tuple[bytes, bytes, int, Timestamp | None, Mapping[str, bytes]]
+"""creator, nonce, epoch, timestamp and transient map of a proposal."""
 
-    creator: bytes
-    nonce: bytes
-    epoch: int
-    timestamp: Timestamp | None
-    transient: Mapping[str, bytes]
 
-    @classmethod
-    def decode(cls, signed: proposal_pb2.SignedProposal) -> _ProposalFacts:
-        """Decode the layers that hold the facts.
+def _proposal_facts(signed: proposal_pb2.SignedProposal) -> _Facts:
+    """Decode the layers of a SignedProposal that hold the facts the stub reports.
 
-        Raises:
-            WireError: a layer is missing or does not decode.
-        """
-        if not signed.proposal_bytes:
-            raise WireError("signed proposal has no proposal_bytes")
-        proposal = parse(proposal_pb2.Proposal, signed.proposal_bytes, what="proposal")
-        if not proposal.header:
-            raise WireError("proposal.header is missing")
-        header = parse(common_pb2.Header, proposal.header, what="proposal.header")
-        if not header.channel_header or not header.signature_header:
-            raise WireError("proposal.header lacks its channel or signature header")
-        channel_header = parse(
-            common_pb2.ChannelHeader,
-            header.channel_header,
-            what="proposal.header.channel_header",
-        )
-        signature_header = parse(
-            common_pb2.SignatureHeader,
-            header.signature_header,
-            what="proposal.header.signature_header",
-        )
-        transient = parse(
-            proposal_pb2.ChaincodeProposalPayload,
-            proposal.payload,
-            what="proposal.payload",
-        ).TransientMap
-        stamp = (
-            Timestamp(
-                seconds=channel_header.timestamp.seconds,
-                nanos=channel_header.timestamp.nanos,
-            )
-            if channel_header.HasField("timestamp")
-            else None
-        )
-        return cls(
-            creator=signature_header.creator,
-            nonce=signature_header.nonce,
-            epoch=channel_header.epoch,
-            timestamp=stamp,
-            transient=_frozen(transient),
-        )
+    Raises:
+        WireError: a layer is missing or does not decode.
+    """
+    if not signed.proposal_bytes:
+        raise WireError("signed proposal has no proposal_bytes")
+    proposal = parse(proposal_pb2.Proposal, signed.proposal_bytes, what="proposal")
+    if not proposal.header:
+        raise WireError("proposal.header is missing")
+    header = parse(common_pb2.Header, proposal.header, what="proposal.header")
+    if not header.channel_header or not header.signature_header:
+        raise WireError("proposal.header lacks its channel or signature header")
+    channel_header = parse(
+        common_pb2.ChannelHeader,
+        header.channel_header,
+        what="proposal.header.channel_header",
+    )
+    signature_header = parse(
+        common_pb2.SignatureHeader,
+        header.signature_header,
+        what="proposal.header.signature_header",
+    )
+    transient = parse(
+        proposal_pb2.ChaincodeProposalPayload,
+        proposal.payload,
+        what="proposal.payload",
+    ).TransientMap
+    stamp = (
+        Timestamp(channel_header.timestamp.seconds, channel_header.timestamp.nanos)
+        if channel_header.HasField("timestamp")
+        else None
+    )
+    return (
+        signature_header.creator,
+        signature_header.nonce,
+        channel_header.epoch,
+        stamp,
+        _frozen(transient),
+    )
 
 
 def _frozen(entries: Mapping[str, bytes]) -> Mapping[str, bytes]:
