@@ -8,7 +8,8 @@ cluster) and, from this process:
    the orderer that cuts blocks and times them from the first write to the last SUCCESS
    (SUCCESS means "in a block on that orderer's disk"): `<backend>.envelopes_per_s`,
    with the CPU every process of the service spent per envelope (the figure to compare
-   on a shared machine);
+   on a shared machine; an orderer's figure includes its worker processes, such as its
+   signature worker, whose share `worker_cpu_us_per_envelope_by_orderer` shows);
 2. etcd only: the same through a follower, which forwards to the cutter:
    `broadcast_follower`;
 3. does step 1 again while `subscribers` Deliver streams follow the chain from the
@@ -127,13 +128,21 @@ async def _timed_broadcast(
 ) -> dict[str, Any]:
     """One stream's figures: rate, and CPU per envelope of every process."""
     pids = nodes.pids()
+    workers = {name: found for name, found in nodes.worker_pids().items() if found}
     before = {name: _cpu_s(pid) for name, pid in pids.items()}
+    workers_before = {name: _cpu_s(*found) for name, found in workers.items()}
     client_before = time.process_time()
     seconds = await _broadcast(channel, envelopes)
     client_cpu = time.process_time() - client_before
     count = len(envelopes)
+    by_worker = {
+        name: round((_cpu_s(*found) - workers_before[name]) / count * 1e6, 1)
+        for name, found in workers.items()
+    }
     per_process = {
-        name: round((_cpu_s(pid) - before[name]) / count * 1e6, 1)
+        name: round(
+            (_cpu_s(pid) - before[name]) / count * 1e6 + by_worker.get(name, 0.0), 1
+        )
         for name, pid in pids.items()
     }
     orderers_us = sum(v for k, v in per_process.items() if k.startswith("orderer"))
@@ -145,6 +154,7 @@ async def _timed_broadcast(
         "service_cpu_us_per_envelope": round(sum(per_process.values()), 1),
         "client_cpu_us_per_envelope": round(client_cpu / count * 1e6, 1),
         "cpu_us_per_envelope_by_process": per_process,
+        "worker_cpu_us_per_envelope_by_orderer": by_worker,
     }
 
 
@@ -230,13 +240,16 @@ async def _follow(
     return done, blocks
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used, from /proc; 0 elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_s(*pids: int) -> float:
+    """CPU seconds (user + system) processes have used, from /proc; 0 elsewhere."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _open_channel(address: str, nodes: OrderingNodes, *, tls: bool) -> grpc.aio.Channel:

@@ -77,6 +77,14 @@ class OrderingNodes:
             found[member.name] = member.process.pid
         return found
 
+    def worker_pids(self) -> dict[str, list[int]]:
+        """The live child processes of each orderer (e.g. its signature worker), by the
+        orderer's short name in `pids`."""
+        return {
+            f"orderer{index}": _children(orderer.pid)
+            for index, orderer in enumerate(self.orderers)
+        }
+
     async def cutter_index(self) -> int:
         """Which orderer cuts the channel's blocks (0 for solo)."""
         if self.etcd is None:
@@ -102,6 +110,15 @@ class OrderingNodes:
             await orderer.process.wait()
         if self.etcd is not None:
             await self.etcd.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (from /proc; none elsewhere)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children.extend(int(c) for c in (task / "children").read_text().split())
+    return sorted(children)
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,9 @@ Each envelope goes through the checks in Fabric's order and either passes or rai
 Signature checks dominate the cost, so an `EnvelopeChecker` (one per channel config)
 remembers each creator it has accepted (deserialised, validated, Writers satisfied)
 until the certificate expires; only the signature is verified per envelope, with the
-creator's cached key, over the exact payload bytes received.
+creator's cached key, over the exact payload bytes received. The checks come in two
+halves around the signature (`check_unsigned`, `check_signed`) so that Broadcast can
+verify signatures in batches in a worker process (orderer.signature_worker).
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.channelconfig import ChannelConfig
-from common.errors import CryptoError, IdentityError, PolicyError, WireError
-from common.msp import Identity
+from common.errors import IdentityError, PolicyError, WireError
 from common.protoutil import ParsedEnvelope, check_tx_id, parse_envelope
 from orderer.errors import BroadcastRejected
+from orderer.signature_worker import SignatureItem, Verdict, signature_verdict
 from protos.common import common_pb2
 
 __all__ = ["ACCEPTED_TYPES", "EnvelopeChecker", "parse_broadcast_envelope"]
@@ -49,7 +51,7 @@ def parse_broadcast_envelope(data: bytes) -> ParsedEnvelope:
 
 @dataclass(frozen=True, slots=True)
 class _Creator:
-    identity: Identity
+    certificate: bytes
     expires_s: float
 
 
@@ -67,6 +69,15 @@ class EnvelopeChecker:
 
     def check(self, envelope: ParsedEnvelope, *, size: int) -> None:
         """Raise BroadcastRejected unless the envelope may be ordered."""
+        signature = self.check_unsigned(envelope, size=size)
+        self.check_signed(envelope, signature_verdict(signature))
+
+    def check_unsigned(self, envelope: ParsedEnvelope, *, size: int) -> SignatureItem:
+        """The checks before the signature's; returns the signature to verify.
+
+        Raises:
+            BroadcastRejected: size, header type or creator refused.
+        """
         if size > self._max_bytes:
             raise BroadcastRejected(
                 f"envelope of {size} bytes is larger than AbsoluteMaxBytes "
@@ -81,11 +92,18 @@ class EnvelopeChecker:
                 status=common_pb2.BAD_REQUEST,
             )
         creator = self._accepted_creator(envelope.creator)
-        try:
-            creator.identity.verify(envelope.payload_bytes, envelope.signature)
-        except CryptoError as error:
-            raise _forbidden(f"envelope signature: {error}") from None
-        if header_type == common_pb2.ENDORSER_TRANSACTION:
+        return (creator.certificate, envelope.payload_bytes, envelope.signature)
+
+    @staticmethod
+    def check_signed(envelope: ParsedEnvelope, signature: Verdict) -> None:
+        """The checks from the signature's verdict on (`check_unsigned` passed).
+
+        Raises:
+            BroadcastRejected: bad signature (FORBIDDEN) or tx id (BAD_REQUEST).
+        """
+        if signature is not None:
+            raise _forbidden(f"envelope signature: {signature}")
+        if envelope.header_type == common_pb2.ENDORSER_TRANSACTION:
             _check_tx_id(envelope)
 
     def _accepted_creator(self, serialized: bytes) -> _Creator:
@@ -100,7 +118,9 @@ class EnvelopeChecker:
             self._writers.evaluate_identities([identity], msps)
         except (IdentityError, PolicyError) as error:
             raise _forbidden(f"creator: {error}") from None
-        creator = _Creator(identity, identity.certificate.not_after.timestamp())
+        creator = _Creator(
+            identity.certificate.der, identity.certificate.not_after.timestamp()
+        )
         if len(self._creators) >= CREATOR_CACHE_SIZE:
             self._creators.clear()
         self._creators[serialized] = creator

@@ -7,7 +7,8 @@ when the config enables the operations endpoint (`orderer.operations`). `stop()`
 down in order: the operations endpoint and the admin API close, Broadcast refuses new
 envelopes with SERVICE_UNAVAILABLE (clients move to another orderer), Deliver waits end,
 the gRPC server stops accepting and drains in-flight calls for up to `grace_s`, every
-chain writes its pending batch and stops, and the block stores close.
+chain writes its pending batch and stops, the block stores close, and the signature
+worker (orderer.signature_worker, started by the first Broadcast) stops.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from orderer.operations import orderer_operations
 from orderer.participation import build_app
 from orderer.registrar import Registrar
 from orderer.service import AtomicBroadcastService
+from orderer.signature_worker import SignatureWorker
 
 __all__ = ["OrdererNode"]
 
@@ -55,6 +57,7 @@ class OrdererNode:
         self._operations: OperationsServer | None = None
         self._stopped = False
         self._service: AtomicBroadcastService | None = None
+        self._signatures = SignatureWorker()
 
     @property
     def registrar(self) -> Registrar:
@@ -103,6 +106,7 @@ class OrdererNode:
             await self._server.stop(grace_s)
         if self._registrar is not None:
             await self._registrar.close()
+        await self._signatures.close()
         backend: object = self._backend
         if isinstance(backend, ClosableBackend):
             await backend.close()
@@ -124,6 +128,7 @@ class OrdererNode:
                 time_window_s=config.limits.deliver_time_window_s,
                 mutual_tls=config.tls is not None and config.tls.mutual,
             ),
+            signatures=self._signatures,
         )
         self._service = service
         handlers = [service.rpc_handler()]

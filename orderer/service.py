@@ -10,18 +10,27 @@ methods to the registrar.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from common.deliver import DeliverChannel, DeliverSettings
 from common.protoutil import ParsedEnvelope
-from orderer.broadcast import parse_broadcast_envelope
-from orderer.broadcast_stream import serve_broadcast
+from orderer.broadcast import EnvelopeChecker, parse_broadcast_envelope
+from orderer.broadcast_stream import Checked, serve_broadcast
+from orderer.consensus.base import Chain
 from orderer.deliver import serve_deliver
 from orderer.errors import BroadcastRejected
 from orderer.metrics import count_broadcast
-from orderer.registrar import Registrar
+from orderer.registrar import ChannelSupport, Registrar
+from orderer.signature_worker import (
+    SignatureItem,
+    SignatureWorker,
+    Verdict,
+    signature_verdict,
+    signature_verdicts,
+)
 from protos.common import common_pb2
 
 __all__ = ["SERVICE_NAME", "AtomicBroadcastService"]
@@ -40,9 +49,14 @@ class AtomicBroadcastService:
         *,
         broadcast_window: int,
         deliver_settings: DeliverSettings,
+        signatures: SignatureWorker | None = None,
     ) -> None:
+        """`signatures`: Broadcast verifies in batches there (else on the loop)."""
         self._registrar = registrar
         self._window = broadcast_window
+        self._verify = (
+            signature_verdicts_now if signatures is None else signatures.verify
+        )
         self._deliver_settings = deliver_settings
         self._draining = False
 
@@ -64,7 +78,9 @@ class AtomicBroadcastService:
         )
 
     async def broadcast(self, _requests: object, context: _Context) -> None:
-        await serve_broadcast(context, self.admit, window=self._window)
+        await serve_broadcast(
+            context, self.check, verify=self._verify, window=self._window
+        )
 
     async def deliver(self, _requests: object, context: _Context) -> None:
         await serve_deliver(
@@ -77,46 +93,88 @@ class AtomicBroadcastService:
         Raises:
             BroadcastRejected: a check failed; carries the status to answer.
         """
+        checked = self.check(data)
+        return checked.finish(signature_verdict(checked.signature))
+
+    def check(self, data: bytes) -> Checked:
+        """Every check of one envelope but its signature's; `finish` does the rest.
+
+        Raises:
+            BroadcastRejected: a check failed; carries the status to answer.
+        """
         envelope: ParsedEnvelope | None = None
         try:
             envelope = parse_broadcast_envelope(data)
-            ordered = self._admit(envelope, data)
+            if self._draining:
+                raise BroadcastRejected(
+                    "this orderer is shutting down; send to another orderer",
+                    status=common_pb2.SERVICE_UNAVAILABLE,
+                )
+            channel_id = envelope.channel_id
+            support = self._registrar.support(channel_id)
+            chain = self._registrar.chain(channel_id)
+            if support is None or chain is None:
+                raise BroadcastRejected(
+                    f"channel {channel_id} not found", status=common_pb2.NOT_FOUND
+                )
+            # The sequence of the config checked against, read before checking: a
+            # chain that cuts the envelope under a later config checks it again.
+            config_sequence = support.config_sequence()
+            signature = support.checker.check_unsigned(envelope, size=len(data))
         except BroadcastRejected as rejected:
-            channel_id = "" if envelope is None else envelope.channel_id
-            header_type = None if envelope is None else envelope.header_type
-            count_broadcast(channel_id, header_type, rejected.status)
+            _count_rejected(envelope, rejected)
             raise
-        count_broadcast(envelope.channel_id, envelope.header_type, common_pb2.SUCCESS)
-        return ordered
+        parsed = envelope
 
-    def _admit(self, envelope: ParsedEnvelope, data: bytes) -> asyncio.Future[int]:
-        if self._draining:
-            raise BroadcastRejected(
-                "this orderer is shutting down; send to another orderer",
-                status=common_pb2.SERVICE_UNAVAILABLE,
-            )
-        support = self._registrar.support(envelope.channel_id)
-        chain = self._registrar.chain(envelope.channel_id)
-        if support is None or chain is None:
-            raise BroadcastRejected(
-                f"channel {envelope.channel_id} not found",
-                status=common_pb2.NOT_FOUND,
-            )
-        # The sequence of the config checked against, read before checking: a chain
-        # that cuts the envelope under a later config checks it again.
-        config_sequence = support.config_sequence()
-        support.checker.check(envelope, size=len(data))
-        is_config = envelope.header_type == common_pb2.CONFIG_UPDATE
-        if is_config:
-            # What is ordered is the CONFIG envelope the update makes, signed by this
-            # orderer; the chain checks it again at cut time (orderer.configupdate).
-            data = support.propose_config_update(data)
-        return chain.submit(
-            data,
-            config_sequence=config_sequence,
-            is_config=is_config,
-            tx_id=None if is_config else envelope.tx_id,
-        )
+        def finish(verdict: Verdict) -> asyncio.Future[int]:
+            try:
+                EnvelopeChecker.check_signed(parsed, verdict)
+                return _order(support, chain, parsed, data, config_sequence)
+            except BroadcastRejected as rejected:
+                _count_rejected(parsed, rejected)
+                raise
+
+        return Checked(signature, finish)
 
     def _deliver_channel(self, channel_id: str) -> DeliverChannel | None:
         return self._registrar.support(channel_id)
+
+
+def _order(
+    support: ChannelSupport,
+    chain: Chain,
+    envelope: ParsedEnvelope,
+    data: bytes,
+    config_sequence: int,
+) -> asyncio.Future[int]:
+    is_config = envelope.header_type == common_pb2.CONFIG_UPDATE
+    if is_config:
+        # What is ordered is the CONFIG envelope the update makes, signed by this
+        # orderer; the chain checks it again at cut time (orderer.configupdate).
+        data = support.propose_config_update(data)
+    ordered = chain.submit(
+        data,
+        config_sequence=config_sequence,
+        is_config=is_config,
+        tx_id=None if is_config else envelope.tx_id,
+    )
+    count_broadcast(envelope.channel_id, envelope.header_type, common_pb2.SUCCESS)
+    return ordered
+
+
+def _count_rejected(
+    envelope: ParsedEnvelope | None, rejected: BroadcastRejected
+) -> None:
+    if envelope is None:
+        count_broadcast("", None, rejected.status)
+    else:
+        count_broadcast(envelope.channel_id, envelope.header_type, rejected.status)
+
+
+def signature_verdicts_now(
+    items: Sequence[SignatureItem],
+) -> asyncio.Future[list[Verdict]]:
+    """The verdicts, reached on the event loop: a resolved future."""
+    future: asyncio.Future[list[Verdict]] = asyncio.get_running_loop().create_future()
+    future.set_result(signature_verdicts(items))
+    return future

@@ -1,21 +1,24 @@
 """The Broadcast stream without gRPC: one answer per envelope, in order, within a window.
 
 Method: a fake servicer context hands out envelopes and records the responses and, at
-each read, how many envelopes were read but not yet answered; the admit function
-refuses some envelopes at once and returns futures for the others that the event loop
-resolves (or fails) on its next turn.
+each read, how many envelopes were read but not yet answered; the check function
+refuses some envelopes at once and defers the others to a fake verifier whose batches
+resolve on the event loop's next turn; a signature is bad when the envelope starts
+with b"forged". Finishing an envelope returns a future the loop resolves (or fails)
+on its next turn, and records the order in which the chain received envelopes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
-from orderer.broadcast_stream import serve_broadcast
+from orderer.broadcast_stream import MAX_BATCH, Check, Checked, serve_broadcast
 from orderer.errors import BackendUnavailable, BroadcastRejected
+from orderer.signature_worker import SignatureItem, Verdict
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 
@@ -40,27 +43,57 @@ class FakeContext:
         self.responses.append(ab_pb2.BroadcastResponse.FromString(data))
 
 
-def admit_by_name() -> Callable[[bytes], asyncio.Future[int]]:
-    """b"bad…" is refused at once; b"gone…" fails in its chain; the rest is ordered."""
-    loop = asyncio.get_running_loop()
+class FakeOrdering:
+    """Check, verify and chain by envelope name; records batches and chain order."""
 
-    def admit(envelope: bytes) -> asyncio.Future[int]:
-        if envelope.startswith(b"bad"):
-            raise BroadcastRejected("malformed", status=common_pb2.BAD_REQUEST)
-        future: asyncio.Future[int] = loop.create_future()
-        if envelope.startswith(b"gone"):
-            loop.call_soon(future.set_exception, BackendUnavailable("stopped"))
-        else:
-            loop.call_soon(future.set_result, 7)
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.chain: list[bytes] = []
+
+    def check(self) -> Check:
+        """b"bad…" is refused at once; b"gone…" fails in its chain; the rest is ordered."""
+        loop = asyncio.get_running_loop()
+
+        def check(envelope: bytes) -> Checked:
+            if envelope.startswith(b"bad"):
+                raise BroadcastRejected("malformed", status=common_pb2.BAD_REQUEST)
+
+            def finish(verdict: Verdict) -> asyncio.Future[int]:
+                if verdict is not None:
+                    raise BroadcastRejected(verdict, status=common_pb2.FORBIDDEN)
+                self.chain.append(envelope)
+                future: asyncio.Future[int] = loop.create_future()
+                if envelope.startswith(b"gone"):
+                    loop.call_soon(future.set_exception, BackendUnavailable("stopped"))
+                else:
+                    loop.call_soon(future.set_result, 7)
+                return future
+
+            return Checked((b"cert", envelope, b"sig"), finish)
+
+        return check
+
+    def verify(self, items: Sequence[SignatureItem]) -> asyncio.Future[list[Verdict]]:
+        self.batches.append(len(items))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Verdict]] = loop.create_future()
+        verdicts = [
+            "forged" if message.startswith(b"forged") else None
+            for _, message, _ in items
+        ]
+        loop.call_soon(future.set_result, verdicts)
         return future
 
-    return admit
 
-
-async def serve(context: FakeContext, *, window: int) -> None:
+async def serve(
+    context: FakeContext, *, window: int, ordering: FakeOrdering | None = None
+) -> None:
     fake: Any = context
+    ordering = ordering or FakeOrdering()
     async with asyncio.timeout(5):
-        await serve_broadcast(fake, admit_by_name(), window=window)
+        await serve_broadcast(
+            fake, ordering.check(), verify=ordering.verify, window=window
+        )
 
 
 async def test_every_envelope_gets_its_answer_in_arrival_order() -> None:
@@ -88,3 +121,38 @@ async def test_the_reader_never_has_more_than_the_window_unanswered() -> None:
 
     assert len(context.responses) == 12
     assert max(context.in_flight) <= 2 + 1
+
+
+async def test_a_bad_signature_is_refused_in_its_place_among_batched_envelopes() -> (
+    None
+):
+    """FORBIDDEN answers exactly the forged envelope; the chain gets the rest in order."""
+    names = [b"ok0", b"ok1", b"forged", b"ok3", b"bad", b"ok5", b"forged2", b"ok7"]
+    context, ordering = FakeContext(names), FakeOrdering()
+
+    await serve(context, window=100, ordering=ordering)
+
+    assert [r.status for r in context.responses] == [
+        common_pb2.SUCCESS,
+        common_pb2.SUCCESS,
+        common_pb2.FORBIDDEN,
+        common_pb2.SUCCESS,
+        common_pb2.BAD_REQUEST,
+        common_pb2.SUCCESS,
+        common_pb2.FORBIDDEN,
+        common_pb2.SUCCESS,
+    ]
+    assert context.responses[2].info == "forged"
+    assert ordering.chain == [b"ok0", b"ok1", b"ok3", b"ok5", b"ok7"]
+
+
+async def test_signatures_arriving_on_a_busy_stream_travel_together() -> None:
+    """The first envelope leaves alone; those right behind it gather into batches of
+    at most MAX_BATCH."""
+    names = [f"ok{i}".encode() for i in range(MAX_BATCH + 40)]
+    context, ordering = FakeContext(names), FakeOrdering()
+
+    await serve(context, window=1000, ordering=ordering)
+
+    assert ordering.batches == [1, MAX_BATCH, 39]
+    assert ordering.chain == names
