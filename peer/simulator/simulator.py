@@ -94,6 +94,8 @@ class TxSimulator:
         self._private_reads: set[tuple[str, str]] = set()
         self._private_writes: set[tuple[str, str]] = set()
         self._writeset_metadata: dict[tuple[str, str, str], Mapping[str, bytes]] = {}
+        self._read_metadata: dict[tuple[str, str], Mapping[str, bytes] | None] = {}
+        """Metadata of public keys read so far (None: absent), from this snapshot."""
         self._write_performed = False
         self._paginated_query_performed = False
         self._private_query_performed = False
@@ -106,10 +108,13 @@ class TxSimulator:
         """The committed value (None when absent); records the read."""
         self._check_open()
         committed = self._reader.get_state(ns, key)
-        self._builder.add_read(
-            ns, key, None if committed is None else committed.version
-        )
-        return None if committed is None else committed.value
+        if committed is None:
+            self._builder.add_read(ns, key, None)
+            self._read_metadata[(ns, key)] = None
+            return None
+        self._builder.add_read(ns, key, committed.version)
+        self._read_metadata[(ns, key)] = committed.metadata
+        return committed.value
 
     def get_state_metadata(self, ns: str, key: str) -> dict[str, bytes]:
         """The committed metadata ({} when none or absent); records a read of the key."""
@@ -117,6 +122,9 @@ class TxSimulator:
         committed = self._reader.get_state(ns, key)
         self._builder.add_read(
             ns, key, None if committed is None else committed.version
+        )
+        self._read_metadata[(ns, key)] = (
+            None if committed is None else committed.metadata
         )
         return {} if committed is None else dict(committed.metadata)
 
@@ -259,7 +267,7 @@ class TxSimulator:
         """Write a value; an empty value deletes the key."""
         self._before_write(key)
         self._builder.add_write(ns, key, value)
-        self._note_metadata(ns, "", key, self._reader.get_state_metadata(ns, key))
+        self._note_metadata(ns, "", key, self._committed_metadata(ns, key))
 
     def delete_state(self, ns: str, key: str) -> None:
         self.set_state(ns, key, b"")
@@ -270,7 +278,7 @@ class TxSimulator:
         """Replace the key's metadata at commit ({} removes it)."""
         self._before_write(key)
         self._builder.add_metadata_write(ns, key, metadata)
-        self._note_metadata(ns, "", key, self._reader.get_state_metadata(ns, key))
+        self._note_metadata(ns, "", key, self._committed_metadata(ns, key))
 
     def delete_state_metadata(self, ns: str, key: str) -> None:
         self.set_state_metadata(ns, key, {})
@@ -406,6 +414,13 @@ class TxSimulator:
                 "queries are only allowed in read-only transactions"
             )
         self._private_query_performed = True
+
+    def _committed_metadata(self, ns: str, key: str) -> Mapping[str, bytes] | None:
+        """The key's committed metadata: as read before in this snapshot, else asked."""
+        known = (ns, key)
+        if known in self._read_metadata:
+            return self._read_metadata[known]
+        return self._reader.get_state_metadata(ns, key)
 
     def _note_metadata(
         self, ns: str, coll: str, key: str, metadata: Mapping[str, bytes] | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -117,6 +117,27 @@ def test_writeset_metadata_names_written_keys_with_policies(reader: FakeReader) 
     sim = simulator(reader)
     sim.set_state("cc", "a", b"x")
     sim.set_state("cc", "b", b"y")
+    assert sim.results().writeset_metadata == {("cc", "", "b"): POLICY}
+
+
+def test_a_write_after_a_read_takes_the_metadata_read_from_the_snapshot(
+    reader: FakeReader,
+) -> None:
+    """Read-modify-write asks the state once per key; absent keys are known too."""
+    asked: list[tuple[str, str]] = []
+    original = reader.get_state_metadata
+
+    def counting(ns: str, key: str) -> Mapping[str, bytes] | None:
+        asked.append((ns, key))
+        return original(ns, key)
+
+    reader.get_state_metadata = counting  # type: ignore[method-assign]
+    sim = simulator(reader)
+    for key in ("a", "b", "nope"):
+        sim.get_state("cc", key)
+        sim.set_state("cc", key, b"new")
+    sim.set_state("cc", "unread", b"new")
+    assert asked == [("cc", "unread")]
     assert sim.results().writeset_metadata == {("cc", "", "b"): POLICY}
 
 
