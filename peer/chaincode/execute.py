@@ -219,13 +219,13 @@ class ChaincodeExecutor:
         )
         if channel == caller.channel_id:
             context = self._callee_context(caller, name, channel, caller.simulator)
-            return (await self._run(context, callee_input))[1]
+            return (await self._run(context, callee_input, same_tx=True))[1]
         if self._simulators is None:
             raise ChaincodeError(f"failed to find the ledger of channel {channel}")
         simulator = self._simulators(channel, caller.tx_id)
         try:
             context = self._callee_context(caller, name, channel, simulator)
-            return (await self._run(context, callee_input))[1]
+            return (await self._run(context, callee_input, same_tx=True))[1]
         finally:
             simulator.done()
 
@@ -236,10 +236,14 @@ class ChaincodeExecutor:
         context: TransactionContext,
         chaincode_input: chaincode_pb2.ChaincodeInput,
         known: ChaincodeInfo | None = None,
+        *,
+        same_tx: bool = False,
     ) -> tuple[ChaincodeInfo, Message]:
+        """`same_tx`: a call from a chaincode, which may meet its own transaction."""
         info, message_type = self._check_invocation(context, chaincode_input, known)
         context.is_init = message_type == Message.INIT
-        handler = await self._handler(info.package_id, context.key)
+        key = context.key if same_tx else None
+        handler = await self._handler(info.package_id, key)
         message = Message(
             type=message_type,  # type: ignore[arg-type]
             payload=chaincode_input.SerializeToString(),
@@ -286,7 +290,9 @@ class ChaincodeExecutor:
             )
         return info, Message.TRANSACTION
 
-    async def _handler(self, package_id: str, key: tuple[str, str]) -> ChaincodeHandler:
+    async def _handler(
+        self, package_id: str, key: tuple[str, str] | None
+    ) -> ChaincodeHandler:
         handler = self.registry.handler(package_id, key)
         if handler is not None:
             return handler

@@ -10,13 +10,13 @@ registration nobody expected is refused unless `allow_unsolicited` is set
 A package has one stream, as in Fabric, unless whoever brings it up expects
 more (`expect(package_id, streams=n)`: the launcher tells our Python SDK to open
 that many, see `peer.chaincode.launcher`): then up to `n` streams may register
-under the same package id and `handler` hands each new transaction to the one
-with the fewest running. One gRPC stream carries one message at a time each
-way, so spreading transactions over a few streams lets gRPC batch their
-messages (about 15-20 % less CPU per endorsement on both sides, see
-`network.bench_endorse`). A registration beyond the expected number is refused
-as a duplicate, as Fabric refuses any second one. When a stream ends its
-handler leaves the registry: the chaincode is unavailable once none is left.
+under the same package id and `handler` hands new transactions to them in turn.
+One gRPC stream carries one message at a time each way, so spreading
+transactions over a few streams lets gRPC batch their messages (about 15-20 %
+less CPU per endorsement on both sides, see `network.bench_endorse`). A
+registration beyond the expected number is refused as a duplicate, as Fabric
+refuses any second one. When a stream ends its handler leaves the registry: the
+chaincode is unavailable once none is left.
 
 All methods run on the event loop's thread.
 """
@@ -41,6 +41,7 @@ class ChaincodeRegistry:
         self._ready: dict[str, list[ChaincodeHandler]] = {}
         self._expected: Counter[str] = Counter()
         self._streams: dict[str, int] = {}
+        self._turn = 0
         self._changed = asyncio.Event()
 
     # ------------------------------------------------------------ launchers
@@ -104,7 +105,7 @@ class ChaincodeRegistry:
 
         With several streams: the one already running transaction `key` (channel,
         tx id) if any, so a chaincode calling itself meets its own transaction as
-        in Fabric; else the one with the fewest transactions running.
+        in Fabric; else the next in turn.
         """
         ready = self._ready.get(package_id)
         if not ready:
@@ -115,7 +116,8 @@ class ChaincodeRegistry:
             for handler in ready:
                 if handler.is_running(key):
                     return handler
-        return min(ready, key=_running_count)
+        self._turn += 1
+        return ready[self._turn % len(ready)]
 
     def handlers(self, package_id: str) -> list[ChaincodeHandler]:
         """Every ready handler (stream) of the package."""
@@ -166,10 +168,6 @@ class ChaincodeRegistry:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-def _running_count(handler: ChaincodeHandler) -> int:
-    return handler.running_count
 
 
 def _without(

@@ -366,7 +366,7 @@ async def test_duplicate_registration_is_refused(
 async def test_expected_extra_streams_share_the_transactions(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    """streams=2: a second stream registers, transactions go to the idler one."""
+    """streams=2: a second stream registers, transactions take turns on them."""
     peer.registry.expect(PACKAGE, streams=2)
     second = RawChaincode(peer.address)
     await second.register(PACKAGE)
@@ -401,20 +401,21 @@ async def test_a_transaction_calling_its_own_chaincode_stays_on_its_stream(
     peer.registry.expect(PACKAGE, streams=2)
     second = RawChaincode(peer.address)
     await second.register(PACKAGE)
-    parsed = proposal([b"Busy"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
-    tx = await chaincode.recv()
-    busy = peer.registry.handler(PACKAGE, (CHANNEL, parsed.tx_id))
-    assert busy is not None
-    assert busy.is_running((CHANNEL, parsed.tx_id))
-    idle = peer.registry.handler(PACKAGE)
-    assert idle is not None
-    assert idle is not busy
-    assert idle.running_count == 0
-    await chaincode.complete(tx, ok(b"done"))
-    assert (await running).response.payload == b"done"
+    txs = [proposal([b"Busy"]), proposal([b"Busy"])]
+    running = [
+        asyncio.create_task(peer.executor.execute(tx, peer.simulator(tx.tx_id)))
+        for tx in txs
+    ]
+    on_first, on_second = await chaincode.recv(), await second.recv()
+    for tx in txs:
+        own = peer.registry.handler(PACKAGE, (CHANNEL, tx.tx_id))
+        assert own is not None
+        assert own.is_running((CHANNEL, tx.tx_id))
+        (other,) = [h for h in peer.registry.handlers(PACKAGE) if h is not own]
+        assert not other.is_running((CHANNEL, tx.tx_id))
+    await chaincode.complete(on_first, ok(b"done"))
+    await second.complete(on_second, ok(b"done"))
+    assert [(await task).response.payload for task in running] == [b"done"] * 2
     await second.close()
 
 
