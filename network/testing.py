@@ -30,7 +30,9 @@ is stopped at the end of the session. Marker arguments (all but `chaincode` opti
 gRPC connections belong to one event loop, and each async test usually runs in a loop
 of its own, so clients are made per test: `gateway(mspid, user)` returns a connected
 `Gateway` (use it with `async with`), `contract(mspid, user)` is an async context
-manager yielding the chaincode's `Contract`. The unit-test side needs no network:
+manager yielding the chaincode's `Contract`. A submit returns once the submitting
+organisation's peer committed; `synced()` and `wait_for_block(number, mspids)` wait for
+the other peers before a test reads there. The unit-test side needs no network:
 `chaincode.testing` (MockPeer, MockStub, MockContext, make_identity).
 """
 
@@ -244,6 +246,34 @@ class MedledgerNetwork:
         async with self.gateway(mspid, user) as gateway:
             yield gateway.network(self.channel).contract(self.chaincode)
 
+    async def synced(self, *, timeout_s: float = READY_TIMEOUT_S) -> int:
+        """Wait until the peer of every organisation with a gateway has committed every
+        block one of them has; returns that height.
+
+        A submit returns once the submitting organisation's peer committed it; call
+        this before reading or endorsing on another organisation's peer what the
+        submit wrote.
+        """
+        chosen = self.organizations
+        async with asyncio.timeout(timeout_s):
+            heights = await asyncio.gather(*(self._height(m) for m in chosen))
+        await self.wait_for_block(max(heights) - 1, chosen, timeout_s=timeout_s)
+        return max(heights)
+
+    async def _height(self, mspid: str) -> int:
+        from protos.common.ledger_pb2 import BlockchainInfo
+
+        async with self.gateway(mspid, self._reader(mspid)) as gateway:
+            qscc = gateway.network(self.channel).contract("qscc")
+            info = BlockchainInfo.FromString(
+                await qscc.evaluate("GetChainInfo", self.channel)
+            )
+        return info.height
+
+    def _reader(self, mspid: str) -> str:
+        users = self.users(mspid)
+        return DEFAULT_USER if DEFAULT_USER in users else users[0]
+
     async def wait_for_block(
         self,
         number: int,
@@ -266,8 +296,7 @@ class MedledgerNetwork:
         """
 
         async def committed(mspid: str) -> None:
-            user = DEFAULT_USER if DEFAULT_USER in self.users(mspid) else None
-            async with self.gateway(mspid, user or self.users(mspid)[0]) as gateway:
+            async with self.gateway(mspid, self._reader(mspid)) as gateway:
                 events = gateway.network(self.channel).filtered_block_events(
                     start_block=number
                 )
