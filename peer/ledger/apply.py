@@ -20,7 +20,7 @@ from common.errors import WireError
 from peer.errors import LedgerError
 from peer.ledger import pvtdata, transient
 from peer.ledger.committed_txs import CommittedTx, decode_message
-from peer.ledger.history import write_history
+from peer.ledger.history import writing_block_history
 from peer.ledger.pvtrwset import CollectionRwSet, split_tx_pvt_rwset
 from peer.ledger.pvtupdates import PrivateDataSource, PrivateUpdates
 from peer.ledger.schema import transaction
@@ -61,13 +61,15 @@ def apply_block_updates(
     """
     block_num = updates.block_num
     with transaction(conn):
-        # History first: its rows link to each key's previous head, which the
-        # state rows hold until `write_updates` gives them the block's heads.
-        write_history(conn, updates.history, heads_in_state=True)
+        # History rows link to each key's previous head, which the state rows
+        # hold until `write_updates` gives them the block's heads: the rows that
+        # need more go first, the state row updates write the others.
+        with writing_block_history(conn, updates.history, block_num=block_num):
+            write_updates(
+                conn, updates.state, history_heads=updates.history.put_heads()
+            )
         if hooks is not None:
             hooks.history_written()
-        write_updates(conn, updates.state, history_heads=updates.history.put_heads())
-        if hooks is not None:
             hooks.state_written()
         _apply_private(conn, block_num, updates.private)
         transient.purge_by_tx_ids(conn, updates.tx_ids)

@@ -16,15 +16,24 @@ without state), in `history_heads`; the newer of the two wins. A block's
 writes thus dirty no page besides the state pages they change anyway and the
 end of the history table, where a key index would dirty one random page per
 write. A key's rows must be recorded in commit order, as the committer does.
+
+The committer goes one step further (`writing_block_history`): a key written
+once in the block, by a put, gets its row from a trigger on the state row's
+update (`OLD` holds the previous head), so the block's writes descend the state
+B-tree once per key instead of twice. The triggers and the table of the
+block's transactions they read are TEMP objects of the committer's connection,
+not part of the database file.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from peer.errors import LedgerError
 from peer.ledger.schema import transaction
 
 __all__ = [
@@ -35,6 +44,7 @@ __all__ = [
     "apply",
     "get_history_for_key",
     "write_history",
+    "writing_block_history",
 ]
 
 
@@ -115,6 +125,77 @@ _SET_HEAD_WITHOUT_STATE = (
     "ON CONFLICT (ns, key) DO UPDATE SET "
     "block_num = excluded.block_num, tx_num = excluded.tx_num"
 )
+# The committer's TEMP objects: the block's transactions, the links of rows
+# that follow another row of the block, the block's rows as they are made, and
+# triggers making the last row of a key whose state row gets a head of this
+# block (its last write is a put). The rows are made in key order (the state
+# write's) and copied into the history in its own order at the end: inserting
+# them into the history B-tree in key order would split its last pages over
+# and over, where the copy appends.
+_TXS_TABLE = "block_history_txs"
+_LINKS_TABLE = "block_history_links"
+_ROWS_TABLE = "block_history_rows"
+_CREATE_TABLES = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_TXS_TABLE} ("
+    "block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, tx_id TEXT NOT NULL, "
+    "ts_seconds INTEGER NOT NULL, ts_nanos INTEGER NOT NULL, "
+    "PRIMARY KEY (block_num, tx_num)) WITHOUT ROWID",
+    f"CREATE TEMP TABLE IF NOT EXISTS {_LINKS_TABLE} ("
+    "ns TEXT NOT NULL, key TEXT NOT NULL, prev_block INTEGER NOT NULL, "
+    "prev_tx INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
+    f"CREATE TEMP TABLE IF NOT EXISTS {_ROWS_TABLE} ("
+    "ns TEXT, key TEXT, block_num INTEGER, tx_num INTEGER, tx_id TEXT, "
+    "ts_seconds INTEGER, ts_nanos INTEGER, is_delete INTEGER, val BLOB, "
+    "prev_block INTEGER, prev_tx INTEGER)",
+)
+_DELETED_HEAD = (
+    "(SELECT {} FROM history_heads AS hh WHERE hh.ns = NEW.ns AND hh.key = NEW.key)"
+)
+
+
+def _trigger_insert(prev_block: str, prev_tx: str) -> str:
+    return (
+        f"INSERT INTO {_ROWS_TABLE} ({_COLUMNS}) "
+        "SELECT NEW.ns, NEW.key, t.block_num, t.tx_num, t.tx_id, t.ts_seconds, "
+        "t.ts_nanos, 0, CAST(NEW.val AS BLOB), "
+        f"CASE WHEN l.prev_block IS NOT NULL THEN l.prev_block ELSE {prev_block} END, "
+        f"CASE WHEN l.prev_block IS NOT NULL THEN l.prev_tx ELSE {prev_tx} END "
+        f"FROM temp.{_TXS_TABLE} AS t LEFT JOIN temp.{_LINKS_TABLE} AS l "
+        "ON l.ns = NEW.ns AND l.key = NEW.key "
+        "WHERE t.block_num = NEW.hist_block AND t.tx_num = NEW.hist_tx"
+    )
+
+
+_CREATE_TRIGGERS = (
+    "CREATE TEMP TRIGGER IF NOT EXISTS block_history_on_state_update "
+    "AFTER UPDATE OF hist_block ON main.state WHEN NEW.hist_block IS NOT NULL "
+    "BEGIN "
+    + _trigger_insert(
+        "CASE WHEN OLD.hist_block IS NULL THEN "
+        f"{_DELETED_HEAD.format('hh.block_num')} ELSE OLD.hist_block END",
+        "CASE WHEN OLD.hist_block IS NULL THEN "
+        f"{_DELETED_HEAD.format('hh.tx_num')} ELSE OLD.hist_tx END",
+    )
+    + "; END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS block_history_on_state_insert "
+    "AFTER INSERT ON main.state WHEN NEW.hist_block IS NOT NULL "
+    "BEGIN "
+    + _trigger_insert(
+        _DELETED_HEAD.format("hh.block_num"), _DELETED_HEAD.format("hh.tx_num")
+    )
+    + "; END",
+)
+_STAGE_AFTER_HEAD = _INSERT_AFTER_HEAD.replace(
+    "INSERT OR REPLACE INTO history", f"INSERT INTO {_ROWS_TABLE}"
+)
+_STAGE_AFTER = _INSERT_AFTER.replace(
+    "INSERT OR REPLACE INTO history", f"INSERT INTO {_ROWS_TABLE}"
+)
+_COPY_ROWS = (
+    f"INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.{_ROWS_TABLE} "
+    "ORDER BY block_num, tx_num, ns, key"
+)
+
 # Rows newest first, following each row's link; a link must go back in time.
 _SELECT = (
     "WITH RECURSIVE chain (tx_id, val, ts_seconds, ts_nanos, is_delete, block_num, "
@@ -146,6 +227,7 @@ class HistoryBatch:
         self._rows: list[_Row] = []
         self._prev: list[_Head | None] = []
         self._last: dict[tuple[str, str], int] = {}
+        self._txs: list[tuple[int, int, str, int, int]] = []
 
     def add(
         self,
@@ -158,6 +240,7 @@ class HistoryBatch:
     ) -> None:
         seconds, nanos = timestamp.seconds, timestamp.nanos
         rows, prevs, last = self._rows, self._prev, self._last
+        self._txs.append((block_num, tx_num, tx_id, seconds, nanos))
         for ns, key, value in writes:
             is_delete = value is None
             row = (
@@ -208,6 +291,39 @@ class HistoryBatch:
             if row[7] or not heads_in_state
         ]
         return after_head, after_row, heads
+
+    def block_statements(
+        self,
+    ) -> tuple[
+        list[_Row],
+        list[_RowAfter],
+        list[tuple[str, str, int, int]],
+        list[tuple[str, str, int, int]],
+    ]:
+        """`statements(heads_in_state=True)` without the rows the state triggers
+        write (each key's last row, when it is a put), plus the links of those
+        rows that follow another row of this batch."""
+        after_head: list[_Row] = []
+        after_row: list[_RowAfter] = []
+        links: list[tuple[str, str, int, int]] = []
+        last = self._last
+        for index, (row, prev) in enumerate(zip(self._rows, self._prev, strict=True)):
+            by_trigger = not row[7] and last[(row[0], row[1])] == index
+            if prev is None:
+                if not by_trigger:
+                    after_head.append(row)
+            elif by_trigger:
+                links.append((row[0], row[1], *prev))
+            else:
+                after_row.append((*row, *prev))
+        heads = [
+            (ns, key, row[2], row[3]) for (ns, key), row in self._last_rows() if row[7]
+        ]
+        return after_head, after_row, heads, links
+
+    def txs(self) -> list[tuple[int, int, str, int, int]]:
+        """(block, tx, tx id, seconds, nanos) of each transaction added."""
+        return list(self._txs)
 
     def _last_rows(self) -> Iterator[tuple[tuple[str, str], _Row]]:
         rows = self._rows
@@ -261,6 +377,50 @@ def write_history(
         else:
             conn.executemany(_SET_STATE_HEAD, heads)
             conn.executemany(_SET_HEAD_WITHOUT_STATE, heads)
+
+
+def ensure_block_history_triggers(conn: sqlite3.Connection) -> None:
+    """Create the committer connection's TEMP tables and triggers (idempotent)."""
+    for statement in (*_CREATE_TABLES, *_CREATE_TRIGGERS):
+        conn.execute(statement)
+
+
+@contextmanager
+def writing_block_history(
+    conn: sqlite3.Connection, batch: HistoryBatch, *, block_num: int
+) -> Iterator[None]:
+    """Record one block's history rows around the block's state write.
+
+    Inside an enclosing transaction: the rows the state row updates cannot
+    write (all but each key's last row, and deletes) and the heads of deleted
+    keys are written on entry; the caller then writes the block's state with
+    `statedb.write_updates(..., history_heads=batch.put_heads())` inside the
+    `with`, and the triggers write each put key's last row from its state row
+    update (`OLD` holds the key's previous head).
+
+    Raises:
+        LedgerError: on exit, the history does not hold one row per batch row
+            (the state write did not give every put key its head).
+    """
+    ensure_block_history_triggers(conn)
+    after_head, after_row, heads, links = batch.block_statements()
+    conn.executemany(_STAGE_AFTER_HEAD, after_head)
+    conn.executemany(_STAGE_AFTER, after_row)
+    conn.executemany(_SET_HEAD, heads)
+    conn.executemany(
+        f"INSERT OR REPLACE INTO temp.{_TXS_TABLE} VALUES (?, ?, ?, ?, ?)", batch.txs()
+    )
+    conn.executemany(f"INSERT INTO temp.{_LINKS_TABLE} VALUES (?, ?, ?, ?)", links)
+    try:
+        yield
+        written = conn.execute(_COPY_ROWS).rowcount
+    finally:
+        for table in (_TXS_TABLE, _LINKS_TABLE, _ROWS_TABLE):
+            conn.execute(f"DELETE FROM temp.{table}")
+    if written != len(batch):
+        raise LedgerError(
+            f"block {block_num}: {written} history rows written for {len(batch)} writes"
+        )
 
 
 def get_history_for_key(

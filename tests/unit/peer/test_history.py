@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from network.bench_ledger import endorser_envelope, validated_block
+from peer.errors import LedgerError
 from peer.ledger import history
 from peer.ledger.history import (
     HistoryBatch,
@@ -20,6 +21,7 @@ from peer.ledger.history import (
     Timestamp,
     get_history_for_key,
     write_history,
+    writing_block_history,
 )
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.schema import (
@@ -36,6 +38,7 @@ from peer.ledger.statedb import (
     apply_updates,
     get_state,
     savepoint,
+    write_updates,
 )
 
 
@@ -271,3 +274,108 @@ def test_history_of_schema_v2_is_linked_on_upgrade(tmp_path: Path) -> None:
 
     assert found == {"a": ["tx3.4", "tx2.0", "tx1.0"], "b": ["tx3.5", "tx1.1"]}
     assert again == ["tx4.0", "tx3.5", "tx1.1"]
+
+
+# ---------------------------------------------------------------- the committer's path
+
+_VALUES = (b"plain", b'{"json": 1}', b"\xff\xfe not utf-8", b' {"a": [1, 2]} ')
+_TX_WRITES = st.lists(
+    st.tuples(st.sampled_from("abcd"), st.sampled_from((None, *_VALUES))),
+    max_size=3,
+)
+_BLOCKS = st.lists(st.lists(_TX_WRITES, min_size=1, max_size=4), min_size=1, max_size=6)
+
+
+def _commit_block_history(
+    conn: sqlite3.Connection, block_num: int, txs: list[list[KeyWrite]]
+) -> None:
+    """Write one block as the committer does: history around the state write."""
+    state, batch = UpdateBatch(), HistoryBatch()
+    for tx_num, writes in enumerate(txs):
+        for ns, key, value in writes:
+            if value is None:
+                state.delete(ns, key, Version(block_num, tx_num))
+            else:
+                state.put(ns, key, value, Version(block_num, tx_num))
+        batch.add(
+            block_num=block_num,
+            tx_num=tx_num,
+            tx_id=f"tx{block_num}.{tx_num}",
+            timestamp=Timestamp(1_700_000_000 + block_num, tx_num),
+            writes=writes,
+        )
+    _write_block(conn, block_num, state, batch)
+
+
+def _write_block(
+    conn: sqlite3.Connection, block_num: int, state: UpdateBatch, batch: HistoryBatch
+) -> None:
+    with transaction(conn), writing_block_history(conn, batch, block_num=block_num):
+        write_updates(conn, state, history_heads=batch.put_heads())
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=_BLOCKS)
+def test_the_committers_history_holds_every_write_newest_first(
+    blocks: list[list[list[tuple[str, bytes | None]]]],
+) -> None:
+    """Puts, deletes, re-creations and keys written twice in a block or a tx;
+    JSON values (stored as TEXT in the state) come back as the exact bytes."""
+    expected: dict[str, list[tuple[str, bytes, bool]]] = {key: [] for key in "abcd"}
+    conn = open_channel_db(":memory:")
+    try:
+        for block_num, block in enumerate(blocks, start=1):
+            txs: list[list[KeyWrite]] = []
+            for tx_num, writes in enumerate(block):
+                last = dict(writes)  # a tx's last write of a key wins
+                txs.append([KeyWrite("cc", key, value) for key, value in writes])
+                for key, value in last.items():
+                    entry = (f"tx{block_num}.{tx_num}", value or b"", value is None)
+                    expected[key].insert(0, entry)
+            _commit_block_history(conn, block_num, txs)
+        got = {
+            key: [
+                (m.tx_id, m.value, m.is_delete)
+                for m in get_history_for_key(conn, "cc", key)
+            ]
+            for key in "abcd"
+        }
+        leftovers = conn.execute(
+            "SELECT count(*) FROM temp.block_history_rows"
+        ).fetchone()
+    finally:
+        conn.close()
+
+    assert got == expected
+    assert leftovers == (0,)
+
+
+def test_the_committer_links_to_a_head_recorded_without_state(
+    db: sqlite3.Connection,
+) -> None:
+    """A state row without a head (written without history) links its next row
+    to the head kept in history_heads."""
+    record(db, 1, 0, KeyWrite("cc", "a", b"v1"))
+    puts = UpdateBatch()
+    puts.put("cc", "a", b"v1", Version(1, 0))
+    apply_updates(db, puts, savepoint=1)
+
+    _commit_block_history(db, 2, [[KeyWrite("cc", "a", b"v2")]])
+
+    assert [m.tx_id for m in get_history_for_key(db, "cc", "a")] == ["tx2.0", "tx1.0"]
+
+
+def test_a_state_write_missing_a_put_fails_the_block(db: sqlite3.Connection) -> None:
+    """Every put's row comes from its state row; a state write without it is an error."""
+    batch = HistoryBatch()
+    batch.add(
+        block_num=1,
+        tx_num=0,
+        tx_id="tx1.0",
+        timestamp=Timestamp(1),
+        writes=[KeyWrite("cc", "a", b"v")],
+    )
+
+    with pytest.raises(LedgerError, match="0 history rows written for 1 writes"):
+        _write_block(db, 1, UpdateBatch(), batch)
+    assert list(get_history_for_key(db, "cc", "a")) == []
