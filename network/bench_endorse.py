@@ -9,7 +9,8 @@ one PUT_STATE each) two ways:
 - `in_process`: straight into `Endorser.process_proposal`, `concurrency` at a time —
   the endorser's cost (checks, simulation over the chaincode stream, signing);
 - `grpc`: through `protos.Endorser/ProcessProposal` from a client in another process,
-  as a gateway would call it;
+  as a gateway would call it (peer and chaincode CPU counted from when the client
+  has signed its proposals);
 - `in_process_without_chaincode_stream`: an endorser whose chaincode is a Python
   function doing the same read and write on the simulator — the endorser's own
   ceiling, without the chaincode process and its stream.
@@ -153,7 +154,11 @@ async def _bench(
         )
         if options.grpc:
             report["grpc"] = await _grpc_figures(
-                addresses["grpc"], client_layout.msp_dir, options, uvloop=uvloop
+                addresses["grpc"],
+                client_layout.msp_dir,
+                options,
+                uvloop=uvloop,
+                chaincode_pid=chaincode_pid,
             )
         return report
     finally:
@@ -291,9 +296,18 @@ def _figures(
 
 
 async def _grpc_figures(
-    address: str, msp_dir: Path, options: EndorseBenchOptions, *, uvloop: bool
+    address: str,
+    msp_dir: Path,
+    options: EndorseBenchOptions,
+    *,
+    uvloop: bool,
+    chaincode_pid: int | None,
 ) -> dict[str, object]:
-    """Run the client in a spawned process (proposals pre-signed there) and time it."""
+    """Run the client in a spawned process (proposals pre-signed there) and time it.
+
+    The client says when its proposals are signed; the peer's and the chaincode's CPU
+    count from then on.
+    """
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(
@@ -309,15 +323,20 @@ async def _grpc_figures(
         ),
     )
     process.start()
-    cpu_started = time.process_time()
     try:
+        await asyncio.to_thread(parent.recv)  # signed, about to start
+        cpu_started = time.process_time()
+        chaincode_started = _process_cpu_s(chaincode_pid)
         result: dict[str, Any] = await asyncio.to_thread(parent.recv)
+        cpu = time.process_time() - cpu_started
+        chaincode_cpu = _process_cpu_s(chaincode_pid) - chaincode_started
     finally:
         await asyncio.to_thread(process.join, 60)
-    cpu = time.process_time() - cpu_started
     statuses = result["statuses"]
     figures = _figures(statuses, result["seconds"], cpu)
-    figures["peer_cpu_us_per_endorsement"] = "n/a (includes the client's signing time)"
+    figures["chaincode_cpu_us_per_endorsement"] = round(
+        chaincode_cpu / max(len(statuses), 1) * 1e6, 1
+    )
     return figures
 
 
@@ -333,6 +352,7 @@ def _client_main(
     client = load_signing_identity(msp_dir, mspid=HOSPITAL)
     proposals = _signed(client, count, keys)
     factory = uvloop_factory() if uvloop else None
+    connection.send("signed")
     with asyncio.Runner(loop_factory=factory) as runner:
         statuses, seconds = runner.run(_client_run(address, proposals, concurrency))
     connection.send({"statuses": statuses, "seconds": seconds})
