@@ -20,6 +20,13 @@ from common.errors import BlockStoreError
 
 SCHEMA_VERSION = 1
 _IN_CHUNK = 500
+_CHECKPOINT_PAGES = 16384
+"""WAL pages between checkpoints (64 MiB of 4 KiB pages; SQLite's default is 1000).
+
+Tx ids are random, so each block's rows land on as many random pages of the tx
+table; a checkpoint copies each page once however often it was written since
+the last one, and fsyncs the file once."""
+_WAL_BYTES_KEPT = 64 << 20
 """Tx ids per `IN (...)` look-up (SQLite allows 32,766 parameters; keep it modest)."""
 
 _SCHEMA = """
@@ -201,6 +208,8 @@ def _prepare(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA cache_size=-65536")
+    db.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+    db.execute(f"PRAGMA journal_size_limit={_WAL_BYTES_KEPT}")
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version not in (0, SCHEMA_VERSION):
         raise sqlite3.DatabaseError(
