@@ -16,13 +16,16 @@ wall-clock rates on a shared machine move with whatever else is running.
 
 The synthetic transactions are unsigned (the commit path checks no signature)
 but shaped like real ones: one action, a certificate-sized creator and
-endorsement, two reads and the writes. Tests reuse `endorser_envelope` and
-`validated_block` to build blocks.
+endorsement, two reads and the writes, and a tx id that looks random (a
+SHA-256 in hex, as Fabric's are): the block store's tx index then takes random
+inserts, as it does in production (counting ids would append to it). Tests
+reuse `endorser_envelope` and `validated_block` to build blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -231,7 +234,7 @@ class _Bench:
             self.tx_counter += 1
             envelopes.append(
                 endorser_envelope(
-                    tx_id=f"{self.tx_counter:064x}",
+                    tx_id=_tx_id(self.tx_counter),
                     writes=[(_key(index), value) for index in indexes],
                     reads=[_key(index) for index in indexes],
                 )
@@ -275,6 +278,10 @@ class _Bench:
 
 def _key(index: int) -> str:
     return f"asset{index:09d}"
+
+
+def _tx_id(counter: int) -> str:
+    return hashlib.sha256(counter.to_bytes(8, "big")).hexdigest()
 
 
 def _bytes_of(folder: Path, pattern: str) -> int:
