@@ -98,9 +98,12 @@ async def serve_broadcast(
     try:
         while (pending := await answers.get()) is not None:
             answer = pending if isinstance(pending, bytes) else await pending
-            if not isinstance(answer, bytes):
-                answer = await _response_when_ordered(answer)
-            await context.write(answer)
+            if isinstance(answer, bytes):
+                await context.write(answer)
+            elif answer.done() and not answer.cancelled() and not answer.exception():
+                await context.write(SUCCESS_RESPONSE)  # its block was stored already
+            else:
+                await context.write(await _response_when_ordered(answer))
         await reader
     finally:
         reader.cancel()

@@ -60,6 +60,11 @@ class OrdererNode:
         self._signatures = SignatureWorker()
 
     @property
+    def signatures(self) -> SignatureWorker:
+        """Where Broadcast verifies envelope signatures (started by the first one)."""
+        return self._signatures
+
+    @property
     def registrar(self) -> Registrar:
         assert self._registrar is not None, "orderer not started"
         return self._registrar

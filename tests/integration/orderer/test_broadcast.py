@@ -20,6 +20,7 @@ from common.policies import SignedData as PolicySignedData
 from common.protoutil import (
     block_signature_messages,
     last_config_index,
+    parse_block,
     parse_envelope,
     payload_bytes,
     verify_block_hash_chain,
@@ -149,6 +150,39 @@ async def test_statuses_follow_the_checks_in_order(
     ]
     assert "config update" in responses[9].info
     assert responses[3].info == "channel nowhere not found"
+
+
+async def test_signatures_checked_in_the_worker_answer_each_envelope_in_place(
+    material: OrdererMaterial, foreign: OrdererMaterial, tmp_path: Path
+) -> None:
+    """With the signature worker running, a forged envelope among good ones gets
+    FORBIDDEN in its own place and the good ones are ordered in the order sent."""
+    client = material.signing_identity(HOSPITAL, "dr-lee")
+    stranger = foreign.signing_identity(HOSPITAL, "dr-lee")
+    envelopes = [new_envelope(client, data=bytes([i])) for i in range(40)]
+    forged = {
+        5: resigned(envelopes[5], stranger),
+        17: resigned(envelopes[17], stranger),
+    }
+    sent = [forged.get(i, envelope) for i, envelope in enumerate(envelopes)]
+    async with connected_orderer(material, tmp_path) as (node, channel):
+        await broadcast(channel, [new_envelope(client)])  # starts the worker
+        assert await node.signatures.started()
+        responses = await broadcast(channel, sent)
+        assert node.signatures.running
+        store = node.registrar.support(material.channel)
+        assert store is not None
+        ordered = [
+            data
+            for number in range(1, store.height())
+            for data in parse_block(await store.block_bytes(number)).data.data
+        ]
+
+    assert [r.status for r in responses] == [
+        common_pb2.FORBIDDEN if i in forged else SUCCESS for i in range(40)
+    ]
+    assert "envelope signature" in responses[5].info
+    assert ordered[1:] == [e for i, e in enumerate(envelopes) if i not in forged]
 
 
 async def test_fuzzed_envelopes_are_rejected_and_the_stream_survives(
