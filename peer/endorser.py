@@ -64,7 +64,7 @@ from peer.errors import (
     DuplicateTransaction,
     MalformedProposal,
 )
-from peer.interest import build_chaincode_interest
+from peer.interest import chaincode_interest_bytes
 from peer.lifecycle import LIFECYCLE_CHAINCODE_VERSION
 from peer.lifecycle_source import EndorsementInfo
 from peer.scc import SccInvocation, SystemChaincode
@@ -387,9 +387,8 @@ class Endorser:
             endorser=self._signer.serialized,
             signer=self._signer.sign if response.status < STATUS_ERROR else _no_sign,
             events=simulated.events,
+            interest=None if results is None else chaincode_interest_bytes(results),
         )
-        if results is not None:
-            signed.interest.CopyFrom(build_chaincode_interest(results))
         if response.status >= STATUS_ERROR:
             signed.ClearField("endorsement")
             signed.version = 0

@@ -11,6 +11,8 @@ from the interest the first endorser returns, as Fabric's gateway does:
 - system namespaces (`_lifecycle`, `qscc`, `cscc`, `lscc`) are left out.
 
 Calls are sorted by namespace, then collection, so every endorser builds the same bytes.
+The common case (no key-level policy on a written key, no private data) needs only
+the namespace names; its bytes are remembered per list of names.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from common.errors import WireError
 from common.protoutil import TxRwSet, parse_tx_rwset
 from peer.simulator import SimulationResults
 from protos.common import policies_pb2
+from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from protos.peer import proposal_response_pb2
 
-__all__ = ["SYSTEM_NAMESPACES", "build_chaincode_interest"]
+__all__ = ["SYSTEM_NAMESPACES", "build_chaincode_interest", "chaincode_interest_bytes"]
 
 SYSTEM_NAMESPACES = frozenset({"_lifecycle", "lscc", "qscc", "cscc"})
 VALIDATION_PARAMETER = "VALIDATION_PARAMETER"
 _PUBLIC = ""
 _M = TypeVar("_M", bound=Message)
+_KNOWN_INTERESTS = 256
+_PLAIN_INTERESTS: dict[tuple[str, ...], bytes] = {}
 
 
 @dataclass(slots=True)
@@ -54,6 +59,20 @@ def build_chaincode_interest(
     Raises:
         WireError: the public read-write set or a key-level policy does not decode.
     """
+    interest = proposal_response_pb2.ChaincodeInterest()
+    interest.ParseFromString(chaincode_interest_bytes(results))
+    return interest
+
+
+def chaincode_interest_bytes(results: SimulationResults) -> bytes:
+    """`build_chaincode_interest` marshaled (deterministically).
+
+    Raises:
+        WireError: the public read-write set or a key-level policy does not decode.
+    """
+    names = _public_only_namespaces(results)
+    if names is not None:
+        return _namespace_policies(names)
     rwset = parse_tx_rwset(results.public_rwset, what="simulation results")
     needs = _needs_of(rwset, results.writeset_metadata, results.private_reads)
     interest = proposal_response_pb2.ChaincodeInterest()
@@ -61,7 +80,38 @@ def build_chaincode_interest(
         interest.chaincodes.extend(
             _calls(namespace, needs[namespace], results.private_reads)
         )
-    return interest
+    return interest.SerializeToString(deterministic=True)
+
+
+def _public_only_namespaces(results: SimulationResults) -> tuple[str, ...] | None:
+    """The sorted application namespaces when each needs just its chaincode policy.
+
+    That is the common case: no key-level policies on written keys, no private data
+    read and no collection written. None otherwise (the general rules apply).
+    """
+    if results.writeset_metadata or results.private_reads:
+        return None
+    rwset = _decode(rwset_pb2.TxReadWriteSet, results.public_rwset)
+    names: set[str] = set()
+    for ns_rwset in rwset.ns_rwset:
+        if ns_rwset.collection_hashed_rwset:
+            return None
+        names.add(ns_rwset.namespace)
+    return tuple(sorted(names - SYSTEM_NAMESPACES))
+
+
+def _namespace_policies(names: tuple[str, ...]) -> bytes:
+    """A ChaincodeInterest of one plain ChaincodeCall per namespace (remembered)."""
+    known = _PLAIN_INTERESTS.get(names)
+    if known is None:
+        interest = proposal_response_pb2.ChaincodeInterest(
+            chaincodes=[proposal_response_pb2.ChaincodeCall(name=n) for n in names]
+        )
+        known = interest.SerializeToString(deterministic=True)
+        if len(_PLAIN_INTERESTS) >= _KNOWN_INTERESTS:
+            _PLAIN_INTERESTS.pop(next(iter(_PLAIN_INTERESTS)))
+        _PLAIN_INTERESTS[names] = known
+    return known
 
 
 def _needs_of(

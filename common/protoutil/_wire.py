@@ -22,6 +22,8 @@ Signer = Callable[[bytes], bytes]
 M = TypeVar("M", bound=Message)
 
 _LENGTH_DELIMITED = 2
+_ONE_BYTE = 1 << 7
+_TWO_BYTES = 1 << 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,13 @@ def length_delimited_field(field_number: int, value: bytes) -> bytes:
     Used to embed bytes we must not re-serialise, such as an original Header inside a
     Payload, so that the wire bytes stay exactly those the creator produced.
     """
-    return _varint(field_number << 3 | _LENGTH_DELIMITED) + _varint(len(value)) + value
+    tag = field_number << 3 | _LENGTH_DELIMITED
+    length = len(value)
+    if tag < _ONE_BYTE and length < _ONE_BYTE:
+        return bytes((tag, length)) + value
+    if tag < _ONE_BYTE and length < _TWO_BYTES:
+        return bytes((tag, length & 0x7F | 0x80, length >> 7)) + value
+    return _varint(tag) + _varint(length) + value
 
 
 def timestamp_of(message: Message) -> Timestamp | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import WireError
-from common.protoutil._wire import Timestamp, decode, encode, timestamp_of
+from common.protoutil._wire import Timestamp, decode, encode
 from protos.common import common_pb2
 
 
@@ -92,11 +92,12 @@ def parse_channel_header(data: bytes, *, what: str = "channel header") -> Channe
     if not data:
         raise WireError(f"{what} is missing")
     message = decode(common_pb2.ChannelHeader, data, what=what)
+    stamp = message.timestamp if message.HasField("timestamp") else None
     return ChannelHeader(
         raw=data,
         type=message.type,
         version=message.version,
-        timestamp=timestamp_of(message),
+        timestamp=None if stamp is None else Timestamp(stamp.seconds, stamp.nanos),
         channel_id=message.channel_id,
         tx_id=message.tx_id,
         epoch=message.epoch,
@@ -126,10 +127,8 @@ def parse_header(message: common_pb2.Header, *, what: str = "header") -> Header:
         WireError: either half is missing or does not decode.
     """
     return Header(
-        channel_header=parse_channel_header(
-            message.channel_header, what=f"{what}.channel_header"
-        ),
-        signature_header=parse_signature_header(
+        parse_channel_header(message.channel_header, what=f"{what}.channel_header"),
+        parse_signature_header(
             message.signature_header, what=f"{what}.signature_header"
         ),
     )

@@ -13,7 +13,15 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from common.errors import WireError
-from common.protoutil._wire import SignedData, Signer, Timestamp, decode, encode, sha256
+from common.protoutil._wire import (
+    SignedData,
+    Signer,
+    Timestamp,
+    decode,
+    encode,
+    length_delimited_field,
+    sha256,
+)
 from common.protoutil.chaincode import ChaincodeId, chaincode_id_of
 from common.protoutil.header import (
     ChannelHeader,
@@ -30,6 +38,12 @@ from protos.peer import chaincode_pb2, proposal_pb2
 
 CHAINCODE_TYPE_NODE = chaincode_pb2.ChaincodeSpec.Type.NODE
 """The spec type every Fabric Gateway client sends, whatever the chaincode language."""
+
+KNOWN_EXTENSIONS = 1024
+"""ChaincodeHeaderExtension bytes whose chaincode id is remembered (oldest go first)."""
+
+_EXTENSIONS: dict[bytes, ChaincodeId] = {}
+_EMPTY_MAP: Mapping[str, bytes] = MappingProxyType({})
 
 
 class CreatedProposal(NamedTuple):
@@ -163,31 +177,36 @@ def parse_proposal(proposal_bytes: bytes, *, signature: bytes = b"") -> ParsedPr
         WireError: a layer is missing or does not decode; the message names the layer.
     """
     proposal = decode(proposal_pb2.Proposal, proposal_bytes, what="proposal")
-    if not proposal.header:
+    header_bytes = proposal.header
+    if not header_bytes:
         raise WireError("proposal.header is missing")
-    header_message = decode(common_pb2.Header, proposal.header, what="proposal.header")
+    header_message = decode(common_pb2.Header, header_bytes, what="proposal.header")
     header = parse_header(header_message, what="proposal.header")
     chaincode_id = _chaincode_id_from_extension(header.channel_header.extension)
+    payload_bytes = proposal.payload
     payload = decode(
         proposal_pb2.ChaincodeProposalPayload,
-        proposal.payload,
+        payload_bytes,
         what="proposal.payload (ChaincodeProposalPayload)",
     )
-    spec = _chaincode_spec(payload.input)
+    input_bytes = payload.input
+    spec = _chaincode_spec(input_bytes)
+    chaincode_input = spec.input
+    transient = payload.TransientMap
     return ParsedProposal(
         proposal_bytes=proposal_bytes,
         signature=signature,
-        header_bytes=proposal.header,
+        header_bytes=header_bytes,
         header=header,
-        payload_bytes=proposal.payload,
-        transient_free_payload=_transient_free(payload),
+        payload_bytes=payload_bytes,
+        transient_free_payload=_input_only(input_bytes),
         chaincode_id=chaincode_id,
-        input_bytes=payload.input,
+        input_bytes=input_bytes,
         chaincode_type=spec.type,
-        args=tuple(spec.input.args),
-        decorations=MappingProxyType(dict(spec.input.decorations)),
-        is_init=spec.input.is_init,
-        transient_map=MappingProxyType(dict(payload.TransientMap)),
+        args=tuple(chaincode_input.args[:]),
+        decorations=_frozen_map(chaincode_input.decorations),
+        is_init=chaincode_input.is_init,
+        transient_map=_frozen_map(transient),
     )
 
 
@@ -244,7 +263,7 @@ def transient_free_payload(chaincode_proposal_payload: bytes) -> bytes:
 
 
 def _transient_free(payload: proposal_pb2.ChaincodeProposalPayload) -> bytes:
-    return encode(proposal_pb2.ChaincodeProposalPayload(input=payload.input))
+    return _input_only(payload.input)
 
 
 def _chaincode_proposal_payload(
@@ -270,13 +289,30 @@ def _chaincode_proposal_payload(
 
 
 def _chaincode_id_from_extension(extension: bytes) -> ChaincodeId:
+    """The chaincode a ChaincodeHeaderExtension names (the same bytes, the same id)."""
+    known = _EXTENSIONS.get(extension)
+    if known is not None:
+        return known
     what = "proposal channel header extension (ChaincodeHeaderExtension)"
     message = decode(proposal_pb2.ChaincodeHeaderExtension, extension, what=what)
     if not message.HasField("chaincode_id"):
         raise WireError(f"{what} has no chaincode_id")
     if not message.chaincode_id.name:
         raise WireError(f"{what} has an empty chaincode name")
-    return chaincode_id_of(message.chaincode_id)
+    chaincode_id = chaincode_id_of(message.chaincode_id)
+    if len(_EXTENSIONS) >= KNOWN_EXTENSIONS:
+        _EXTENSIONS.pop(next(iter(_EXTENSIONS)))
+    _EXTENSIONS[extension] = chaincode_id
+    return chaincode_id
+
+
+def _input_only(input_bytes: bytes) -> bytes:
+    """ChaincodeProposalPayload{input} marshaled: field 1 alone, or nothing if empty."""
+    return length_delimited_field(1, input_bytes) if input_bytes else b""
+
+
+def _frozen_map(entries: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(entries)) if entries else _EMPTY_MAP
 
 
 def _chaincode_spec(input_bytes: bytes) -> chaincode_pb2.ChaincodeSpec:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import WireError
-from common.protoutil._wire import SignedData, Signer, decode, encode
+from common.protoutil._wire import (
+    SignedData,
+    Signer,
+    decode,
+    encode,
+    length_delimited_field,
+)
 from common.protoutil.chaincode import (
     ChaincodeId,
     ChaincodeResponse,
@@ -21,6 +27,10 @@ from common.protoutil.chaincode import (
 from protos.peer import proposal_pb2, proposal_response_pb2
 
 PROPOSAL_RESPONSE_VERSION = 1
+_VERSION_FIELD = bytes((1 << 3, PROPOSAL_RESPONSE_VERSION))
+"""ProposalResponse.version = 1: tag of varint field 1, then the value."""
+_KNOWN_CHAINCODE_IDS = 256
+_CHAINCODE_IDS: dict[ChaincodeId, bytes] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,32 +84,56 @@ def create_proposal_response(
     endorser: bytes,
     signer: Signer,
     events: bytes = b"",
+    interest: bytes | None = None,
 ) -> proposal_response_pb2.ProposalResponse:
     """Build and sign an endorser's ProposalResponse (version 1).
 
     `results` is a marshaled TxReadWriteSet, `events` a marshaled ChaincodeEvent (or
-    empty), `endorser` the endorsing peer's SerializedIdentity and `signer` its key.
+    empty), `endorser` the endorsing peer's SerializedIdentity, `signer` its key and
+    `interest` a marshaled ChaincodeInterest (None: no interest field at all).
     """
-    action = proposal_pb2.ChaincodeAction(
-        results=results,
-        events=events,
-        response=response_message(response),
-        chaincode_id=chaincode_id_message(chaincode_id),
-    )
-    payload = encode(
-        proposal_response_pb2.ProposalResponsePayload(
-            proposal_hash=proposal_hash, extension=encode(action)
-        )
-    )
-    signature = signer(endorsement_message(payload=payload, endorser=endorser))
-    return proposal_response_pb2.ProposalResponse(
-        version=PROPOSAL_RESPONSE_VERSION,
-        response=response_message(response),
-        payload=payload,
-        endorsement=proposal_response_pb2.Endorsement(
-            endorser=endorser, signature=signature
+    response_bytes = encode(response_message(response))
+    payload = proposal_response_payload_bytes(
+        proposal_hash=proposal_hash,
+        action=chaincode_action_bytes(
+            results=results,
+            events=events,
+            response=response_bytes,
+            chaincode_id=_chaincode_id_bytes(chaincode_id),
         ),
     )
+    signature = signer(endorsement_message(payload=payload, endorser=endorser))
+    return proposal_response_pb2.ProposalResponse.FromString(
+        _VERSION_FIELD
+        + length_delimited_field(4, response_bytes)
+        + _optional_field(5, payload)
+        + length_delimited_field(
+            6, _optional_field(1, endorser) + _optional_field(2, signature)
+        )
+        + (b"" if interest is None else length_delimited_field(7, interest))
+    )
+
+
+def chaincode_action_bytes(
+    *, results: bytes, events: bytes, response: bytes, chaincode_id: bytes
+) -> bytes:
+    """A marshaled protos.ChaincodeAction from its marshaled parts.
+
+    `response` (a protos.Response) and `chaincode_id` (a protos.ChaincodeID) are
+    always present, as when the message is built and serialised; empty results and
+    events are left out. The bytes equal the deterministic serialisation.
+    """
+    return (
+        _optional_field(1, results)
+        + _optional_field(2, events)
+        + length_delimited_field(3, response)
+        + length_delimited_field(4, chaincode_id)
+    )
+
+
+def proposal_response_payload_bytes(*, proposal_hash: bytes, action: bytes) -> bytes:
+    """A marshaled ProposalResponsePayload{proposal_hash, extension = action}."""
+    return _optional_field(1, proposal_hash) + _optional_field(2, action)
 
 
 def endorsement_message(*, payload: bytes, endorser: bytes) -> bytes:
@@ -192,3 +226,19 @@ def parse_chaincode_action(
         response=response_of(message.response),
         chaincode_id=chaincode_id,
     )
+
+
+def _optional_field(field_number: int, value: bytes) -> bytes:
+    """A proto3 bytes field: left out when empty."""
+    return length_delimited_field(field_number, value) if value else b""
+
+
+def _chaincode_id_bytes(chaincode_id: ChaincodeId) -> bytes:
+    """The marshaled ChaincodeID (the same few ids recur: remembered)."""
+    known = _CHAINCODE_IDS.get(chaincode_id)
+    if known is None:
+        known = encode(chaincode_id_message(chaincode_id))
+        if len(_CHAINCODE_IDS) >= _KNOWN_CHAINCODE_IDS:
+            _CHAINCODE_IDS.pop(next(iter(_CHAINCODE_IDS)))
+        _CHAINCODE_IDS[chaincode_id] = known
+    return known

@@ -340,3 +340,67 @@ def test_failed_proposal_response_has_no_payload() -> None:
     parsed = pu.parse_proposal_response(failed)
     assert (parsed.payload, parsed.endorsement) == (None, None)
     assert not parsed.response.is_success
+
+
+@pytest.mark.parametrize("status", [0, 200, 500, -1, 2**31 - 1])
+@pytest.mark.parametrize("interest", [None, b"", b"\n\x04\n\x02cc"])
+@pytest.mark.parametrize("filled", [False, True])
+def test_proposal_response_bytes_equal_the_built_message(
+    status: int, interest: bytes | None, filled: bool
+) -> None:
+    """The hand-assembled response is the message Fabric's fields describe."""
+    text = "é" * 90 if filled else ""
+    data = b"d" * 200 if filled else b""
+    response = pu.ChaincodeResponse(status, text, data)
+    made = pu.create_proposal_response(
+        proposal_hash=data[:32],
+        results=data,
+        response=response,
+        chaincode_id=pu.ChaincodeId("records", text, text),
+        endorser=data,
+        signer=lambda _message: data[:70],
+        events=data[:5],
+        interest=interest,
+    )
+    reply = proposal_response_pb2.Response(status=status, message=text, payload=data)
+    action = proposal_pb2.ChaincodeAction(
+        results=data,
+        events=data[:5],
+        response=reply,
+        chaincode_id=chaincode_pb2.ChaincodeID(name="records", version=text, path=text),
+    )
+    payload = proposal_response_pb2.ProposalResponsePayload(
+        proposal_hash=data[:32], extension=action.SerializeToString(deterministic=True)
+    )
+    expected = proposal_response_pb2.ProposalResponse(
+        version=1,
+        response=reply,
+        payload=payload.SerializeToString(deterministic=True),
+        endorsement=proposal_response_pb2.Endorsement(
+            endorser=data, signature=data[:70]
+        ),
+    )
+    if interest is not None:
+        expected.interest.SetInParent()
+        expected.interest.ParseFromString(interest)
+    assert made.SerializeToString(deterministic=True) == expected.SerializeToString(
+        deterministic=True
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16383, 16384, 2**21 + 3])
+def test_transient_free_payload_is_the_input_field_alone(size: int) -> None:
+    payload = proposal_pb2.ChaincodeProposalPayload(
+        input=b"i" * size, TransientMap={"secret": b"s"}
+    )
+    expected = proposal_pb2.ChaincodeProposalPayload(input=b"i" * size)
+    assert pu.transient_free_payload(payload.SerializeToString()) == (
+        expected.SerializeToString(deterministic=True)
+    )
+
+
+def test_proposals_of_one_chaincode_share_the_decoded_chaincode_id() -> None:
+    first = parsed_proposal(args=[b"A"])
+    second = parsed_proposal(args=[b"B"])
+    assert first.chaincode_id is second.chaincode_id
+    assert first.chaincode_id == pu.ChaincodeId("records")

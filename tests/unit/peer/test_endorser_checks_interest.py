@@ -92,3 +92,15 @@ def test_a_key_without_a_key_level_policy_keeps_the_namespace_policy() -> None:
     builder.add_write("asset", "a2", b"v")
     metadata = {("asset", "", "a1"): {"VALIDATION_PARAMETER": KEY_POLICY}}
     assert interest_of(builder, metadata=metadata) == [("asset", (), False, 1, False)]
+
+
+def test_plain_namespaces_are_sorted_once_each() -> None:
+    builder = RwSetBuilder()
+    builder.add_write("zeta", "z", b"v")
+    builder.add_read("alpha", "a", None)
+    builder.add_read("_lifecycle", "namespaces/fields/zeta/Sequence", Version(1, 0))
+    assert interest_of(builder) == [
+        ("alpha", (), False, 0, False),
+        ("zeta", (), False, 0, False),
+    ]
+    assert interest_of(builder) == interest_of(builder)
