@@ -109,7 +109,7 @@ def _namespace_policies(names: tuple[str, ...]) -> bytes:
         )
         known = interest.SerializeToString(deterministic=True)
         if len(_PLAIN_INTERESTS) >= _KNOWN_INTERESTS:
-            _PLAIN_INTERESTS.pop(next(iter(_PLAIN_INTERESTS)))
+            _PLAIN_INTERESTS.pop(next(iter(_PLAIN_INTERESTS)), None)
         _PLAIN_INTERESTS[names] = known
     return known
 

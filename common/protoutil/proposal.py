@@ -42,6 +42,8 @@ CHAINCODE_TYPE_NODE = chaincode_pb2.ChaincodeSpec.Type.NODE
 KNOWN_EXTENSIONS = 1024
 """ChaincodeHeaderExtension bytes whose chaincode id is remembered (oldest go first)."""
 
+_LARGEST_KNOWN_EXTENSION = 512
+"""Longer extensions (a client's choice, read before any check) are not remembered."""
 _EXTENSIONS: dict[bytes, ChaincodeId] = {}
 _EMPTY_MAP: Mapping[str, bytes] = MappingProxyType({})
 
@@ -300,9 +302,10 @@ def _chaincode_id_from_extension(extension: bytes) -> ChaincodeId:
     if not message.chaincode_id.name:
         raise WireError(f"{what} has an empty chaincode name")
     chaincode_id = chaincode_id_of(message.chaincode_id)
-    if len(_EXTENSIONS) >= KNOWN_EXTENSIONS:
-        _EXTENSIONS.pop(next(iter(_EXTENSIONS)))
-    _EXTENSIONS[extension] = chaincode_id
+    if len(extension) <= _LARGEST_KNOWN_EXTENSION:
+        if len(_EXTENSIONS) >= KNOWN_EXTENSIONS:
+            _EXTENSIONS.pop(next(iter(_EXTENSIONS)), None)
+        _EXTENSIONS[extension] = chaincode_id
     return chaincode_id
 
 

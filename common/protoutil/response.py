@@ -239,6 +239,6 @@ def _chaincode_id_bytes(chaincode_id: ChaincodeId) -> bytes:
     if known is None:
         known = encode(chaincode_id_message(chaincode_id))
         if len(_CHAINCODE_IDS) >= _KNOWN_CHAINCODE_IDS:
-            _CHAINCODE_IDS.pop(next(iter(_CHAINCODE_IDS)))
+            _CHAINCODE_IDS.pop(next(iter(_CHAINCODE_IDS)), None)
         _CHAINCODE_IDS[chaincode_id] = known
     return known

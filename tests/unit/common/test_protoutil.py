@@ -404,3 +404,13 @@ def test_proposals_of_one_chaincode_share_the_decoded_chaincode_id() -> None:
     second = parsed_proposal(args=[b"B"])
     assert first.chaincode_id is second.chaincode_id
     assert first.chaincode_id == pu.ChaincodeId("records")
+
+
+def test_a_large_extension_is_parsed_but_not_remembered() -> None:
+    """Extensions are read before any check: only short ones are kept."""
+    long_name = "c" * 600
+    parsed = parsed_proposal(chaincode_name=long_name)
+    assert parsed.chaincode_id == pu.ChaincodeId(long_name)
+    assert parsed_proposal(chaincode_name=long_name).chaincode_id is not (
+        parsed.chaincode_id
+    )
