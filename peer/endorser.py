@@ -316,7 +316,10 @@ class Endorser:
         simulated = _Simulated(
             response, events, execution.simulation, info.definition.version
         )
-        if response.status < STATUS_ERROR_THRESHOLD:
+        if (
+            response.status < STATUS_ERROR_THRESHOLD
+            and execution.simulation.private_rwset
+        ):
             await self._distribute_private_data(proposal, channel, info, simulated)
         return simulated
 
