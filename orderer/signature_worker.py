@@ -219,8 +219,11 @@ def serve(source: BinaryIO, sink: BinaryIO) -> None:
 
 
 def main() -> None:
-    # The orderer decides when the worker stops: by closing its stdin.
+    # The orderer decides when the worker stops: by closing its stdin (its death
+    # closes it too). A signal sent to the whole process group, such as Ctrl-C or a
+    # launcher's SIGTERM, leaves the worker to serve the orderer's drain.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
