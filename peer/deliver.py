@@ -25,7 +25,13 @@ from google.protobuf.message import DecodeError
 from common.deliver import DeliverChannel, DeliverSettings, deliver
 from common.errors import WireError
 from common.policies import role_mspids
-from common.protoutil import SignedData, parse_block, transaction_filter
+from common.protoutil import (
+    SignedData,
+    length_delimited_field,
+    parse_block,
+    transaction_filter,
+    varint,
+)
 from common.tls import peer_cert_hash
 from peer.channels import PeerChannel
 from peer.errors import ChaincodeDefinitionError
@@ -52,7 +58,7 @@ __all__ = [
 ]
 
 _STATUS_TAG = 0x08  # DeliverResponse.status: field 1, varint
-_BLOCK_TAG = 0x12  # DeliverResponse.block: field 2, length-delimited
+_BLOCK_FIELD = 2  # DeliverResponse.block, length-delimited
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 ChannelLookup = Callable[[str], PeerChannel | None]
@@ -99,7 +105,7 @@ async def serve_deliver(
 
 def status_response(status: int) -> bytes:
     """protos.DeliverResponse{status}."""
-    return bytes([_STATUS_TAG]) + _varint(status)
+    return bytes([_STATUS_TAG]) + varint(status)
 
 
 def filtered_block(
@@ -281,13 +287,4 @@ def _collection_members(
 
 
 def _block_response(block: bytes) -> bytes:
-    return bytes([_BLOCK_TAG]) + _varint(len(block)) + block
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return length_delimited_field(_BLOCK_FIELD, block)

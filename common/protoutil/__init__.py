@@ -9,7 +9,14 @@ bytes; decoding failures raise WireError naming the layer. Signing is injected a
 
 from __future__ import annotations
 
-from common.protoutil._wire import SignedData, Signer, Timestamp
+from common.protoutil._wire import (
+    SignedData,
+    Signer,
+    Timestamp,
+    length_delimited_field,
+    length_delimited_head,
+    varint,
+)
 from common.protoutil.block import (
     METADATA_ENTRY_COUNT,
     block_data_hash,
@@ -153,6 +160,8 @@ __all__ = [
     "envelope_signed_data",
     "header_bytes",
     "last_config_index",
+    "length_delimited_field",
+    "length_delimited_head",
     "new_block",
     "new_nonce",
     "parse_block",
@@ -181,6 +190,7 @@ __all__ = [
     "transaction_filter",
     "transaction_proposal_hash",
     "transient_free_payload",
+    "varint",
     "verify_block_data_hash",
     "verify_block_hash_chain",
     "with_transaction_filter",

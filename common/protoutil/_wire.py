@@ -78,13 +78,18 @@ def length_delimited_field(field_number: int, value: bytes) -> bytes:
     Used to embed bytes we must not re-serialise, such as an original Header inside a
     Payload, so that the wire bytes stay exactly those the creator produced.
     """
+    return length_delimited_head(field_number, len(value)) + value
+
+
+def length_delimited_head(field_number: int, length: int) -> bytes:
+    """The tag and varint length that precede a length-delimited field's `length`
+    bytes: for writing a large field in pieces (writev) without joining it first."""
     tag = field_number << 3 | _LENGTH_DELIMITED
-    length = len(value)
     if tag < _ONE_BYTE and length < _ONE_BYTE:
-        return bytes((tag, length)) + value
+        return bytes((tag, length))
     if tag < _ONE_BYTE and length < _TWO_BYTES:
-        return bytes((tag, length & 0x7F | 0x80, length >> 7)) + value
-    return _varint(tag) + _varint(length) + value
+        return bytes((tag, length & 0x7F | 0x80, length >> 7))
+    return varint(tag) + varint(length)
 
 
 def timestamp_of(message: Message) -> Timestamp | None:
@@ -95,7 +100,8 @@ def timestamp_of(message: Message) -> Timestamp | None:
     return Timestamp(seconds=stamp.seconds, nanos=stamp.nanos)
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf base-128 varint."""
     out = bytearray()
     while True:
         low = value & 0x7F
