@@ -16,10 +16,14 @@ wall-clock rates on a shared machine move with whatever else is running.
 
 The synthetic transactions are unsigned (the commit path checks no signature)
 but shaped like real ones: one action, a certificate-sized creator and
-endorsement, two reads and the writes, and a tx id that looks random (a
-SHA-256 in hex, as Fabric's are): the block store's tx index then takes random
-inserts, as it does in production (counting ids would append to it). Tests
-reuse `endorser_envelope` and `validated_block` to build blocks.
+endorsement, two reads and the writes, and a tx id that looks random (the
+SHA-256 in hex of the nonce and creator, as Fabric's are): the block store's tx
+index then takes random inserts, as it does in production (counting ids would
+append to it). They pass every byte-level rule of the validator, so the bench
+hands `commit_block` what `peer.validator.inspect_envelope` decoded of them, as
+the committer hands over the validator's decoding (not timed: it is the
+validator's work). Tests reuse `endorser_envelope` and `validated_block` to
+build blocks.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from common.protoutil import block_header_hash, new_block, with_transaction_filter
+from peer.ledger.committed_txs import DecodedTx
 from peer.ledger.ledger import BLOCKS_DIR, DATABASE_FILE, ChannelLedger
+from peer.validator.transaction import inspect_envelope
 from protos.common import common_pb2
 from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
@@ -51,6 +57,7 @@ __all__ = [
     "endorser_envelope",
     "run_commit_bench",
     "run_from_args",
+    "tx_id_of_nonce",
     "validated_block",
 ]
 
@@ -58,6 +65,7 @@ CHANNEL_ID = "bench"
 NAMESPACE = "bench"
 _CERTIFICATE_BYTES = 700  # a PEM P-256 certificate inside a SerializedIdentity
 _SIGNATURE_BYTES = 71
+_CREATOR = bytes(_CERTIFICATE_BYTES)
 
 Write = tuple[str, bytes | None]
 """A key and its new value; None deletes the key."""
@@ -210,8 +218,9 @@ class _Bench:
         elapsed = cpu = 0.0
         for _ in range(count):
             block = self._next_block(insert=insert)
+            decoded = _decoded_by_validator(block)
             started, cpu_started = time.perf_counter(), time.process_time()
-            self.ledger.commit_block(block)
+            self.ledger.commit_block(block, decoded=decoded)
             elapsed += time.perf_counter() - started
             cpu += time.process_time() - cpu_started
             self.previous_hash = block_header_hash(block.header)
@@ -232,9 +241,11 @@ class _Bench:
         for _ in range(params.txs):
             indexes = self._new_keys() if insert else self._existing_keys()
             self.tx_counter += 1
+            nonce = self.tx_counter.to_bytes(24, "big")
             envelopes.append(
                 endorser_envelope(
-                    tx_id=_tx_id(self.tx_counter),
+                    tx_id=tx_id_of_nonce(nonce),
+                    nonce=nonce,
                     writes=[(_key(index), value) for index in indexes],
                     reads=[_key(index) for index in indexes],
                 )
@@ -280,8 +291,19 @@ def _key(index: int) -> str:
     return f"asset{index:09d}"
 
 
-def _tx_id(counter: int) -> str:
-    return hashlib.sha256(counter.to_bytes(8, "big")).hexdigest()
+def _decoded_by_validator(block: common_pb2.Block) -> list[DecodedTx | None]:
+    decoded = [
+        inspect_envelope(data, channel_id=CHANNEL_ID).decoded
+        for data in block.data.data
+    ]
+    if None in decoded:
+        raise AssertionError("a bench transaction breaks a byte-level validation rule")
+    return decoded
+
+
+def tx_id_of_nonce(nonce: bytes) -> str:
+    """The tx id of a transaction `endorser_envelope` builds with `nonce`."""
+    return hashlib.sha256(nonce + _CREATOR).hexdigest()
 
 
 def _bytes_of(folder: Path, pattern: str) -> int:
@@ -301,8 +323,13 @@ def endorser_envelope(
     timestamp_s: int = 1_700_000_000,
     metadata_writes: Sequence[tuple[str, dict[str, bytes]]] = (),
     collections: Sequence[rwset_pb2.CollectionHashedReadWriteSet] = (),
+    nonce: bytes = bytes(24),
 ) -> bytes:
-    """An unsigned endorser-transaction Envelope carrying the given public rwset."""
+    """An unsigned endorser-transaction Envelope carrying the given public rwset.
+
+    With `tx_id` = `tx_id_of_nonce(nonce)` it passes the validator's byte-level
+    rules (`peer.validator.inspect_envelope`).
+    """
     kv_rwset = kv_rwset_pb2.KVRWSet(
         reads=[
             kv_rwset_pb2.KVRead(key=key, version=kv_rwset_pb2.Version(block_num=1))
@@ -332,7 +359,7 @@ def endorser_envelope(
             )
         ]
     )
-    return _envelope(tx_id, channel_id, timestamp_s, namespace, tx_rwset)
+    return _envelope(tx_id, channel_id, timestamp_s, namespace, tx_rwset, nonce)
 
 
 def _envelope(
@@ -341,12 +368,28 @@ def _envelope(
     timestamp_s: int,
     namespace: str,
     tx_rwset: rwset_pb2.TxReadWriteSet,
+    nonce: bytes,
 ) -> bytes:
+    signature_header = common_pb2.SignatureHeader(
+        creator=_CREATOR, nonce=nonce
+    ).SerializeToString()
+    extension = proposal_pb2.ChaincodeHeaderExtension()
+    extension.chaincode_id.name = namespace
+    channel_header = common_pb2.ChannelHeader(
+        type=common_pb2.ENDORSER_TRANSACTION,
+        channel_id=channel_id,
+        tx_id=tx_id,
+        extension=extension.SerializeToString(),
+    )
+    channel_header.timestamp.seconds = timestamp_s
+    channel_header_bytes = channel_header.SerializeToString()
     action = proposal_pb2.ChaincodeAction(results=tx_rwset.SerializeToString())
     action.chaincode_id.name = namespace
+    action.chaincode_id.version = "1.0"
     action.response.status = 200
     response_payload = proposal_response_pb2.ProposalResponsePayload(
-        proposal_hash=bytes(32), extension=action.SerializeToString()
+        proposal_hash=hashlib.sha256(channel_header_bytes + signature_header).digest(),
+        extension=action.SerializeToString(),
     )
     action_payload = transaction_pb2.ChaincodeActionPayload()
     action_payload.action.proposal_response_payload = (
@@ -355,9 +398,6 @@ def _envelope(
     action_payload.action.endorsements.add(
         endorser=bytes(_CERTIFICATE_BYTES), signature=bytes(_SIGNATURE_BYTES)
     )
-    signature_header = common_pb2.SignatureHeader(
-        creator=bytes(_CERTIFICATE_BYTES), nonce=bytes(24)
-    ).SerializeToString()
     transaction = transaction_pb2.Transaction(
         actions=[
             transaction_pb2.TransactionAction(
@@ -365,12 +405,8 @@ def _envelope(
             )
         ]
     )
-    channel_header = common_pb2.ChannelHeader(
-        type=common_pb2.ENDORSER_TRANSACTION, channel_id=channel_id, tx_id=tx_id
-    )
-    channel_header.timestamp.seconds = timestamp_s
     payload = common_pb2.Payload(data=transaction.SerializeToString())
-    payload.header.channel_header = channel_header.SerializeToString()
+    payload.header.channel_header = channel_header_bytes
     payload.header.signature_header = signature_header
     envelope = common_pb2.Envelope(
         payload=payload.SerializeToString(), signature=bytes(_SIGNATURE_BYTES)

@@ -164,7 +164,7 @@ class Committer:
         )
         result = evaluate_block(block, context=context)
         _set_transaction_filter(block, result.codes)
-        self._ledger.commit_block(block, pvt_data)
+        self._ledger.commit_block(block, pvt_data, decoded=result.decoded)
         if result.config is not None:
             self._config = result.config
         return result.codes

@@ -9,11 +9,18 @@ payload, chaincode action, read-write set), several times faster than the full
 already checked that every VALID transaction is well formed, so a VALID
 transaction that does not decode means the block and its filter disagree: a
 `LedgerError`, never a silent skip.
+
+The validator has decoded the same layers already: it hands them over as one
+`DecodedTx` per transaction (`peer.validator.BlockValidation.decoded`), and the
+committer passes them on, so a live commit decodes only the transactions the
+validator did not (invalid and configuration ones). What is committed is then
+exactly what was validated: the very messages the validator checked, decoded
+from the block's bytes. A replay after a crash decodes the stored block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -31,6 +38,7 @@ from protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 __all__ = [
     "VALID",
     "CommittedTx",
+    "DecodedTx",
     "WriteTarget",
     "add_kv_writes",
     "decode_in_tx",
@@ -56,6 +64,8 @@ class CommittedTx(NamedTuple):
     tx_id: str
     timestamp: Timestamp
     rwset: rwset_pb2.TxReadWriteSet
+    kv_rwsets: tuple[kv_rwset_pb2.KVRWSet, ...] | None = None
+    """Each `rwset.ns_rwset`'s write set, decoded; None: decode them when needed."""
 
     @property
     def version(self) -> Version:
@@ -63,8 +73,24 @@ class CommittedTx(NamedTuple):
         return Version(self.block_num, self.tx_num)
 
 
+class DecodedTx(NamedTuple):
+    """An endorser transaction of a block as the validator decoded it from the block.
+
+    `kv_rwsets` holds each `rwset.ns_rwset`'s write set (its `rwset` bytes
+    decoded), in the same order.
+    """
+
+    tx_id: str
+    timestamp: Timestamp
+    rwset: rwset_pb2.TxReadWriteSet
+    kv_rwsets: tuple[kv_rwset_pb2.KVRWSet, ...]
+
+
 def iter_committed_txs(
-    block: common_pb2.Block, *, on_tx_id: Callable[[str], None] | None = None
+    block: common_pb2.Block,
+    *,
+    on_tx_id: Callable[[str], None] | None = None,
+    decoded: Sequence[DecodedTx | None] | None = None,
 ) -> Iterator[CommittedTx]:
     """The block's VALID endorser transactions in order; `on_tx_id` sees every tx id.
 
@@ -73,13 +99,32 @@ def iter_committed_txs(
     Invalid transactions are skipped (their tx id is still reported); so are
     configuration and other non-endorser transactions.
 
+    `decoded`, one entry per transaction, gives VALID endorser transactions as the
+    validator decoded them from this block's bytes; they are not decoded again.
+    Other transactions (None entries) are decoded here.
+
     Raises:
-        LedgerError: no transaction filter, or a VALID transaction that does not decode.
+        LedgerError: no transaction filter, `decoded` does not cover the block, or a
+            VALID transaction that does not decode.
     """
     block_num = block.header.number
     codes = _validation_codes(block)
+    given = _decoded_entries(block, decoded)
     for tx_num, (envelope, code) in enumerate(zip(block.data.data, codes, strict=True)):
         is_valid = code == VALID
+        known = given[tx_num] if is_valid else None
+        if known is not None:
+            if on_tx_id is not None:
+                on_tx_id(known.tx_id)
+            yield CommittedTx(
+                block_num,
+                tx_num,
+                known.tx_id,
+                known.timestamp,
+                known.rwset,
+                known.kv_rwsets,
+            )
+            continue
         try:
             header, payload = _decode_header(envelope)
         except WireError as error:
@@ -152,6 +197,20 @@ def decode_message(message_type: type[_M], data: bytes, what: str) -> _M:
         return message_type.FromString(data)
     except _DECODE_ERRORS as error:
         raise WireError(f"{what} does not decode: {error}") from error
+
+
+def _decoded_entries(
+    block: common_pb2.Block, decoded: Sequence[DecodedTx | None] | None
+) -> Sequence[DecodedTx | None]:
+    count = len(block.data.data)
+    if decoded is None:
+        return (None,) * count
+    if len(decoded) != count:
+        raise LedgerError(
+            f"block {block.header.number} has {count} transactions but "
+            f"{len(decoded)} decoded ones were given"
+        )
+    return decoded
 
 
 def _validation_codes(block: common_pb2.Block) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import logging
 import sqlite3
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -42,6 +42,7 @@ from peer.ledger.apply import (
     keep_in_transient,
     private_data_on_hand,
 )
+from peer.ledger.committed_txs import DecodedTx
 from peer.ledger.connections import Checkpointer, Readers, open_writer
 from peer.ledger.history import KeyModification, get_history_for_key
 from peer.ledger.pvtupdates import EVERY_COLLECTION, CollectionConfigs
@@ -178,6 +179,8 @@ class ChannelLedger:
         self,
         block: common_pb2.Block,
         pvt_data: Mapping[int, bytes] | None = None,
+        *,
+        decoded: Sequence[DecodedTx | None] | None = None,
     ) -> None:
         """Append a validated block and apply its valid transactions, durably.
 
@@ -186,6 +189,10 @@ class ChannelLedger:
         marshaled TxPvtReadWriteSet; collections whose write set does not hash to
         the block's `pvt_rwset_hash` are ignored, and the transient store is
         searched for the rest.
+
+        `decoded` (one entry per transaction, from the validator: see
+        `committed_txs.DecodedTx`) spares decoding the VALID endorser transactions
+        again; it must have been decoded from this block's own bytes.
 
         Contract for private data: every private write set this peer obtained for
         the block (endorsed here, pushed by or pulled from other peers) must be in
@@ -203,7 +210,7 @@ class ChannelLedger:
         """
         self._check_writable()
         given = dict(pvt_data or {})
-        updates = self._derive(block, given)
+        updates = self._derive(block, given, decoded)
         if given:
             keep_in_transient(self._conn, updates, given)
             self._observe(CommitStep.TRANSIENT_STORED, updates.block_num)
@@ -358,12 +365,16 @@ class ChannelLedger:
         raise error
 
     def _derive(
-        self, block: common_pb2.Block, given: Mapping[int, bytes]
+        self,
+        block: common_pb2.Block,
+        given: Mapping[int, bytes],
+        decoded: Sequence[DecodedTx | None] | None = None,
     ) -> BlockUpdates:
         return derive_block_updates(
             block,
             private_data=private_data_on_hand(self._conn, given),
             collections=self._collections,
+            decoded=decoded,
         )
 
     def _apply(

@@ -35,6 +35,7 @@ from common.configtx import validate_config_envelope
 from common.errors import ConfigUpdateError, IdentityError
 from common.msp import Identity
 from peer.errors import BlockVerificationError
+from peer.ledger.committed_txs import DecodedTx
 from peer.ledger.statedb import Version
 from peer.validator.context import (
     LedgerView,
@@ -59,10 +60,16 @@ SUBMIT_CHECKS = 256
 
 @dataclass(frozen=True, slots=True)
 class BlockValidation:
-    """The codes of a block's transactions, and the channel config a valid CONFIG sets."""
+    """The codes of a block's transactions, and the channel config a valid CONFIG sets.
+
+    `decoded` holds, by position, each endorser transaction as the validator decoded
+    it (None for the others), for `ChannelLedger.commit_block` to commit without
+    decoding the block again.
+    """
 
     codes: tuple[TxValidationCode, ...]
     config: ChannelConfig | None = None
+    decoded: tuple[DecodedTx | None, ...] = ()
 
 
 def validate_block(
@@ -87,10 +94,10 @@ def evaluate_block(
     config = context.config
     rules = EndorsementRules(config, context.ledger)
     planner = _Planner(context, rules)
-    plans = [
-        planner.plan(inspect_envelope(data, channel_id=config.channel_id))
-        for data in block.data.data
+    inspections = [
+        inspect_envelope(data, channel_id=config.channel_id) for data in block.data.data
     ]
+    plans = [planner.plan(inspection) for inspection in inspections]
     planner.submit_rest()
     _mark_ledger_duplicates(plans, context.ledger)
     # Committed reads for the second pass happen while the verifier works.
@@ -105,7 +112,11 @@ def evaluate_block(
         committed=committed,
     )
     codes = tuple(judge.judge(position, plan) for position, plan in enumerate(plans))
-    return BlockValidation(codes=codes, config=judge.new_config)
+    return BlockValidation(
+        codes=codes,
+        config=judge.new_config,
+        decoded=tuple(inspection.decoded for inspection in inspections),
+    )
 
 
 @dataclass(slots=True)

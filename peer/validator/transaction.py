@@ -33,6 +33,8 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from peer.ledger.committed_txs import DecodedTx
+from peer.ledger.history import Timestamp
 from protos.common import common_pb2
 from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
@@ -98,6 +100,8 @@ class EndorserTx:
     chaincode_name: str
     chaincode_version: str
     rwset: tuple[NamespaceRwSet, ...]
+    tx_rwset: rwset_pb2.TxReadWriteSet
+    """The read-write set message `rwset` was decoded from (same namespace order)."""
     response_payload: bytes
     endorsements: tuple[proposal_response_pb2.Endorsement, ...]
 
@@ -115,8 +119,9 @@ class Inspection:
     `early_code` is set when a rule before the creator signature is broken; otherwise
     `creator`, `payload` and `signature` describe the signature to check, and
     `late_code` is the first byte-level rule after it that is broken (None: all hold).
-    `endorser` is set for endorser transactions that pass every byte-level rule;
-    `config_envelope` for CONFIG transactions.
+    `endorser` is set for endorser transactions that pass every byte-level rule,
+    and `decoded` then holds what the commit needs of it; `config_envelope` is set
+    for CONFIG transactions.
     """
 
     early_code: TxValidationCode | None
@@ -129,6 +134,7 @@ class Inspection:
     late_code: TxValidationCode | None = None
     endorser: EndorserTx | None = None
     config_envelope: bytes = b""
+    decoded: DecodedTx | None = None
 
 
 def inspect_envelope(data: bytes, *, channel_id: str) -> Inspection:
@@ -168,6 +174,17 @@ def inspect_envelope(data: bytes, *, channel_id: str) -> Inspection:
         late_code=late_code,
         endorser=endorser,
         config_envelope=payload.data if header_type == common_pb2.CONFIG else b"",
+        decoded=None if endorser is None else _decoded(channel_header, endorser),
+    )
+
+
+def _decoded(channel_header: common_pb2.ChannelHeader, tx: EndorserTx) -> DecodedTx:
+    timestamp = channel_header.timestamp
+    return DecodedTx(
+        tx_id=channel_header.tx_id,
+        timestamp=Timestamp(timestamp.seconds, timestamp.nanos),
+        rwset=tx.tx_rwset,
+        kv_rwsets=tuple(ns.kv for ns in tx.rwset),
     )
 
 
@@ -274,7 +291,7 @@ def _dispatch_checks(
         response_payload.extension,
         transaction_pb2.BAD_RESPONSE_PAYLOAD,
     )
-    rwset = _decode_rwset(chaincode_action.results)
+    tx_rwset, rwset = _decode_rwset(chaincode_action.results)
     if not extension.HasField("chaincode_id") or not chaincode_action.HasField(
         "chaincode_id"
     ):
@@ -298,15 +315,18 @@ def _dispatch_checks(
         chaincode_name=name,
         chaincode_version=version,
         rwset=rwset,
+        tx_rwset=tx_rwset,
         response_payload=action_payload.action.proposal_response_payload,
         endorsements=tuple(action_payload.action.endorsements),
     )
 
 
-def _decode_rwset(data: bytes) -> tuple[NamespaceRwSet, ...]:
+def _decode_rwset(
+    data: bytes,
+) -> tuple[rwset_pb2.TxReadWriteSet, tuple[NamespaceRwSet, ...]]:
     bad = transaction_pb2.BAD_RWSET
     tx_rwset = _decode(rwset_pb2.TxReadWriteSet, data, bad)
-    return tuple(
+    return tx_rwset, tuple(
         NamespaceRwSet(
             namespace=ns.namespace,
             kv=_decode(kv_rwset_pb2.KVRWSet, ns.rwset, bad),

@@ -6,13 +6,14 @@ import hashlib
 
 import pytest
 
-from network.bench_ledger import endorser_envelope, validated_block
+from network.bench_ledger import endorser_envelope, tx_id_of_nonce, validated_block
 from peer.errors import LedgerError
 from peer.ledger.pvtrwset import CollectionRwSet, split_tx_pvt_rwset
 from peer.ledger.pvtstore import MissingPrivateData
 from peer.ledger.pvtupdates import ExpirySchedule
 from peer.ledger.statedb import Version, WriteKind
 from peer.ledger.updates import derive_block_updates
+from peer.validator.transaction import inspect_envelope
 from protos.common import common_pb2
 from tests.sim.ledger_writer import PrivateWrite, collection_sets, config_envelope
 
@@ -247,3 +248,51 @@ def test_blocks_without_collections_never_ask_for_private_data() -> None:
 
     assert asked == []
     assert updates.private.is_empty()
+
+
+def test_the_validators_decoding_gives_the_same_updates_as_the_block() -> None:
+    """Handing in what inspect_envelope decoded changes nothing but the work done."""
+    nonces = [bytes([n]) * 24 for n in range(4)]
+    private = {"c1": [PrivateWrite("p", b"secret")]}
+    hashed, _ = collection_sets(private)
+    envelopes = [
+        endorser_envelope(
+            tx_id=tx_id_of_nonce(nonce),
+            nonce=nonce,
+            writes=[(f"k{n}", b"v"), ("shared", None if n == 2 else bytes([n]))],
+            namespace=NS,
+            metadata_writes=(("shared", {"P": b"x"}),) if n == 1 else (),
+            collections=hashed if n == 3 else (),
+        )
+        for n, nonce in enumerate(nonces)
+    ]
+    the_block = block(
+        (envelopes[0], VALID),
+        (envelopes[1], VALID),
+        (envelopes[2], MVCC_READ_CONFLICT),
+        (envelopes[3], VALID),
+        (config_envelope("cfg"), VALID),
+    )
+    decoded = [
+        inspect_envelope(envelope, channel_id="bench").decoded
+        for envelope in the_block.data.data
+    ]
+    assert [entry is None for entry in decoded] == [False] * 4 + [True]
+
+    with_decoded = derive_block_updates(the_block, decoded=decoded)
+    from_block = derive_block_updates(the_block)
+
+    assert dict(with_decoded.state.items()) == dict(from_block.state.items())
+    assert with_decoded.history.rows() == from_block.history.rows()
+    assert with_decoded.tx_id_at == from_block.tx_id_at
+    assert [tx.tx_num for tx in with_decoded.committed] == [0, 1, 3]
+    assert list(with_decoded.private.hashed.items()) == list(
+        from_block.private.hashed.items()
+    )
+    assert len(dict(with_decoded.state.items())) == 4
+
+
+def test_decoded_transactions_must_cover_the_block() -> None:
+    the_block = block((tx("t0", ("a", b"1")), VALID), (tx("t1", ("b", b"2")), VALID))
+    with pytest.raises(LedgerError, match="2 transactions but 1 decoded"):
+        derive_block_updates(the_block, decoded=[None])

@@ -36,6 +36,7 @@ def tx(build: Build) -> EndorserTx:
     return EndorserTx(
         chaincode_name=NS,
         chaincode_version="1.0",
+        tx_rwset=message,
         rwset=tuple(
             NamespaceRwSet(
                 namespace=ns.namespace,
