@@ -48,7 +48,14 @@ _LOG = logging.getLogger(__name__)
 
 MESSAGE_BYTES_MAX = 64 * 1024 * 1024
 _RETRY_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        # gRPC reports a connection that broke under a call ("Stream removed", a TLS
+        # record that does not decrypt) as UNKNOWN: the request's fate is unknown,
+        # as with UNAVAILABLE, and etcd's own refusals carry other codes.
+        grpc.StatusCode.UNKNOWN,
+    }
 )
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_MAX_S = 0.5
@@ -166,21 +173,22 @@ class EtcdClient:
 
     async def keep_alive(self, lease_id: int, *, timeout_s: float) -> int:
         """Refresh the lease once; returns its new TTL (0 or less: the lease is gone)."""
-        channel = self._channels[self._current]
-        stub = etcdrpc.LeaseStub(channel)
+        index = self._current
+        stub = etcdrpc.LeaseStub(self._channels[index])
+        call = stub.LeaseKeepAlive()
         try:
             async with asyncio.timeout(timeout_s):
-                call = stub.LeaseKeepAlive()
                 await call.write(etcdrpc.LeaseKeepAliveRequest(ID=lease_id))
                 response = await call.read()
-                call.cancel()
         except (TimeoutError, grpc.aio.AioRpcError) as error:
-            self._rotate(0)
+            self._rotate(index)
             raise EtcdUnavailable(
                 f"lease keep-alive failed: {_describe(error)}"
             ) from error
+        finally:
+            call.cancel()  # one request, one answer: never leave the stream open
         if response is _EOF:
-            self._rotate(0)
+            self._rotate(index)
             raise EtcdUnavailable("lease keep-alive stream ended")
         return int(response.TTL)
 

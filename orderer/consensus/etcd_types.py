@@ -30,7 +30,7 @@ class EtcdError(MedledgerError):
 
 
 class EtcdUnavailable(EtcdError):
-    """No member answered within the deadline, or a watch stream ended; retry later."""
+    """No member answered in time, a stream ended or a connection broke; retry later."""
 
 
 class EtcdRevisionCompacted(EtcdError):

@@ -320,5 +320,9 @@ async def settle(run: Run) -> None:
         heights = await log.orderer_heights()
         if all(heights.get(o.name) == state.height for o in run.orderers):
             return
-        assert time.monotonic() < deadline, f"heights {heights}, etcd {state.height}"
+        behind = [o for o in run.orderers if heights.get(o.name) != state.height]
+        assert time.monotonic() < deadline, (
+            f"heights {heights}, etcd {state.height}; behind (is its chain failed?): "
+            + ", ".join(f"{o.name} log {o.log}" for o in behind)
+        )
         await asyncio.sleep(0.1)
