@@ -2,7 +2,9 @@
 
 Every record is checked against its CRC (unless the caller asks for a tail-only check),
 every record the index does not yet hold is parsed and checked against the hash chain,
-and the last indexed record is compared with its index row. Damage is classified:
+and the last indexed record is compared with its index row. Indexed blocks above the
+index's `txs_through` (their tx rows were still waiting in memory when the process
+stopped) are parsed again and their tx rows written. Damage is classified:
 
 - a *torn tail* — damage in the last file, beyond every indexed (hence fsynced and
   acknowledged) record, with no intact record after it — is what an interrupted append
@@ -132,7 +134,10 @@ class _Walk:
         self.limit = self._limit(read_only)
         self.expected_number = 0
         self.last: IndexedBlock | None = None
+        self.read_only = read_only
+        self.txs_through = index.txs_through
         self.pending: list[tuple[BlockFacts, BlockLocation]] = []
+        self.pending_txs: list[BlockFacts] = []
         self.blocks_indexed = 0
         self.records_checked = 0
         self.torn_tail: TornTail | None = None
@@ -163,8 +168,11 @@ class _Walk:
 
     def _start(self) -> tuple[int, int]:
         if self.check is OpenCheck.TAIL and self.indexed is not None:
-            self.expected_number = self.indexed.number
-            return self.indexed.location.file_number, self.indexed.location.offset
+            first = self.indexed
+            if self.txs_through < first.number and not self.read_only:
+                first = self.index.block(self.txs_through + 1) or first
+            self.expected_number = first.number
+            return first.location.file_number, first.location.offset
         return 0, 0
 
     def _walk_file(self, file_number: int, start_offset: int) -> int:
@@ -204,7 +212,13 @@ class _Walk:
             )
         self.expected_number += 1
         indexed_number = -1 if self.indexed is None else self.indexed.number
-        if record.block_number < indexed_number and self.check is not OpenCheck.FULL:
+        number = record.block_number
+        lacks_txs = number > self.txs_through and not self.read_only
+        if (
+            number < indexed_number
+            and not lacks_txs
+            and self.check is not OpenCheck.FULL
+        ):
             return
         facts = _parse(contents, record, path)
         stored = IndexedBlock(
@@ -216,6 +230,8 @@ class _Walk:
         self._check_chain(facts, record, path)
         if record.block_number <= indexed_number:
             self._check_indexed(stored, path)
+            if lacks_txs:
+                self.pending_txs.append(facts)
         else:
             self._add(facts, stored.location)
         self.last = stored
@@ -256,6 +272,9 @@ class _Walk:
             self._flush()
 
     def _flush(self) -> None:
+        if self.pending_txs:
+            self.index.add_txs(self.pending_txs)
+            self.pending_txs = []
         if self.pending:
             self.index.add_blocks(self.pending)
             self.blocks_indexed += len(self.pending)

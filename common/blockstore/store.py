@@ -310,7 +310,7 @@ class BlockStore:
         Reopening indexes the block from the files.
         """
         try:
-            self._index.add_blocks([(facts, location)])
+            self._index.add_blocks([(facts, location)], wait=True)
         except BaseException as error:
             self._broken = f"indexing block {facts.number} failed: {error}"
             raise

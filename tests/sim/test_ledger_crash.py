@@ -30,6 +30,7 @@ from typing import IO
 
 import pytest
 
+from peer.ledger.committed_txs import iter_committed_txs
 from peer.ledger.ledger import DATABASE_FILE, ChannelLedger, CommitStep
 from tests.sim import ledger_writer
 from tests.sim.ledger_writer import CHANNEL_ID, FAILPOINT_ENV, Collections, workload
@@ -181,6 +182,22 @@ def check_recovered(
         catch_up(reference, ledger, seed)
         assert reference.blockchain_info() == ledger.blockchain_info()
         assert dump(ledger.reader()) == dump(reference.reader())
+        assert tx_index(ledger) == tx_index(reference)
+
+
+def tx_index(ledger: ChannelLedger) -> dict[str, tuple[int, int, int]]:
+    """Where the block store finds each tx id of its blocks (its tx index, as served)."""
+    store = ledger.block_store
+    tx_ids: list[str] = []
+    for block in store.iter_blocks(0):
+        for _ in iter_committed_txs(block, on_tx_id=tx_ids.append):
+            pass
+    found = {}
+    for tx_id in filter(None, tx_ids):
+        stored = store.tx_by_id(tx_id)
+        found[tx_id] = (stored.block_number, stored.position, stored.validation_code)
+    assert store.stored_tx_ids(tx_ids) == set(found)
+    return found
 
 
 def catch_up(reference: ChannelLedger, ledger: ChannelLedger, seed: int) -> None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from common.blockstore import INDEX_FILE, BlockStore, OpenCheck
 from common.blockstore._blocks import serialized_parts
-from common.blockstore._index import BlockIndex
+from common.blockstore._index import TX_FLUSH_BLOCKS, BlockIndex
 from common.blockstore._records import HEADER_SIZE, encode_record
 from common.errors import (
     BlockNotFound,
@@ -510,7 +512,7 @@ def test_failed_index_update_needs_a_reopen_which_indexes_the_block(
         assert store.tx_by_id("tx-1-0").block_number == 1
 
 
-def _raise_disk_io_error(*_: object) -> None:
+def _raise_disk_io_error(*_: object, **__: object) -> None:
     raise sqlite3.OperationalError("disk I/O error")
 
 
@@ -556,6 +558,78 @@ def test_index_behind_the_files_catches_up(tmp_path: Path) -> None:
     with BlockStore.open(tmp_path) as store:
         assert store.recovery.blocks_indexed == 1
         assert store.has_tx("tx-2-0")
+
+
+def _tx_rows(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path / INDEX_FILE)) as db:
+        return {tx_id for (tx_id,) in db.execute("SELECT tx_id FROM txs")}
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    """The files as a SIGKILL would leave them (committed WAL frames included)."""
+    target.mkdir()
+    for path in source.iterdir():
+        shutil.copyfile(path, target / path.name)
+
+
+@pytest.mark.parametrize("check", [OpenCheck.TAIL, OpenCheck.CHECKSUMS])
+def test_waiting_tx_rows_are_found_and_rebuilt_after_a_crash(
+    tmp_path: Path, check: OpenCheck
+) -> None:
+    """Tx rows wait in memory, are found meanwhile, and a crash loses none of them."""
+    blocks = make_chain(TX_FLUSH_BLOCKS + 3)
+    # The same tx id in a waiting block and a later one keeps its first place.
+    blocks[-1] = make_block(
+        len(blocks) - 1,
+        block_header_hash(blocks[-2].header),
+        [f"tx-{TX_FLUSH_BLOCKS + 1}-0"],
+        codes=[MVCC],
+    )
+    store = BlockStore.open(tmp_path / "live")
+    for block in blocks:
+        store.append(block)
+    written = _tx_rows(tmp_path / "live")
+    assert "tx-0-0" in written
+    assert f"tx-{TX_FLUSH_BLOCKS + 1}-0" not in written  # still waiting
+    assert store.tx_by_id(f"tx-{TX_FLUSH_BLOCKS + 1}-0").block_number == (
+        TX_FLUSH_BLOCKS + 1
+    )
+    assert store.stored_tx_ids(["tx-0-1", f"tx-{TX_FLUSH_BLOCKS}-2", "nope"]) == {
+        "tx-0-1",
+        f"tx-{TX_FLUSH_BLOCKS}-2",
+    }
+    _copy_store(tmp_path / "live", tmp_path / "crashed")
+    store.close()
+
+    with BlockStore.open(tmp_path / "crashed", check=check) as reopened:
+        assert reopened.recovery.blocks_indexed == 0
+        found = _tx_rows(tmp_path / "crashed")
+        for number, block in enumerate(blocks):
+            for position, tx_id in enumerate(_tx_ids_of(block)):
+                located = reopened.tx_by_id(tx_id)
+                if (number, position) != (len(blocks) - 1, 0):
+                    assert (located.block_number, located.position) == (
+                        number,
+                        position,
+                    )
+                assert tx_id in found
+        repeated = reopened.tx_by_id(f"tx-{TX_FLUSH_BLOCKS + 1}-0")
+        assert (repeated.block_number, repeated.validation_code) == (
+            TX_FLUSH_BLOCKS + 1,
+            VALID,
+        )
+    assert _tx_rows(tmp_path / "live") == found  # a clean close writes them too
+
+
+def _tx_ids_of(block: common_pb2.Block) -> list[str]:
+    return [
+        common_pb2.ChannelHeader.FromString(
+            common_pb2.Payload.FromString(
+                common_pb2.Envelope.FromString(envelope).payload
+            ).header.channel_header
+        ).tx_id
+        for envelope in block.data.data
+    ]
 
 
 def test_index_ahead_of_the_files_is_corruption(tmp_path: Path) -> None:
