@@ -247,8 +247,10 @@ class BlockFeed:
 
     The store calls its listeners in the writer's thread after each append; the feed
     hops to the event loop with `call_soon_threadsafe` and wakes the waiters, and keeps
-    the last few blocks' bytes so that live subscribers do not read the disk. Create it
-    inside the running loop; `close()` removes the listener and fails the waiters.
+    the last few blocks' bytes so that live subscribers do not read the disk. A writer
+    that has a block's bytes already says so with `expect` before appending, and the
+    feed keeps those instead of serialising the block again. Create it inside the
+    running loop; `close()` removes the listener and fails the waiters.
     """
 
     def __init__(self, store: BlockStore, *, cached_blocks: int = 16) -> None:
@@ -258,6 +260,8 @@ class BlockFeed:
         self._cached_blocks = cached_blocks
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
+        self._expected: dict[int, tuple[common_pb2.Block, bytes]] = {}
+        """Bytes of blocks about to be appended, by number, with the block object."""
         self._remove_listener = store.add_listener(self._on_append)
 
     def height(self) -> int:
@@ -286,10 +290,24 @@ class BlockFeed:
         self._remove_listener()
         self._wake()
 
+    def expect(self, block: common_pb2.Block, data: bytes) -> None:
+        """`data` is `block.SerializeToString()`, and `block` is about to be appended.
+
+        Call it in the appending thread, just before the append. Only an append of
+        this very object uses `data`; an append that fails leaves an entry that the
+        next append of that number replaces or ignores.
+        """
+        self._expected[block.header.number] = (block, data)
+
     def _on_append(self, block: common_pb2.Block) -> None:
-        """Runs in the writer's thread: serialise there, then hop to the loop."""
-        data = block.SerializeToString()
+        """Runs in the writer's thread: serialise there (unless the writer had the
+        bytes), then hop to the loop."""
         number = block.header.number
+        expected = self._expected.pop(number, None)
+        if expected is not None and expected[0] is block:
+            data = expected[1]
+        else:
+            data = block.SerializeToString()
         self._loop.call_soon_threadsafe(self._stored, number, data)
 
     def _stored(self, number: int, data: bytes) -> None:

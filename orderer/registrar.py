@@ -125,7 +125,11 @@ class ChannelSupport:
         )
 
     def append_block(
-        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+        self,
+        block: common_pb2.Block,
+        *,
+        tx_ids: Sequence[str] | None = None,
+        serialized: bytes | None = None,
     ) -> None:
         number = block.header.number
         if number < self._store.height:
@@ -138,6 +142,8 @@ class ChannelSupport:
                     actual=block_header_hash(block.header),
                 )
             return
+        if serialized is not None:
+            self._feed.expect(block, serialized)
         self._store.append(block, tx_ids=tx_ids)
         if _is_config_block(block):
             self._last_config_index = number

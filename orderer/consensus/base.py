@@ -54,12 +54,19 @@ class ChainSupport(Protocol):
         """A copy with this orderer's signature and the last-config metadata."""
 
     def append_block(
-        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+        self,
+        block: common_pb2.Block,
+        *,
+        tx_ids: Sequence[str] | None = None,
+        serialized: bytes | None = None,
     ) -> None:
         """Append with one fsync (blocking: call it through `asyncio.to_thread`).
 
         `tx_ids`, when the caller knows them, are the envelopes' ChannelHeader tx ids
         ("" for none), so that the store does not decode every envelope again.
+        `serialized`, when the caller has it, is `block.SerializeToString()` (the
+        value read from or written to etcd): Deliver's feed keeps it rather than
+        serialising the block again.
 
         Idempotent: a block already stored (same number, same header hash) is a no-op.
 

@@ -101,6 +101,7 @@ class CutterHost(Protocol):
         block: common_pb2.Block,
         digests: list[bytes],
         tx_ids: list[str] | None = None,
+        value: bytes | None = None,
     ) -> asyncio.Task[None]: ...
 
 
@@ -273,7 +274,7 @@ class CutterTerm:
                 return
             outcome = await self._put(number, value)
             if outcome is WriteOutcome.WRITTEN:
-                self._written(number, block, [entry])
+                self._written(number, block, [entry], value)
                 await self._drain()
                 self._in_cutter.pop(entry.digest, None)
                 return
@@ -302,7 +303,7 @@ class CutterTerm:
                 return
             outcome = await self._put(number, value)
             if outcome is WriteOutcome.WRITTEN:
-                self._written(number, block, part)
+                self._written(number, block, part, value)
                 return
             if outcome is WriteOutcome.NOT_CUTTER:
                 raise TermEnded
@@ -319,14 +320,18 @@ class CutterTerm:
         return new_block(number, previous_hash=previous_hash, envelopes=envelopes)
 
     def _written(
-        self, number: int, block: common_pb2.Block, part: list[PendingEnvelope]
+        self,
+        number: int,
+        block: common_pb2.Block,
+        part: list[PendingEnvelope],
+        value: bytes,
     ) -> None:
         """Block `number` is in etcd: build on it at once, store it in the background."""
         self._next = (number + 1, block_header_hash(block.header))
         digests = [entry.digest for entry in part]
         tx_ids = [entry.tx_id for entry in part]
         known = None if None in tx_ids else cast(list[str], tx_ids)
-        storing = self.host.store_later(number, block, digests, known)
+        storing = self.host.store_later(number, block, digests, known, value)
         storing.add_done_callback(self._wake_on_failure)
         self._storing[storing] = set(digests)
 

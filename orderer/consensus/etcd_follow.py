@@ -56,7 +56,11 @@ class StoreSupport(Protocol):
     def height(self) -> int: ...
 
     def append_block(
-        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+        self,
+        block: common_pb2.Block,
+        *,
+        tx_ids: Sequence[str] | None = None,
+        serialized: bytes | None = None,
     ) -> None: ...
 
 
@@ -153,15 +157,17 @@ class BlockFollower:
         block: common_pb2.Block,
         digests: list[bytes],
         tx_ids: list[str] | None = None,
+        value: bytes | None = None,
     ) -> asyncio.Task[None]:
         """Store a block the cutter just wrote to etcd, after those stored before it.
 
-        `digests` and `tx_ids` (when known) are its envelopes' digests and tx ids.
+        `digests` and `tx_ids` (when known) are its envelopes' digests and tx ids;
+        `value` the bytes written (`block.SerializeToString()`).
         Whichever comes first — this or the watch bringing the block back — stores
         this block object. The lock is fair, so blocks handed over in number order are
         stored in that order.
         """
-        self._written[number] = _Written(block, digests, tx_ids)
+        self._written[number] = _Written(block, digests, tx_ids, value)
         return asyncio.ensure_future(self.apply(number, b""))
 
     async def follow(self) -> None:
@@ -232,10 +238,14 @@ class BlockFollower:
     async def _append_value(self, number: int, value: bytes) -> None:
         written = self._written.pop(number, None)
         if written is None:
-            await self._append(number, parse_block(value))
+            await self._append(number, parse_block(value), serialized=value)
         else:
             await self._append(
-                number, written.block, written.digests, tx_ids=written.tx_ids
+                number,
+                written.block,
+                written.digests,
+                tx_ids=written.tx_ids,
+                serialized=written.value,
             )
 
     async def _append(
@@ -245,11 +255,14 @@ class BlockFollower:
         digests: list[bytes] | None = None,
         *,
         tx_ids: list[str] | None = None,
+        serialized: bytes | None = None,
     ) -> None:
         """Store one block (fsync in a worker thread; the lock keeps one writer)."""
         assert self._lock.locked()
         assert block.header.number == number, (block.header.number, number)
-        append = functools.partial(self.support.append_block, block, tx_ids=tx_ids)
+        append = functools.partial(
+            self.support.append_block, block, tx_ids=tx_ids, serialized=serialized
+        )
         await asyncio.to_thread(append)
         self.table.block_stored(number, block.data.data, digests)
         async with self._stored:
@@ -274,6 +287,7 @@ class _Written:
     block: common_pb2.Block
     digests: list[bytes]
     tx_ids: list[str] | None
+    value: bytes | None
 
 
 class Backoff:

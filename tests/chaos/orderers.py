@@ -192,7 +192,11 @@ class StoreSupport:
         )
 
     def append_block(
-        self, block: common_pb2.Block, *, tx_ids: Sequence[str] | None = None
+        self,
+        block: common_pb2.Block,
+        *,
+        tx_ids: Sequence[str] | None = None,
+        serialized: bytes | None = None,
     ) -> None:
         number = block.header.number
         if number < self.store.height:

@@ -125,6 +125,7 @@ class Orderer:
         block: common_pb2.Block,
         digests: list[bytes],
         tx_ids: list[str] | None = None,
+        value: bytes | None = None,
     ) -> asyncio.Task[None]:
         return asyncio.ensure_future(self.apply(number, b"", block))
 
