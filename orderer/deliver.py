@@ -16,12 +16,13 @@ from typing import Any
 import grpc
 
 from common.deliver import DeliverChannel, DeliverSettings, deliver
+from common.protoutil import length_delimited_field, varint
 from common.tls import peer_cert_hash
 
 __all__ = ["block_response", "serve_deliver", "status_response"]
 
 _STATUS_TAG = 0x08  # field 1, varint
-_BLOCK_TAG = 0x12  # field 2, length-delimited
+_BLOCK_FIELD = 2  # length-delimited
 _SHARED_RESPONSES = 8
 
 
@@ -53,7 +54,7 @@ async def serve_deliver(
 
 def block_response(block: bytes) -> bytes:
     """orderer.DeliverResponse{block} around already-serialized block bytes."""
-    return bytes([_BLOCK_TAG]) + _varint(len(block)) + block
+    return length_delimited_field(_BLOCK_FIELD, block)
 
 
 _recent: collections.OrderedDict[int, tuple[bytes, bytes]] = collections.OrderedDict()
@@ -74,13 +75,4 @@ def _shared_block_response(block: bytes) -> bytes:
 
 def status_response(status: int) -> bytes:
     """orderer.DeliverResponse{status}."""
-    return bytes([_STATUS_TAG]) + _varint(status)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return bytes([_STATUS_TAG]) + varint(status)

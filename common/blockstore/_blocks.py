@@ -18,7 +18,12 @@ from google.protobuf.unknown_fields import (  # type: ignore[import-not-found]
 )
 
 from common.errors import WireError
-from common.protoutil import block_data_hash, block_header_hash, transaction_filter
+from common.protoutil import (
+    block_data_hash,
+    block_header_hash,
+    length_delimited_head,
+    transaction_filter,
+)
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
 
@@ -122,36 +127,22 @@ def serialized_parts(block: common_pb2.Block) -> list[bytes]:
     parts: list[bytes] = []
     if block.HasField("header"):
         header = block.header.SerializeToString()
-        parts.append(_field_head(1, len(header)))
+        parts.append(length_delimited_head(1, len(header)))
         parts.append(header)
     if block.HasField("data"):
         envelopes = list(block.data.data)
-        heads = [_field_head(1, len(envelope)) for envelope in envelopes]
+        heads = [length_delimited_head(1, len(envelope)) for envelope in envelopes]
         size = sum(len(head) for head in heads) + sum(map(len, envelopes))
-        parts.append(_field_head(2, size))
+        parts.append(length_delimited_head(2, size))
         for head, envelope in zip(heads, envelopes, strict=True):
             parts.append(head)
             parts.append(envelope)
     if block.HasField("metadata"):
         metadata = block.metadata.SerializeToString()
-        parts.append(_field_head(3, len(metadata)))
+        parts.append(length_delimited_head(3, len(metadata)))
         parts.append(metadata)
     return parts
 
 
 def _has_unknown_fields(message: Message) -> bool:
     return len(UnknownFieldSet(message)) > 0
-
-
-def _field_head(field_number: int, length: int) -> bytes:
-    """The tag and length of a length-delimited field (wire type 2)."""
-    return _varint(field_number << 3 | 2) + _varint(length)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
