@@ -156,7 +156,7 @@ def run_commit_bench(
         "drop_pct": {
             name: round(100.0 * (1.0 - large[name] / small[name]), 1) for name in _RATES
         },
-        "targets": _targets(large),
+        "targets": _targets(small, large),
     }
 
 
@@ -168,11 +168,19 @@ _RATES = (
 )
 
 
-def _targets(at_large: dict[str, Any]) -> dict[str, bool]:
+def _targets(small: dict[str, Any], large: dict[str, Any]) -> dict[str, bool]:
+    """Issue 3's targets: the rates at the baseline size, the write rate falling by
+    at most 30 % at the large size; the rates at the large size are shown too (the
+    stricter reading that every rate must also hold at 1 M keys)."""
+    kept = large["commit_writes_per_s"] / small["commit_writes_per_s"]
     return {
-        "commit_writes_per_s>=30000": at_large["commit_writes_per_s"] >= 30_000,
-        "point_reads_per_s>=50000": at_large["point_reads_per_s"] >= 50_000,
-        "range_keys_per_s>=200000": at_large["range_keys_per_s"] >= 200_000,
+        "commit_writes_per_s>=30000": small["commit_writes_per_s"] >= 30_000,
+        "point_reads_per_s>=50000": small["point_reads_per_s"] >= 50_000,
+        "range_keys_per_s>=200000": small["range_keys_per_s"] >= 200_000,
+        "commit_writes_drop<=30%": kept >= 0.70,
+        "at_large:commit_writes_per_s>=30000": large["commit_writes_per_s"] >= 30_000,
+        "at_large:point_reads_per_s>=50000": large["point_reads_per_s"] >= 50_000,
+        "at_large:range_keys_per_s>=200000": large["range_keys_per_s"] >= 200_000,
     }
 
 

@@ -36,6 +36,11 @@ def test_the_report_has_both_sizes_their_rates_and_the_drop(tmp_path: Path) -> N
         "range_keys_per_s",
     }
     assert list(tmp_path.iterdir()) == []  # the ledger folder is removed
+    kept = (
+        at_large["commit_writes_per_s"] / report["sizes"]["200"]["commit_writes_per_s"]
+    )
+    assert report["targets"]["commit_writes_drop<=30%"] is (kept >= 0.70)
+    assert "at_large:commit_writes_per_s>=30000" in report["targets"]
 
 
 def test_the_command_prints_json(
