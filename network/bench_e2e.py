@@ -561,7 +561,9 @@ def _only_file(folder: Path) -> Path:
 def node_cpu_s(state: NetworkState) -> dict[str, float]:
     """CPU seconds (user + system) each node and its child processes used so far.
 
-    A node's chaincode processes are reported as `NAME (chaincode)`.
+    A node's child processes are reported as `NAME (chaincode)` for a peer (the
+    chaincode it launched) and `NAME (children)` for other nodes (an orderer's
+    signature worker).
     """
     found: dict[str, float] = {}
     for name, node in state.nodes.items():
@@ -571,7 +573,8 @@ def node_cpu_s(state: NetworkState) -> dict[str, float]:
         found[name] = own
         children = [process_cpu_s(child) for child in descendants(node.pid)]
         if children:
-            found[f"{name} (chaincode)"] = sum(c for c in children if c is not None)
+            kind = "chaincode" if node.kind is NodeKind.PEER else "children"
+            found[f"{name} ({kind})"] = sum(c for c in children if c is not None)
     return found
 
 
