@@ -2,14 +2,21 @@
 
 `python -m tests.support.spawning_echo CERT KEY SECONDS` applies medledger's gRPC
 runtime defaults (as every `medledger` process does), serves `/echo.Echo/Echo` on a
-free loopback port under uvloop, prints `READY <port>`, spawns `/bin/true` back to back
-for SECONDS through the event loop (as a peer launches chaincode), prints
-`SPAWNED <count>`, and stops once its standard input closes.
+free loopback port, prints `READY <port>`, spawns `/bin/true` back to back for SECONDS
+through the event loop (as a peer launches chaincode), prints `SPAWNED <count>`, and
+stops once its standard input closes.
+
+The children must come from a real fork(), which runs the fork handlers: under uvloop
+(as our nodes run when it is installed) libuv forks; without it, or with
+`SPAWNING_ECHO_LOOP=asyncio`, the asyncio loop's subprocess would use vfork, so a
+no-op `preexec_fn` makes it fork.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +30,7 @@ def _same(data: bytes) -> bytes:
     return data
 
 
-async def serve(cert: bytes, key: bytes, seconds: float) -> None:
+async def serve(cert: bytes, key: bytes, seconds: float, *, force_fork: bool) -> None:
     import grpc
 
     server = grpc.aio.server()
@@ -43,7 +50,12 @@ async def serve(cert: bytes, key: bytes, seconds: float) -> None:
     spawned = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        child = await asyncio.create_subprocess_exec("/bin/true")
+        if force_fork:
+            child = await asyncio.create_subprocess_exec(
+                "/bin/true", preexec_fn=_nothing
+            )
+        else:
+            child = await asyncio.create_subprocess_exec("/bin/true")
         await child.wait()
         spawned += 1
     print(f"SPAWNED {spawned}", flush=True)
@@ -51,12 +63,21 @@ async def serve(cert: bytes, key: bytes, seconds: float) -> None:
     await server.stop(None)
 
 
+def _nothing() -> None:
+    """A preexec_fn: its presence alone makes subprocess fork instead of vfork."""
+
+
 def main() -> None:
     apply_runtime_defaults()
-    import uvloop
-
     cert, key = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()
-    uvloop.run(serve(cert, key, float(sys.argv[3])))
+    seconds = float(sys.argv[3])
+    wanted = os.environ.get("SPAWNING_ECHO_LOOP", "uvloop")
+    if wanted == "uvloop" and importlib.util.find_spec("uvloop") is not None:
+        import uvloop
+
+        uvloop.run(serve(cert, key, seconds, force_fork=False))
+    else:
+        asyncio.run(serve(cert, key, seconds, force_fork=True))
 
 
 if __name__ == "__main__":
