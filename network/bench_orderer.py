@@ -16,6 +16,12 @@ cluster) and, from this process:
    next block: `deliver.envelopes_per_s`, the slowdown against step 1, and how long
    after the last SUCCESS the slowest subscriber had every envelope.
 
+Steps 1 and 3 alternate `rounds` times (1, 3, 1, 3, ...) so that drift of a shared
+machine falls on both phases alike; each phase reports the median of its rounds (and
+every round under `rounds`), and the slowdown compares the two medians. Both phases
+report the orderer's and the client's CPU per envelope, so the cost of the
+subscribers shows apart from the noise of wall-clock time.
+
 Envelopes carry `envelope_bytes` of random data; the orderer checks every signature.
 """
 
@@ -23,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +43,11 @@ from common.msp import SigningIdentity
 from common.node import loop_factory
 from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
 from common.tls import TlsFiles, channel_credentials
-from network.bench_orderer_nodes import OrderingNodes, running_orderers
+from network.bench_orderer_nodes import (
+    OrdererProcess,
+    OrderingNodes,
+    running_orderers,
+)
 from network.orderer_material import HOSPITAL, new_envelope
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
@@ -56,6 +68,8 @@ class BenchOptions:
     tls: bool = False
     backend: str = "solo"
     """solo, or etcd (three orderers on a local etcd cluster)."""
+    rounds: int = 3
+    """How many times the phases without and with subscribers alternate."""
 
 
 def run_orderer_bench(options: BenchOptions) -> dict[str, Any]:
@@ -100,27 +114,76 @@ async def _measure(options: BenchOptions, nodes: OrderingNodes) -> dict[str, Any
 
     cutter = nodes.orderers[await nodes.cutter_index()]
     result: dict[str, Any] = {"envelope_size_bytes": 0}
+    alone: list[dict[str, Any]] = []
+    followed: list[dict[str, Any]] = []
     async with _open_channel(cutter.address, nodes, tls=options.tls) as channel:
         await _broadcast(channel, envelopes(WARM_UP_ENVELOPES))
-        first = envelopes(count)
-        result["envelope_size_bytes"] = len(first[0])
-        timed = await _timed_broadcast(channel, first, nodes)
-        result[options.backend] = {"cutter": cutter.name, **timed}
+        for _ in range(max(options.rounds, 1)):
+            batch = envelopes(count)
+            result["envelope_size_bytes"] = len(batch[0])
+            alone.append(await _timed_broadcast(channel, batch, nodes))
+            followed.append(
+                await _with_subscribers(
+                    channel, envelopes(count), signer, nodes, options=options
+                )
+            )
         if len(nodes.orderers) > 1:
-            follower = next(o for o in nodes.orderers if o is not cutter)
-            async with _open_channel(
-                follower.address, nodes, tls=options.tls
-            ) as forwarding:
-                await _broadcast(forwarding, envelopes(WARM_UP_ENVELOPES))
-                timed = await _timed_broadcast(forwarding, envelopes(count), nodes)
-            result["broadcast_follower"] = {"orderer": follower.name, **timed}
-        result["deliver"] = await _with_subscribers(
-            channel, envelopes(count), signer, nodes, options=options
-        )
-    solo_s = result[options.backend]["seconds"]
-    deliver = result["deliver"]
-    deliver["slowdown_percent"] = round((deliver.pop("seconds") / solo_s - 1) * 100, 1)
+            result["broadcast_follower"] = await _via_follower(
+                options, nodes, cutter, envelopes
+            )
+    result[options.backend] = {"cutter": cutter.name, **_median_round(alone)}
+    deliver = _median_round(followed)
+    deliver["slowdown_percent"] = _slowdown(deliver, result[options.backend])
+    deliver["slowdown_percent_by_round"] = [
+        _slowdown(with_, without)
+        for with_, without in zip(followed, alone, strict=True)
+    ]
+    result["deliver"] = deliver
     return result
+
+
+async def _via_follower(
+    options: BenchOptions,
+    nodes: OrderingNodes,
+    cutter: OrdererProcess,
+    envelopes: Callable[[int], list[bytes]],
+) -> dict[str, Any]:
+    """Step 2: one stream to a follower, which forwards to the cutter."""
+    follower = next(o for o in nodes.orderers if o is not cutter)
+    async with _open_channel(follower.address, nodes, tls=options.tls) as forwarding:
+        await _broadcast(forwarding, envelopes(WARM_UP_ENVELOPES))
+        timed = await _timed_broadcast(forwarding, envelopes(options.envelopes), nodes)
+    return {"orderer": follower.name, **timed}
+
+
+_ROUND_FIGURES = (
+    "seconds",
+    "envelopes_per_s",
+    "orderer_cpu_us_per_envelope",
+    "client_cpu_us_per_envelope",
+)
+
+
+def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median time, its headline figures replaced by the
+    medians over all rounds, and every round's figures under `rounds`."""
+    ordered = sorted(rounds, key=lambda figures: figures["seconds"])
+    merged = dict(ordered[(len(ordered) - 1) // 2])
+    for name in _ROUND_FIGURES:
+        merged[name] = _median([figures[name] for figures in rounds])
+    merged["rounds"] = [
+        {name: figures[name] for name in _ROUND_FIGURES} for figures in rounds
+    ]
+    return merged
+
+
+def _median(values: list[float]) -> float:
+    return round(float(statistics.median(values)), 3)
+
+
+def _slowdown(with_: dict[str, Any], without: dict[str, Any]) -> float:
+    ratio = float(with_["seconds"]) / float(without["seconds"])
+    return round((ratio - 1) * 100, 1)
 
 
 async def _timed_broadcast(
@@ -186,9 +249,7 @@ async def _with_subscribers(
     lag_s = max((done - broadcast_done for done, _ in followed), default=0.0)
     return {
         "subscribers": options.subscribers,
-        "seconds": timed["seconds"],
-        "envelopes_per_s": timed["envelopes_per_s"],
-        "orderer_cpu_us_per_envelope": timed["orderer_cpu_us_per_envelope"],
+        **{name: timed[name] for name in _ROUND_FIGURES},
         "blocks_per_subscriber": followed[0][1] if followed else 0,
         "last_subscriber_lag_s": round(lag_s, 3),
     }

@@ -11,9 +11,9 @@ from network.bench_orderer import BenchOptions, run_orderer_bench
 
 
 def test_the_solo_bench_reports_rate_and_cpu_per_envelope() -> None:
-    """200 envelopes on one stream, then again with one Deliver subscriber."""
+    """200 envelopes on one stream, then again with one Deliver subscriber, twice."""
     result = run_orderer_bench(
-        BenchOptions(envelopes=200, envelope_bytes=100, subscribers=1)
+        BenchOptions(envelopes=200, envelope_bytes=100, subscribers=1, rounds=2)
     )
 
     solo = result["solo"]
@@ -24,3 +24,6 @@ def test_the_solo_bench_reports_rate_and_cpu_per_envelope() -> None:
     assert result["deliver"]["subscribers"] == 1
     assert result["deliver"]["blocks_per_subscriber"] >= 1
     assert "broadcast_follower" not in result
+    assert len(solo["rounds"]) == len(result["deliver"]["rounds"]) == 2
+    assert len(result["deliver"]["slowdown_percent_by_round"]) == 2
+    assert result["deliver"]["client_cpu_us_per_envelope"] > 0
