@@ -12,9 +12,10 @@ cluster) and, from this process:
    signature worker, whose share `worker_cpu_us_per_envelope_by_orderer` shows);
 2. etcd only: the same through a follower, which forwards to the cutter:
    `broadcast_follower`;
-3. does step 1 again while `subscribers` Deliver streams follow the chain from the
-   next block: `deliver.envelopes_per_s`, the slowdown against step 1, and how long
-   after the last SUCCESS the slowest subscriber had every envelope.
+3. does step 1 again while `subscribers` Deliver clients, each on its own connection
+   as peers are, follow the chain from its current height: `deliver.envelopes_per_s`,
+   the slowdown against step 1, and how long after the last SUCCESS the slowest
+   subscriber had every envelope.
 
 Steps 1 and 3 alternate `rounds` times (1, 3, 1, 3, ...) so that drift of a shared
 machine falls on both phases alike; each phase reports the median of its rounds (and
@@ -28,6 +29,7 @@ Envelopes carry `envelope_bytes` of random data; the orderer checks every signat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
@@ -41,7 +43,12 @@ import grpc
 
 from common.msp import SigningIdentity
 from common.node import loop_factory
-from common.protoutil import BLOCK_UNTIL_READY, SeekPosition, create_seek_envelope
+from common.protoutil import (
+    BLOCK_UNTIL_READY,
+    FAIL_IF_NOT_READY,
+    SeekPosition,
+    create_seek_envelope,
+)
 from common.tls import TlsFiles, channel_credentials
 from network.bench_orderer_nodes import (
     OrdererProcess,
@@ -124,7 +131,7 @@ async def _measure(options: BenchOptions, nodes: OrderingNodes) -> dict[str, Any
             alone.append(await _timed_broadcast(channel, batch, nodes))
             followed.append(
                 await _with_subscribers(
-                    channel, envelopes(count), signer, nodes, options=options
+                    channel, envelopes(count), signer, nodes, cutter, options=options
                 )
             )
         if len(nodes.orderers) > 1:
@@ -226,26 +233,49 @@ async def _with_subscribers(
     envelopes: list[bytes],
     signer: SigningIdentity,
     nodes: OrderingNodes,
+    cutter: OrdererProcess,
     *,
     options: BenchOptions,
 ) -> dict[str, Any]:
-    """Broadcast again while `subscribers` Deliver streams follow the chain."""
-    seek = create_seek_envelope(
-        channel_id=nodes.material.channel,
-        start=SeekPosition.next_commit(),
-        stop=SeekPosition.specified(_FOREVER),
-        behavior=BLOCK_UNTIL_READY,
-        creator=signer.serialized,
-        signer=signer.sign,
-    ).SerializeToString()
+    """Broadcast again while `subscribers` Deliver streams follow the chain.
+
+    Each subscriber is its own client on its own connection (as peers are), and
+    asks for every block from the chain's current height on, so none can miss the
+    first block of the round however late its request arrives.
+    """
+
+    def seek(start: SeekPosition, stop: SeekPosition, behavior: int) -> bytes:
+        return create_seek_envelope(
+            channel_id=nodes.material.channel,
+            start=start,
+            stop=stop,
+            behavior=behavior,
+            creator=signer.serialized,
+            signer=signer.sign,
+        ).SerializeToString()
+
+    newest = SeekPosition.newest()
+    height = 1 + await _newest_number(channel, seek(newest, newest, FAIL_IF_NOT_READY))
+    follow = seek(
+        SeekPosition.specified(height),
+        SeekPosition.specified(_FOREVER),
+        BLOCK_UNTIL_READY,
+    )
     count = len(envelopes)
-    subscribers = [
-        asyncio.ensure_future(_follow(channel, seek, count))
-        for _ in range(options.subscribers)
-    ]
-    timed = await _timed_broadcast(channel, envelopes, nodes)
-    broadcast_done = time.perf_counter()
-    followed = await asyncio.gather(*subscribers)
+    async with contextlib.AsyncExitStack() as stack:
+        streams = []
+        for _ in range(options.subscribers):
+            own = await stack.enter_async_context(
+                _open_channel(cutter.address, nodes, tls=options.tls)
+            )
+            await own.channel_ready()
+            streams.append(own)
+        subscribers = [
+            asyncio.ensure_future(_follow(own, follow, count)) for own in streams
+        ]
+        timed = await _timed_broadcast(channel, envelopes, nodes)
+        broadcast_done = time.perf_counter()
+        followed = await asyncio.gather(*subscribers)
     lag_s = max((done - broadcast_done for done, _ in followed), default=0.0)
     return {
         "subscribers": options.subscribers,
@@ -253,6 +283,21 @@ async def _with_subscribers(
         "blocks_per_subscriber": followed[0][1] if followed else 0,
         "last_subscriber_lag_s": round(lag_s, 3),
     }
+
+
+async def _newest_number(channel: grpc.aio.Channel, seek: bytes) -> int:
+    """The number of the chain's newest block (one Deliver request)."""
+    call: Any = channel.stream_stream(  # type: ignore[call-arg]
+        "/orderer.AtomicBroadcast/Deliver"
+    )(timeout=RUN_TIMEOUT_S)
+    await call.write(seek)
+    await call.done_writing()
+    response = ab_pb2.DeliverResponse.FromString(await call.read())
+    if response.WhichOneof("Type") != "block":
+        raise RuntimeError(f"no newest block: {response}")
+    number: int = response.block.header.number
+    call.cancel()
+    return number
 
 
 async def _broadcast(channel: grpc.aio.Channel, envelopes: list[bytes]) -> float:
