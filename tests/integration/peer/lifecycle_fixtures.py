@@ -7,14 +7,18 @@ a small Python contract whose `Version` answers the version it was packaged as.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import textwrap
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from common.msp import SigningIdentity
 from common.protoutil import parse_proposal_response, transaction_filter
+from network.cli import main
 from network.lifecycle_client import Definition, Target, approve, install
 from peer.admin import AdminTarget, join_channel
 from peer.lifecycle.package import build_package
@@ -213,3 +217,13 @@ async def evaluate(
     assert response.response.status == 200, response.response.message
     parse_proposal_response(response)
     return response.response.payload.decode()
+
+
+async def medledger(
+    capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    """Run the console command in a worker thread; (status, stdout, stderr)."""
+    capsys.readouterr()
+    status = await asyncio.to_thread(main, list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err

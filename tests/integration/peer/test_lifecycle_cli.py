@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from network.cli import main
 from network.lifecycle_client import Definition, commit
 from network.ports import free_ports
 from peer.lifecycle.package import build_package, package_id
@@ -31,6 +30,7 @@ from tests.integration.peer.lifecycle_fixtures import (
     install_on_both,
     invoke,
     lifecycle_network,
+    medledger,
 )
 from tests.support.peer import (
     CHANNEL,
@@ -51,16 +51,6 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
 async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
     async with lifecycle_network(material, tmp_path) as running:
         yield running
-
-
-async def medledger(
-    capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    """Run the console command in a worker thread; (status, stdout, stderr)."""
-    capsys.readouterr()
-    status = await asyncio.to_thread(main, list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def admin_flags(network: Network, mspid: str, peer: str) -> list[str]:

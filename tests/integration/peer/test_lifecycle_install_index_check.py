@@ -9,7 +9,6 @@ file, the command exit non-zero, and `queryinstalled` list nothing afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import textwrap
 from collections.abc import AsyncIterator
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from network.cli import main
 from peer.lifecycle.package import build_package
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     RECORDS,
     Network,
     lifecycle_network,
+    medledger,
 )
 from tests.support.peer import HOSPITAL_A, PeerMaterial, build_peer_material
 
@@ -39,16 +38,6 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
 async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
     async with lifecycle_network(material, tmp_path) as running:
         yield running
-
-
-async def medledger(
-    capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    """Run the console command in a worker thread; (status, stdout, stderr)."""
-    capsys.readouterr()
-    status = await asyncio.to_thread(main, list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 async def test_install_of_a_package_with_a_bad_index_is_refused(
