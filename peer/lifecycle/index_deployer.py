@@ -132,7 +132,11 @@ class IndexDeployer:
         try:
             package = parse_package(self._store.load(deployment.package_id))
             files = index_files(package.code)
-        except LifecycleError as error:
+            if files:
+                deploy_package_indexes(
+                    channel.folder / DATABASE_FILE, deployment, files
+                )
+        except (LifecycleError, sqlite3.Error) as error:
             _LOG.error(
                 "indexes not deployed channel=%s chaincode=%s package_id=%s: %s",
                 deployment.channel_id,
@@ -140,20 +144,6 @@ class IndexDeployer:
                 deployment.package_id,
                 error,
             )
-            return
-        if files:
-            try:
-                deploy_package_indexes(
-                    channel.folder / DATABASE_FILE, deployment, files
-                )
-            except sqlite3.Error as error:
-                _LOG.error(
-                    "indexes not deployed channel=%s chaincode=%s package_id=%s: %s",
-                    deployment.channel_id,
-                    deployment.chaincode,
-                    deployment.package_id,
-                    error,
-                )
 
     # Event loop
 
