@@ -4,7 +4,12 @@
 counts `gateway_requests_received{method}`, then `gateway_requests_completed{method,
 success}` and observes `gateway_request_duration{method,success}` when the call ends
 (success: it ended without an error status). Wrapped handlers are made once per
-method, so a call costs one extra coroutine frame and a few dict lookups.
+method, so a call costs one extra coroutine frame, a small context wrapper and a few
+dict lookups.
+
+grpc.aio's `context.abort` sends the error status to the client before it raises, so
+a call that aborts is counted inside `abort`: whoever has seen the error can already
+see it counted.
 """
 
 from __future__ import annotations
@@ -80,14 +85,13 @@ def _wrap(handler: Any, method: str) -> Any:
 def _timed(behavior: Any, method: str) -> Callable[..., Awaitable[Any]]:
     async def call(request: Any, context: Any) -> Any:
         REQUESTS_RECEIVED.labels(method).inc()
-        start = time.perf_counter()
-        success = "false"
+        tracked = _Call(context, method)
         try:
-            result = await behavior(request, context)
-            success = _success(context)
+            result = await behavior(request, tracked)
+            tracked.complete(_success(context))
             return result
         finally:
-            _completed(method, success, start)
+            tracked.complete("false")
 
     return call
 
@@ -95,23 +99,46 @@ def _timed(behavior: Any, method: str) -> Callable[..., Awaitable[Any]]:
 def _timed_generator(behavior: Any, method: str) -> Callable[..., AsyncIterator[Any]]:
     async def call(request: Any, context: Any) -> AsyncIterator[Any]:
         REQUESTS_RECEIVED.labels(method).inc()
-        start = time.perf_counter()
-        success = "false"
+        tracked = _Call(context, method)
         try:
-            async for response in behavior(request, context):
+            async for response in behavior(request, tracked):
                 yield response
-            success = _success(context)
+            tracked.complete(_success(context))
         finally:
-            _completed(method, success, start)
+            tracked.complete("false")
 
     return call
+
+
+class _Call:
+    """The servicer context of one call, counting the call once when it completes."""
+
+    __slots__ = ("_context", "_counted", "_method", "_start")
+
+    def __init__(self, context: Any, method: str) -> None:
+        self._context = context
+        self._method = method
+        self._start = time.perf_counter()
+        self._counted = False
+
+    def complete(self, success: str) -> None:
+        if not self._counted:
+            self._counted = True
+            REQUESTS_COMPLETED.labels(self._method, success).inc()
+            REQUEST_DURATION.labels(self._method, success).observe(
+                time.perf_counter() - self._start
+            )
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()
+    ) -> None:
+        self.complete("false")
+        await self._context.abort(code, details, trailing_metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def _success(context: Any) -> str:
     code = context.code()
     return "true" if code is None or code == grpc.StatusCode.OK else "false"
-
-
-def _completed(method: str, success: str, start: float) -> None:
-    REQUESTS_COMPLETED.labels(method, success).inc()
-    REQUEST_DURATION.labels(method, success).observe(time.perf_counter() - start)
