@@ -201,22 +201,16 @@ def get_state_by_range(
         iterator = ctx.simulator.get_private_data_range(
             ns, request.collection, request.startKey, request.endKey
         )
-        return _start_query(
-            ctx, iterator, paginated=False, total=limits.total_limit, limits=limits
-        )
+        return _start_query(ctx, iterator, limits)
     if metadata is not None:
         start = metadata.bookmark or request.startKey
         page_size = _page_size(metadata, limits)
         iterator = ctx.simulator.get_state_range_page(
             ns, start, request.endKey, page_size=page_size
         )
-        return _start_query(
-            ctx, iterator, paginated=True, total=page_size, limits=limits
-        )
+        return _start_query(ctx, iterator, limits, page_size=page_size)
     iterator = ctx.simulator.get_state_range(ns, request.startKey, request.endKey)
-    return _start_query(
-        ctx, iterator, paginated=False, total=limits.total_limit, limits=limits
-    )
+    return _start_query(ctx, iterator, limits)
 
 
 def get_query_result(
@@ -231,21 +225,15 @@ def get_query_result(
         iterator = ctx.simulator.execute_query_on_private_data(
             ns, request.collection, request.query
         )
-        return _start_query(
-            ctx, iterator, paginated=False, total=limits.total_limit, limits=limits
-        )
+        return _start_query(ctx, iterator, limits)
     if metadata is not None:
         page_size = _page_size(metadata, limits)
         iterator = ctx.simulator.execute_query_page(
             ns, request.query, page_size=page_size, bookmark=metadata.bookmark
         )
-        return _start_query(
-            ctx, iterator, paginated=True, total=page_size, limits=limits
-        )
+        return _start_query(ctx, iterator, limits, page_size=page_size)
     iterator = ctx.simulator.execute_query(ns, request.query)
-    return _start_query(
-        ctx, iterator, paginated=False, total=limits.total_limit, limits=limits
-    )
+    return _start_query(ctx, iterator, limits)
 
 
 def get_history_for_key(
@@ -253,9 +241,7 @@ def get_history_for_key(
 ) -> bytes:
     request = decode_payload(chaincode_shim_pb2.GetHistoryForKey, message.payload)
     iterator = ctx.simulator.get_history_for_key(ctx.namespace, request.key)
-    return _start_query(
-        ctx, iterator, paginated=False, total=limits.total_limit, limits=limits
-    )
+    return _start_query(ctx, iterator, limits)
 
 
 def query_state_next(
@@ -301,16 +287,21 @@ def _page_size(metadata: chaincode_shim_pb2.QueryMetadata, limits: QueryLimits) 
 def _start_query(
     ctx: TransactionContext,
     iterator: ResultsIterator[Any],
-    *,
-    paginated: bool,
-    total: int,
     limits: QueryLimits,
+    *,
+    page_size: int | None = None,
 ) -> bytes:
+    """Open the query and answer its first batch; a `page_size` makes it paginated."""
     query_id = str(uuid.uuid4())
     cursor = ctx.open_query(query_id, iterator)
     try:
         response = _next_batch(
-            ctx, query_id, cursor, paginated=paginated, total=total, limits=limits
+            ctx,
+            query_id,
+            cursor,
+            paginated=page_size is not None,
+            total=limits.total_limit if page_size is None else page_size,
+            limits=limits,
         )
     except BaseException:
         ctx.close_query(query_id)
