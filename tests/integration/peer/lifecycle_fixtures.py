@@ -19,7 +19,7 @@ import pytest
 from common.msp import SigningIdentity
 from common.protoutil import parse_proposal_response, transaction_filter
 from network.cli import main
-from network.lifecycle_client import Definition, Target, approve, install
+from network.lifecycle_client import Definition, Target, approve, commit, install
 from peer.admin import AdminTarget, join_channel
 from peer.lifecycle.package import build_package
 from peer.node import PeerNode
@@ -159,6 +159,20 @@ async def approve_both(
             definition=definition,
             package_id=package_id,
         )
+    await network.synced()
+
+
+async def commit_both(
+    network: Network, definition: Definition, *, mspid: str = HOSPITAL_A
+) -> None:
+    """Commit as `mspid`'s admin, endorsed by both peers; wait until both have it."""
+    await commit(
+        [network.peer_a, network.peer_b],
+        network.orderer,
+        network.admin(mspid),
+        channel=CHANNEL,
+        definition=definition,
+    )
     await network.synced()
 
 

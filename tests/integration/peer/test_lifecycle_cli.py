@@ -14,22 +14,20 @@ import asyncio
 import json
 import sys
 import textwrap
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from network.lifecycle_client import Definition, commit
+from network.lifecycle_client import Definition
 from network.ports import free_ports
 from peer.lifecycle.package import build_package, package_id
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     Network,
     approve_both,
+    commit_both,
     evaluate,
     install_on_both,
     invoke,
-    lifecycle_network,
     medledger,
 )
 from tests.support.peer import (
@@ -37,20 +35,7 @@ from tests.support.peer import (
     HOSPITAL_A,
     HOSPITAL_B,
     TIMEOUT_S,
-    PeerMaterial,
-    build_peer_material,
 )
-
-
-@pytest.fixture(scope="module")
-def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
-    return build_peer_material(tmp_path_factory.mktemp("lifecycle-cli"))
-
-
-@pytest.fixture
-async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
-    async with lifecycle_network(material, tmp_path) as running:
-        yield running
 
 
 def admin_flags(network: Network, mspid: str, peer: str) -> list[str]:
@@ -179,14 +164,7 @@ async def test_a_ccaas_package_is_dialled_at_its_connection_address(
         assert await install_on_both(network, package) == serving
         definition = Definition(name="asset", version="1.0", sequence=1)
         await approve_both(network, definition, serving)
-        await commit(
-            [network.peer_a, network.peer_b],
-            network.orderer,
-            network.admin(HOSPITAL_A),
-            channel=CHANNEL,
-            definition=definition,
-        )
-        await network.synced()
+        await commit_both(network, definition)
         await invoke(
             network,
             ["CreateAsset", "scan-7", "grey", "3", "radiology", "120"],

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from network.lifecycle_cli import collections_from_json
-from network.lifecycle_client import Definition, commit, install
+from network.lifecycle_client import Definition, install
 from peer.ledger.mango import explain_query, list_indexes
 from peer.lifecycle.package import build_package
 from peer.node import PeerNode
@@ -28,14 +25,12 @@ from tests.integration.peer.lifecycle_fixtures import (
     RECORDS,
     Network,
     approve_both,
-    lifecycle_network,
+    commit_both,
 )
 from tests.support.peer import (
     CHANNEL,
     HOSPITAL_A,
     HOSPITAL_B,
-    PeerMaterial,
-    build_peer_material,
 )
 
 COLLECTIONS = json.dumps(
@@ -56,17 +51,6 @@ INDEXES = {
     ),
     "META-INF/statedb/couchdb/collections/other/indexes/byAge.json": ("age", "byAge"),
 }
-
-
-@pytest.fixture(scope="module")
-def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
-    return build_peer_material(tmp_path_factory.mktemp("lifecycle-index-material"))
-
-
-@pytest.fixture
-async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
-    async with lifecycle_network(material, tmp_path) as running:
-        yield running
 
 
 def indexed_package(folder: Path) -> bytes:
@@ -118,14 +102,7 @@ async def test_indexes_come_with_the_commit_or_with_a_later_install(
         collections=collections_from_json(COLLECTIONS, source="test"),
     )
     await approve_both(network, definition, installed.package_id)
-    await commit(
-        [network.peer_a, network.peer_b],
-        network.orderer,
-        network.admin(HOSPITAL_A),
-        channel=CHANNEL,
-        definition=definition,
-    )
-    await network.synced()
+    await commit_both(network, definition)
     node_a, node_b = network.nodes
     await checked(node_a)
     await checked(node_b)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,23 +19,11 @@ from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     RECORDS,
     Network,
-    lifecycle_network,
     medledger,
 )
-from tests.support.peer import HOSPITAL_A, PeerMaterial, build_peer_material
+from tests.support.peer import HOSPITAL_A
 
 BAD_INDEX = "META-INF/statedb/couchdb/indexes/bad.json"
-
-
-@pytest.fixture(scope="module")
-def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
-    return build_peer_material(tmp_path_factory.mktemp("lifecycle-index-check"))
-
-
-@pytest.fixture
-async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
-    async with lifecycle_network(material, tmp_path) as running:
-        yield running
 
 
 async def test_install_of_a_package_with_a_bad_index_is_refused(

@@ -11,9 +11,6 @@ their own network.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from common.policies import from_string
@@ -35,11 +32,11 @@ from tests.integration.peer.lifecycle_fixtures import (
     RECORDS,
     Network,
     approve_both,
+    commit_both,
     endorse,
     evaluate,
     install_on_both,
     invoke,
-    lifecycle_network,
     order,
     records_package,
 )
@@ -48,20 +45,7 @@ from tests.support.peer import (
     HOSPITAL_A,
     HOSPITAL_B,
     HOSPITAL_C,
-    PeerMaterial,
-    build_peer_material,
 )
-
-
-@pytest.fixture(scope="module")
-def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
-    return build_peer_material(tmp_path_factory.mktemp("lifecycle-material"))
-
-
-@pytest.fixture
-async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
-    async with lifecycle_network(material, tmp_path) as running:
-        yield running
 
 
 async def test_package_install_approve_commit_invoke_and_upgrade(
@@ -93,14 +77,7 @@ async def test_package_install_approve_commit_invoke_and_upgrade(
     assert (approved.sequence, approved.version) == (1, "1.0")
     assert approved.source.local_package.package_id == package_id
 
-    await commit(
-        [network.peer_a, network.peer_b],
-        network.orderer,
-        network.admin(HOSPITAL_A),
-        channel=CHANNEL,
-        definition=definition,
-    )
-    await network.synced()
+    await commit_both(network, definition)
     for peer, mspid in ((network.peer_a, HOSPITAL_A), (network.peer_b, HOSPITAL_B)):
         committed = await query_committed(
             peer, network.admin(mspid), channel=CHANNEL, name=RECORDS
@@ -128,14 +105,7 @@ async def test_package_install_approve_commit_invoke_and_upgrade(
         name=RECORDS, version="2.0", sequence=2, endorsement_policy=only_a
     )
     await approve_both(network, upgrade, package_id_2)
-    await commit(
-        [network.peer_a, network.peer_b],
-        network.orderer,
-        network.admin(HOSPITAL_B),
-        channel=CHANNEL,
-        definition=upgrade,
-    )
-    await network.synced()
+    await commit_both(network, upgrade, mspid=HOSPITAL_B)
     assert await evaluate(network.peer_a, network, ["Version"]) == "2.0"
     # Endorsed under sequence 1 (version 1.0): the validator refuses the old version
     # before the stale read of the definition would fail MVCC.
@@ -155,14 +125,7 @@ async def test_package_install_approve_commit_invoke_and_upgrade(
     in_flight = await endorse(network, ["Put", "patient-17", "late"])
     policy_only = Definition(name=RECORDS, version="2.0", sequence=3)
     await approve_both(network, policy_only, package_id_2)
-    await commit(
-        [network.peer_a, network.peer_b],
-        network.orderer,
-        network.admin(HOSPITAL_A),
-        channel=CHANNEL,
-        definition=policy_only,
-    )
-    await network.synced()
+    await commit_both(network, policy_only)
     assert await order(network, in_flight) == transaction_pb2.MVCC_READ_CONFLICT
     assert await evaluate(network.peer_a, network, ["Get", "patient-17"]) == "recovered"
 
