@@ -60,8 +60,8 @@ from common.config_fields import (
     read_duration,
     read_path,
     read_paths,
-    read_server_tls,
 )
+from common.node_setup import NODE_KEYS, read_node_fields
 from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
@@ -149,10 +149,10 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     root = load_yaml(path)
     base = path.parent
     fields = root.as_mapping(
-        required=("name", "msp", "listen", "tls", "channels", "peers"),
+        required=(*NODE_KEYS, "channels", "peers"),
         optional=("client_tls", "orderers", "timeouts", "limits", "operations"),
     )
-    msp = fields["msp"].as_mapping(required=("id", "dir"))
+    node_fields = read_node_fields(path, fields)
     channel_nodes = fields["channels"].as_list()
     if not channel_nodes:
         raise fields["channels"].expected("at least one channel name")
@@ -167,12 +167,7 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     )
     client_tls = fields.get("client_tls")
     return GatewayConfig(
-        source=path,
-        name=fields["name"].as_str(),
-        mspid=msp["id"].as_str(),
-        msp_dir=read_path(msp["dir"], base),
-        listen=read_address(fields["listen"]),
-        tls=read_server_tls(fields["tls"], base),
+        **node_fields,
         channels=tuple(node.as_str() for node in channel_nodes),
         peers=peers,
         client_tls=_read_client_pair(client_tls, base) if client_tls else None,

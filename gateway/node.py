@@ -19,10 +19,10 @@ from typing import Any
 import grpc
 
 from common.msp import SigningIdentity, load_signing_identity
+from common.node_setup import bind_listener, new_server
 from common.operations import OperationsServer
-from common.tls import server_credentials
 from gateway.channels import Channels, follow_channel
-from gateway.config import GatewayConfig, format_address, parse_address
+from gateway.config import GatewayConfig
 from gateway.connections import DialSettings, PeerClient
 from gateway.context import GatewayContext
 from gateway.deliver_proxy import DeliverProxy
@@ -56,12 +56,8 @@ class GatewayNode:
         config = self.config
         identity = load_signing_identity(config.msp_dir, mspid=config.mspid)
         self._context = self._build_context(identity)
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", config.limits.max_message_bytes),
-                ("grpc.max_send_message_length", config.limits.max_message_bytes),
-            ],
-            interceptors=[RequestMetrics()],
+        server = new_server(
+            config.limits.max_message_bytes, interceptors=[RequestMetrics()]
         )
         server.add_generic_rpc_handlers(
             [
@@ -69,14 +65,9 @@ class GatewayNode:
                 DeliverProxy(self._context.registry).rpc_handler(),
             ]
         )
-        if config.tls is None:
-            port = server.add_insecure_port(config.listen)
-        else:
-            port = server.add_secure_port(config.listen, server_credentials(config.tls))
+        address = bind_listener(server, config.listen, config.tls)
         self._server = server
         await server.start()
-        host, _ = parse_address(config.listen)
-        address = format_address(host, port)
         _LOG.info(
             "gateway started name=%s mspid=%s grpc=%s channels=%s peers=%d",
             config.name,

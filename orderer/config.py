@@ -45,7 +45,10 @@ from common.config_fields import (
     read_address,
     read_duration,
     read_path,
+    read_paths,
+    read_server_tls,
 )
+from common.node_setup import NODE_KEYS, read_node_fields
 from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
@@ -118,21 +121,16 @@ def load_orderer_config(path: Path) -> OrdererConfig:
     root = load_yaml(path)
     base = path.parent
     fields = root.as_mapping(
-        required=("name", "msp", "listen", "tls", "admin", "storage", "backend"),
+        required=(*NODE_KEYS, "admin", "storage", "backend"),
         optional=("limits", "operations"),
     )
-    msp = fields["msp"].as_mapping(required=("id", "dir"))
+    node_fields = read_node_fields(path, fields)
     admin = fields["admin"].as_mapping(required=("listen", "tls"))
     return OrdererConfig(
-        source=path,
-        name=fields["name"].as_str(),
-        mspid=msp["id"].as_str(),
-        msp_dir=read_path(msp["dir"], base),
-        listen=read_address(fields["listen"]),
-        tls=_read_tls(fields["tls"], base, client=False),
+        **node_fields,
         admin=AdminConfig(
             listen=read_address(admin["listen"]),
-            tls=_read_tls(admin["tls"], base, client=False),
+            tls=read_server_tls(admin["tls"], base),
         ),
         storage=read_path(fields["storage"], base),
         backend=_read_backend(fields["backend"], base),
@@ -141,29 +139,22 @@ def load_orderer_config(path: Path) -> OrdererConfig:
     )
 
 
-def _read_tls(node: ConfigNode, base: Path, *, client: bool) -> TlsFiles | None:
-    roots_key = "root_cas" if client else "client_root_cas"
+def _read_etcd_tls(node: ConfigNode, base: Path) -> TlsFiles | None:
+    """The ``backend.etcd.tls`` block: the cluster's CAs, our pair when it wants one."""
     fields = node.as_mapping(
-        required=("enabled",), optional=("cert", "key", roots_key, "mutual")
+        required=("enabled",), optional=("cert", "key", "root_cas", "mutual")
     )
     if not fields["enabled"].as_bool():
         return None
-    if not client:
-        for key in ("cert", "key"):
-            if key not in fields:
-                raise node.error(f"missing key '{key}' (TLS is enabled)")
-    roots = fields.get(roots_key)
     mutual = fields.get("mutual")
     files = TlsFiles(
         cert=read_path(fields["cert"], base) if "cert" in fields else None,
         key=read_path(fields["key"], base) if "key" in fields else None,
-        root_cas=tuple(read_path(item, base) for item in roots.as_list())
-        if roots
-        else (),
+        root_cas=read_paths(fields, "root_cas", base),
         mutual=mutual.as_bool() if mutual is not None else False,
     )
     if files.mutual and not files.root_cas:
-        raise node.error(f"mutual TLS needs '{roots_key}'")
+        raise node.error("mutual TLS needs 'root_cas'")
     return files
 
 
@@ -187,7 +178,7 @@ def _read_backend(node: ConfigNode, base: Path) -> BackendConfig:
         etcd=EtcdConfig(
             endpoints=endpoints,
             prefix=etcd["prefix"].as_str() if "prefix" in etcd else "/medledger",
-            tls=_read_tls(tls_node, base, client=True) if tls_node else None,
+            tls=_read_etcd_tls(tls_node, base) if tls_node else None,
         ),
     )
 

@@ -23,8 +23,9 @@ from aiohttp import web
 from common.config_fields import format_address, parse_address
 from common.deliver import DeliverSettings
 from common.msp import load_signing_identity
+from common.node_setup import bind_listener, new_server
 from common.operations import OperationsServer
-from common.tls import server_credentials, server_ssl_context
+from common.tls import server_ssl_context
 from orderer.config import OrdererConfig
 from orderer.consensus import (
     ClosableBackend,
@@ -119,13 +120,7 @@ class OrdererNode:
 
     async def _start_grpc(self, backend: OrderingBackend, registrar: Registrar) -> str:
         config = self.config
-        limit = config.limits.max_message_bytes
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", limit),
-                ("grpc.max_send_message_length", limit),
-            ]
-        )
+        server = new_server(config.limits.max_message_bytes)
         service = AtomicBroadcastService(
             registrar,
             broadcast_window=config.limits.broadcast_window,
@@ -140,14 +135,10 @@ class OrdererNode:
         if isinstance(backend, GrpcBackend):
             handlers.extend(backend.rpc_handlers())
         server.add_generic_rpc_handlers(handlers)
-        if config.tls is None:
-            port = server.add_insecure_port(config.listen)
-        else:
-            port = server.add_secure_port(config.listen, server_credentials(config.tls))
+        address = bind_listener(server, config.listen, config.tls)
         self._server = server
         await server.start()
-        host, _ = parse_address(config.listen)
-        return format_address(host, port)
+        return address
 
     async def _start_admin(self, registrar: Registrar) -> str:
         admin = self.config.admin

@@ -79,8 +79,8 @@ from common.config_fields import (
     read_duration,
     read_path,
     read_paths,
-    read_server_tls,
 )
+from common.node_setup import NODE_KEYS, read_node_fields
 from common.operations import OperationsSettings, read_operations
 from common.tls import TlsFiles
 
@@ -211,7 +211,7 @@ def load_peer_config(path: Path) -> PeerConfig:
     root = load_yaml(path)
     base = path.parent
     fields = root.as_mapping(
-        required=("name", "msp", "listen", "tls", "storage"),
+        required=(*NODE_KEYS, "storage"),
         optional=(
             "chaincode_listen",
             "orderers",
@@ -221,15 +221,9 @@ def load_peer_config(path: Path) -> PeerConfig:
             "operations",
         ),
     )
-    msp = fields["msp"].as_mapping(required=("id", "dir"))
     chaincode_listen = fields.get("chaincode_listen")
     return PeerConfig(
-        source=path,
-        name=fields["name"].as_str(),
-        mspid=msp["id"].as_str(),
-        msp_dir=read_path(msp["dir"], base),
-        listen=read_address(fields["listen"]),
-        tls=read_server_tls(fields["tls"], base),
+        **read_node_fields(path, fields),
         storage=read_path(fields["storage"], base),
         chaincode_listen=(
             read_address(chaincode_listen) if chaincode_listen is not None else None

@@ -25,9 +25,10 @@ import grpc
 from common.deliver import DeliverSettings
 from common.errors import PolicyError
 from common.msp import Msp, MspManager, SigningIdentity, load_signing_identity
+from common.node_setup import bind_listener, new_server
 from common.operations import OperationsServer
 from common.protoutil import ParsedProposal, proposal_signed_data
-from common.tls import cert_hash, server_credentials
+from common.tls import cert_hash
 from peer.blockpuller import BlockPuller, PullerGroup, PullerSettings
 from peer.chaincode.execute import ChaincodeExecutor
 from peer.chaincode.launcher import ChaincodeLauncher, LaunchSpec
@@ -41,7 +42,7 @@ from peer.chaincode.support import (
 )
 from peer.channels import Channels, PeerChannel
 from peer.committer import ParallelVerifier
-from peer.config import ChaincodePackage, PeerConfig, format_address, parse_address
+from peer.config import ChaincodePackage, PeerConfig
 from peer.endorser import Endorser
 from peer.errors import AccessDenied, ChaincodeError
 from peer.lifecycle import DefinitionReader
@@ -362,7 +363,7 @@ class PeerNode:
         support = ChaincodeSupportService(self._registry, invoker=executor)
         main = self._new_server()
         main.add_generic_rpc_handlers(handlers)
-        grpc_address = self._bind(main, config.listen)
+        grpc_address = bind_listener(main, config.listen, config.tls)
         assert self._directory is not None
         self._directory.set_own_address(grpc_address)
         chaincode_address = grpc_address
@@ -371,28 +372,18 @@ class PeerNode:
         else:
             chaincode_server = self._new_server()
             add_chaincode_support(chaincode_server, support)
-            chaincode_address = self._bind(chaincode_server, config.chaincode_listen)
+            chaincode_address = bind_listener(
+                chaincode_server, config.chaincode_listen, config.tls
+            )
         for server in self._servers:
             await server.start()
         return {"grpc": grpc_address, "chaincode": chaincode_address}
 
     def _new_server(self) -> grpc.aio.Server:
         limit = self.config.limits.max_message_bytes
-        options = dict(SERVER_OPTIONS)
-        options["grpc.max_receive_message_length"] = limit
-        options["grpc.max_send_message_length"] = limit
-        server = grpc.aio.server(options=list(options.items()))
+        server = new_server(limit, options=SERVER_OPTIONS)
         self._servers.append(server)
         return server
-
-    def _bind(self, server: grpc.aio.Server, listen: str) -> str:
-        tls = self.config.tls
-        if tls is None:
-            port = server.add_insecure_port(listen)
-        else:
-            port = server.add_secure_port(listen, server_credentials(tls))
-        host, _ = parse_address(listen)
-        return format_address(host, port)
 
     def _start_chaincodes(
         self, chaincode_address: str, executor: ChaincodeExecutor
