@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +26,13 @@ from orderer.errors import BackendUnavailable
 from protos.common import common_pb2
 from tests.chaos.cluster import OrdererCluster, until, verify_stores
 from tests.chaos.orderers import ChannelFixture, Consortium, OrdererNode
-from tests.support.etcd import EtcdCluster, running_cluster
+from tests.support import etcd_fixtures
+from tests.support.etcd import EtcdCluster
 
 TAKEOVER_MAX_S = 5.0
 
 
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
-    with running_cluster(tmp_path_factory.mktemp("etcd")) as cluster:
-        yield cluster
+etcd = etcd_fixtures.etcd
 
 
 @pytest.fixture(scope="module")

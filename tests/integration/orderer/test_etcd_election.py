@@ -10,51 +10,26 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orderer.consensus.etcd_client import EtcdClient
-from orderer.consensus.etcd_election import CutterInfo, Election, Follower, Term, Vacant
+from orderer.consensus.etcd_election import Follower, Term, Vacant
 from orderer.consensus.etcd_log import ChannelKeys
 from orderer.consensus.etcd_types import (
     EtcdRequestRejected,
     EtcdTlsConfig,
     EtcdUnavailable,
 )
+from tests.support import etcd_fixtures
 from tests.support.etcd import EtcdCluster, EtcdTls, free_ports, running_cluster
+from tests.support.etcd_fixtures import election, win
 
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
-    with running_cluster(tmp_path_factory.mktemp("etcd")) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-async def client(etcd: EtcdCluster) -> AsyncIterator[EtcdClient]:
-    client = EtcdClient(etcd.endpoints, request_timeout_s=3)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def keys() -> ChannelKeys:
-    return ChannelKeys(f"ch-{uuid.uuid4().hex[:12]}")
-
-
-def election(
-    client: EtcdClient, keys: ChannelKeys, name: str, **kwargs: bytes
-) -> Election:
-    me = CutterInfo(orderer_name=name, forward_address=f"{name}:7050", **kwargs)
-    return Election(client, keys, me, ttl_s=2)
-
-
-async def win(client: EtcdClient, keys: ChannelKeys, name: str = "orderer0") -> Term:
-    outcome = await election(client, keys, name).campaign()
-    assert isinstance(outcome, Term)
-    return outcome
+etcd = etcd_fixtures.etcd
+client = etcd_fixtures.client
+keys = etcd_fixtures.keys
 
 
 # --- the cutter election ----------------------------------------------------------

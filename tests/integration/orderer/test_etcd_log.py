@@ -7,13 +7,11 @@ so no test sees another's keys. Waits are watches with deadlines.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from orderer.consensus.etcd_client import EtcdClient
-from orderer.consensus.etcd_election import CutterInfo, Election, Term
+from orderer.consensus.etcd_election import Term
 from orderer.consensus.etcd_log import (
     BlockLog,
     BlocksPruned,
@@ -24,43 +22,17 @@ from orderer.consensus.etcd_log import (
 from orderer.consensus.etcd_types import (
     EtcdRevisionCompacted,
 )
-from tests.support.etcd import EtcdCluster, running_cluster
+from tests.support import etcd_fixtures
+from tests.support.etcd_fixtures import election, win
 
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
-    with running_cluster(tmp_path_factory.mktemp("etcd")) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-async def client(etcd: EtcdCluster) -> AsyncIterator[EtcdClient]:
-    client = EtcdClient(etcd.endpoints, request_timeout_s=3)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def keys() -> ChannelKeys:
-    return ChannelKeys(f"ch-{uuid.uuid4().hex[:12]}")
+etcd = etcd_fixtures.etcd
+client = etcd_fixtures.client
+keys = etcd_fixtures.keys
 
 
 @pytest.fixture
 def log(client: EtcdClient, keys: ChannelKeys) -> BlockLog:
     return BlockLog(client, keys)
-
-
-def election(
-    client: EtcdClient, keys: ChannelKeys, name: str, **kwargs: bytes
-) -> Election:
-    me = CutterInfo(orderer_name=name, forward_address=f"{name}:7050", **kwargs)
-    return Election(client, keys, me, ttl_s=2)
-
-
-async def win(client: EtcdClient, keys: ChannelKeys, name: str = "orderer0") -> Term:
-    outcome = await election(client, keys, name).campaign()
-    assert isinstance(outcome, Term)
-    return outcome
 
 
 async def collect(log: BlockLog, start: int, end: int) -> list[LogBlock]:
