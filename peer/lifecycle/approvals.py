@@ -28,12 +28,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
-from peer.errors import LifecycleError
+from peer.errors import ChaincodeDefinitionError, LifecycleError
 from peer.lifecycle.definitions import (
     LIFECYCLE_NAMESPACE,
     ChaincodeDefinition,
+    decode_value,
+    definition_from_infos,
+    definition_infos,
+    encode_value,
     field_key,
     metadata_key,
 )
@@ -170,15 +174,12 @@ def read_approval(
     collections = _state_data(
         read(field_key(private, "Collections")), what=field_key(private, "Collections")
     ).Bytes
-    definition = ChaincodeDefinition(
-        name=name,
-        version=endorsement.version,
-        sequence=sequence,
-        endorsement_policy=validation.validation_parameter,
-        init_required=endorsement.init_required,
+    definition = definition_from_infos(
+        name,
+        sequence,
+        endorsement=endorsement,
+        validation=validation,
         collections=collections,
-        endorsement_plugin=endorsement.endorsement_plugin,
-        validation_plugin=validation.validation_plugin,
     )
     return Approval(definition, _read_package_id(read, private))
 
@@ -235,20 +236,11 @@ def _private_name(name: str, sequence: int) -> str:
 
 def _parameter_values(definition: ChaincodeDefinition) -> list[tuple[str, bytes]]:
     private = _private_name(definition.name, definition.sequence)
-    endorsement = chaincode_definition_pb2.ChaincodeEndorsementInfo(
-        version=definition.version,
-        init_required=definition.init_required,
-        endorsement_plugin=definition.endorsement_plugin,
-    )
-    validation = chaincode_definition_pb2.ChaincodeValidationInfo(
-        validation_plugin=definition.validation_plugin,
-        validation_parameter=definition.endorsement_policy,
-    )
-    values = (_encode(endorsement), _encode(validation), definition.collections)
+    values = (*definition_infos(definition), definition.collections)
     return [
         (metadata_key(private), _metadata(PARAMETERS_TYPE, PARAMETER_FIELDS)),
         *(
-            (field_key(private, field), _encode(db_pb2.StateData(Bytes=value)))
+            (field_key(private, field), encode_value(db_pb2.StateData(Bytes=value)))
             for field, value in zip(PARAMETER_FIELDS, values, strict=True)
         ),
     ]
@@ -262,7 +254,7 @@ def _source_values(private: str, package_id: str) -> list[tuple[str, bytes]]:
         ),
         (
             f"{_SOURCES}/fields/{private}/PackageID",
-            _encode(db_pb2.StateData(String=package_id)),
+            encode_value(db_pb2.StateData(String=package_id)),
         ),
     ]
 
@@ -316,22 +308,14 @@ def _state_data(data: bytes | None, *, what: str) -> db_pb2.StateData:
 
 
 def _decode(message_type: type[_M], data: bytes, *, what: str) -> _M:
-    message = message_type()
     try:
-        message.ParseFromString(data)
-    except (DecodeError, RecursionError, ValueError) as error:
-        raise LifecycleError(
-            f"{what} does not decode as {message_type.DESCRIPTOR.full_name}: {error}"
-        ) from error
-    return message
+        return decode_value(message_type, data, what=what)
+    except ChaincodeDefinitionError as error:
+        raise LifecycleError(str(error)) from error
 
 
 def _metadata(datatype: str, fields: Sequence[str]) -> bytes:
-    return _encode(db_pb2.StateMetadata(datatype=datatype, fields=list(fields)))
-
-
-def _encode(message: Message) -> bytes:
-    return message.SerializeToString(deterministic=True)
+    return encode_value(db_pb2.StateMetadata(datatype=datatype, fields=list(fields)))
 
 
 def _show(value: object) -> str:

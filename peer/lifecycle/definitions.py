@@ -100,7 +100,7 @@ class ChaincodeDefinition:
         Raises:
             ChaincodeDefinitionError: the collections bytes do not decode.
         """
-        package = _decode(
+        package = decode_value(
             collection_pb2.CollectionConfigPackage,
             self.collections,
             what=f"collections of chaincode {self.name!r}",
@@ -175,7 +175,7 @@ def read_definition(reader: DefinitionReader, name: str) -> ChaincodeDefinition 
     metadata_bytes = _committed_value(reader, metadata_key(name))
     if metadata_bytes is None:
         return None
-    metadata = _decode(
+    metadata = decode_value(
         db_pb2.StateMetadata, metadata_bytes, what=f"metadata of namespace {name!r}"
     )
     if metadata.datatype != DEFINITION_TYPE:
@@ -193,20 +193,20 @@ def read_definition(reader: DefinitionReader, name: str) -> ChaincodeDefinition 
         reader, name, "ValidationInfo", chaincode_definition_pb2.ChaincodeValidationInfo
     )
     collections = _read_field(reader, name, "Collections")
-    return ChaincodeDefinition(
-        name=name,
-        version=endorsement.version,
-        sequence=_as_int64(sequence, name=name),
-        endorsement_policy=validation.validation_parameter,
-        init_required=endorsement.init_required,
+    return definition_from_infos(
+        name,
+        _as_int64(sequence, name=name),
+        endorsement=endorsement,
+        validation=validation,
         collections=_as_bytes(collections, name=name, field="Collections"),
-        endorsement_plugin=endorsement.endorsement_plugin,
-        validation_plugin=validation.validation_plugin,
     )
 
 
-def _field_values(definition: ChaincodeDefinition) -> Sequence[bytes]:
-    """Each field's StateData bytes, in DEFINITION_FIELDS order."""
+def definition_infos(definition: ChaincodeDefinition) -> tuple[bytes, bytes]:
+    """The serialized ChaincodeEndorsementInfo and ChaincodeValidationInfo of a definition.
+
+    A committed definition and an organisation's approval of it store the same bytes.
+    """
     endorsement = chaincode_definition_pb2.ChaincodeEndorsementInfo(
         version=definition.version,
         init_required=definition.init_required,
@@ -216,16 +216,64 @@ def _field_values(definition: ChaincodeDefinition) -> Sequence[bytes]:
         validation_plugin=definition.validation_plugin,
         validation_parameter=definition.endorsement_policy,
     )
+    return encode_value(endorsement), encode_value(validation)
+
+
+def definition_from_infos(
+    name: str,
+    sequence: int,
+    *,
+    endorsement: chaincode_definition_pb2.ChaincodeEndorsementInfo,
+    validation: chaincode_definition_pb2.ChaincodeValidationInfo,
+    collections: bytes,
+) -> ChaincodeDefinition:
+    """The definition whose stored fields these are (the inverse of `definition_infos`)."""
+    return ChaincodeDefinition(
+        name=name,
+        version=endorsement.version,
+        sequence=sequence,
+        endorsement_policy=validation.validation_parameter,
+        init_required=endorsement.init_required,
+        collections=collections,
+        endorsement_plugin=endorsement.endorsement_plugin,
+        validation_plugin=validation.validation_plugin,
+    )
+
+
+def decode_value(message_type: type[_M], data: bytes, *, what: str) -> _M:
+    """Parse a stored `_lifecycle` value.
+
+    Raises:
+        ChaincodeDefinitionError: it does not decode (the message names `what`).
+    """
+    message = message_type()
+    try:
+        message.ParseFromString(data)
+    except (DecodeError, RecursionError, ValueError) as error:
+        raise ChaincodeDefinitionError(
+            f"{what} does not decode as {message_type.DESCRIPTOR.full_name}: {error}"
+        ) from error
+    return message
+
+
+def encode_value(message: Message) -> bytes:
+    """Serialise a `_lifecycle` value deterministically (hashes and MVCC compare bytes)."""
+    return message.SerializeToString(deterministic=True)
+
+
+def _field_values(definition: ChaincodeDefinition) -> Sequence[bytes]:
+    """Each field's StateData bytes, in DEFINITION_FIELDS order."""
+    endorsement, validation = definition_infos(definition)
     return (
-        _encode(db_pb2.StateData(Int64=definition.sequence)),
-        _encode(db_pb2.StateData(Bytes=_encode(endorsement))),
-        _encode(db_pb2.StateData(Bytes=_encode(validation))),
-        _encode(db_pb2.StateData(Bytes=definition.collections)),
+        encode_value(db_pb2.StateData(Int64=definition.sequence)),
+        encode_value(db_pb2.StateData(Bytes=endorsement)),
+        encode_value(db_pb2.StateData(Bytes=validation)),
+        encode_value(db_pb2.StateData(Bytes=definition.collections)),
     )
 
 
 def _metadata_value() -> bytes:
-    return _encode(
+    return encode_value(
         db_pb2.StateMetadata(datatype=DEFINITION_TYPE, fields=list(DEFINITION_FIELDS))
     )
 
@@ -237,14 +285,16 @@ def _committed_value(reader: DefinitionReader, key: str) -> bytes | None:
 
 def _read_field(reader: DefinitionReader, name: str, field: str) -> db_pb2.StateData:
     key = field_key(name, field)
-    return _decode(db_pb2.StateData, _committed_value(reader, key) or b"", what=key)
+    return decode_value(
+        db_pb2.StateData, _committed_value(reader, key) or b"", what=key
+    )
 
 
 def _read_message(
     reader: DefinitionReader, name: str, field: str, message_type: type[_M]
 ) -> _M:
     data = _as_bytes(_read_field(reader, name, field), name=name, field=field)
-    return _decode(message_type, data, what=field_key(name, field))
+    return decode_value(message_type, data, what=field_key(name, field))
 
 
 def _as_int64(data: db_pb2.StateData, *, name: str) -> int:
@@ -267,18 +317,3 @@ def _as_bytes(data: db_pb2.StateData, *, name: str, field: str) -> bytes:
             f"{field_key(name, field)} holds {kind}, expected Bytes"
         )
     return data.Bytes
-
-
-def _decode(message_type: type[_M], data: bytes, *, what: str) -> _M:
-    message = message_type()
-    try:
-        message.ParseFromString(data)
-    except (DecodeError, RecursionError, ValueError) as error:
-        raise ChaincodeDefinitionError(
-            f"{what} does not decode as {message_type.DESCRIPTOR.full_name}: {error}"
-        ) from error
-    return message
-
-
-def _encode(message: Message) -> bytes:
-    return message.SerializeToString(deterministic=True)

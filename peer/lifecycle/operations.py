@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from google.protobuf.message import DecodeError
 
@@ -276,15 +276,7 @@ def approved_definition(
 
 def approved_result(approval: Approval) -> lb.QueryApprovedChaincodeDefinitionResult:
     definition = approval.definition
-    result = lb.QueryApprovedChaincodeDefinitionResult(
-        sequence=definition.sequence,
-        version=definition.version,
-        endorsement_plugin=definition.endorsement_plugin,
-        validation_plugin=definition.validation_plugin,
-        validation_parameter=definition.endorsement_policy,
-        init_required=definition.init_required,
-        collections=_collections(definition),
-    )
+    result = lb.QueryApprovedChaincodeDefinitionResult(**_result_fields(definition))
     if approval.package_id:
         result.source.local_package.package_id = approval.package_id
     else:
@@ -312,14 +304,7 @@ def definition_result(
     definition: ChaincodeDefinition, approvals: Mapping[str, bool]
 ) -> lb.QueryChaincodeDefinitionResult:
     return lb.QueryChaincodeDefinitionResult(
-        sequence=definition.sequence,
-        version=definition.version,
-        endorsement_plugin=definition.endorsement_plugin,
-        validation_plugin=definition.validation_plugin,
-        validation_parameter=definition.endorsement_policy,
-        init_required=definition.init_required,
-        collections=_collections(definition),
-        approvals=dict(approvals),
+        **_result_fields(definition), approvals=dict(approvals)
     )
 
 
@@ -344,16 +329,7 @@ def definitions_result(simulator: TxSimulator) -> lb.QueryChaincodeDefinitionsRe
             names.append(entry.key.removeprefix(_METADATA_PREFIX))
     for name in names:
         definition = committed_definition(simulator, name)
-        result.chaincode_definitions.add(
-            name=name,
-            sequence=definition.sequence,
-            version=definition.version,
-            endorsement_plugin=definition.endorsement_plugin,
-            validation_plugin=definition.validation_plugin,
-            validation_parameter=definition.endorsement_policy,
-            init_required=definition.init_required,
-            collections=_collections(definition),
-        )
+        result.chaincode_definitions.add(name=name, **_result_fields(definition))
     return result
 
 
@@ -398,6 +374,29 @@ def _default_policy(channel: PeerChannel) -> bytes:
             "can be attempted"
         ) from None
     return default_endorsement_policy()
+
+
+class _ResultFields(TypedDict):
+    sequence: int
+    version: str
+    endorsement_plugin: str
+    validation_plugin: str
+    validation_parameter: bytes
+    init_required: bool
+    collections: collection_pb2.CollectionConfigPackage
+
+
+def _result_fields(definition: ChaincodeDefinition) -> _ResultFields:
+    """The fields every definition query result (approved, committed, all) carries."""
+    return _ResultFields(
+        sequence=definition.sequence,
+        version=definition.version,
+        endorsement_plugin=definition.endorsement_plugin,
+        validation_plugin=definition.validation_plugin,
+        validation_parameter=definition.endorsement_policy,
+        init_required=definition.init_required,
+        collections=_collections(definition),
+    )
 
 
 def _collections(
