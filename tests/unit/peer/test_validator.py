@@ -295,6 +295,18 @@ def context_for(network: BenchNetwork, ledger: FakeLedger) -> ValidationContext:
     )
 
 
+@dataclass
+class RecordingVerifier:
+    """Verifies serially, recording the size of each batch submitted."""
+
+    batches: list[int] = field(default_factory=list)
+
+    def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
+        self.batches.append(len(checks))
+        verdicts = verify_serially(checks)
+        return lambda: verdicts
+
+
 def block_of(*envelopes: bytes, number: int = 5) -> common_pb2.Block:
     block = common_pb2.Block()
     block.header.number = number
@@ -536,36 +548,55 @@ def test_a_tx_id_repeated_in_the_block_is_a_duplicate(
     ]
 
 
-def test_an_invalid_first_copy_does_not_make_the_second_a_duplicate(
-    network: BenchNetwork, ids: dict[str, SigningIdentity]
+def _policy_metadata_rwset(policy: str) -> bytes:
+    builder = RwSetBuilder()
+    builder.add_metadata_write(
+        CHAINCODE,
+        "asset1",
+        {"VALIDATION_PARAMETER": from_string(policy).SerializeToString()},
+    )
+    return builder.build()[0]
+
+
+# (first transaction, second transaction, their codes in a block of the two)
+TWO_TX_CASES = {
+    "an invalid first copy does not make the second a duplicate": (
+        replace(BASE, nonce=b"\x07" * 24, endorsers=("peerA",)),
+        replace(BASE, nonce=b"\x07" * 24),
+        [transaction_pb2.ENDORSEMENT_POLICY_FAILURE, transaction_pb2.VALID],
+    ),
+    "a read of a key written earlier in the block conflicts": (
+        BASE,
+        BASE,
+        [transaction_pb2.VALID, transaction_pb2.MVCC_READ_CONFLICT],
+    ),
+    "an invalid writer does not conflict later reads": (
+        replace(BASE, endorsers=("peerC",)),
+        BASE,
+        [transaction_pb2.ENDORSEMENT_POLICY_FAILURE, transaction_pb2.VALID],
+    ),
+    # Once a valid earlier transaction rewrote a key's metadata, later writers of that
+    # key in the block fail, as in Fabric.
+    "a key-level policy in flux fails later writers": (
+        replace(BASE, rwset=_policy_metadata_rwset("OR('HospitalAMSP.peer')")),
+        replace(BASE, rwset=rwset(reads={})),
+        [transaction_pb2.VALID, transaction_pb2.ENDORSEMENT_POLICY_FAILURE],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "codes"), TWO_TX_CASES.values(), ids=list(TWO_TX_CASES)
+)
+def test_an_earlier_transaction_in_the_block_bears_on_a_later_one(
+    network: BenchNetwork,
+    ids: dict[str, SigningIdentity],
+    first: TxSpec,
+    second: TxSpec,
+    codes: list[TxCode],
 ) -> None:
-    nonce = b"\x07" * 24
-    broken = build(replace(BASE, nonce=nonce, endorsers=("peerA",)), ids)
-    fixed = build(replace(BASE, nonce=nonce), ids)
-    assert codes_of(network, broken, fixed) == [
-        transaction_pb2.ENDORSEMENT_POLICY_FAILURE,
-        transaction_pb2.VALID,
-    ]
-
-
-def test_a_read_of_a_key_written_earlier_in_the_block_conflicts(
-    network: BenchNetwork, ids: dict[str, SigningIdentity]
-) -> None:
-    first, second = build(BASE, ids), build(BASE, ids)
-    assert codes_of(network, first, second) == [
-        transaction_pb2.VALID,
-        transaction_pb2.MVCC_READ_CONFLICT,
-    ]
-
-
-def test_an_invalid_writer_does_not_conflict_later_reads(
-    network: BenchNetwork, ids: dict[str, SigningIdentity]
-) -> None:
-    invalid = build(replace(BASE, endorsers=("peerC",)), ids)
-    assert codes_of(network, invalid, build(BASE, ids)) == [
-        transaction_pb2.ENDORSEMENT_POLICY_FAILURE,
-        transaction_pb2.VALID,
-    ]
+    """Goal: what the first transaction's verdict and writes do to the second's."""
+    assert codes_of(network, build(first, ids), build(second, ids)) == codes
 
 
 def test_certificates_are_judged_at_the_transaction_time(
@@ -693,29 +724,6 @@ def test_a_key_level_policy_replaces_the_chaincode_policy(
     )
 
 
-def test_a_key_level_policy_in_flux_fails_later_writers(
-    network: BenchNetwork, ids: dict[str, SigningIdentity]
-) -> None:
-    """Goal: once a valid earlier transaction rewrote a key's metadata, later writers
-    of that key in the block fail, as in Fabric."""
-    builder = RwSetBuilder()
-    builder.add_metadata_write(
-        CHAINCODE,
-        "asset1",
-        {
-            "VALIDATION_PARAMETER": from_string(
-                "OR('HospitalAMSP.peer')"
-            ).SerializeToString()
-        },
-    )
-    metadata_tx = build(replace(BASE, rwset=builder.build()[0]), ids)
-    writer = build(replace(BASE, rwset=rwset(reads={})), ids)
-    assert codes_of(network, metadata_tx, writer) == [
-        transaction_pb2.VALID,
-        transaction_pb2.ENDORSEMENT_POLICY_FAILURE,
-    ]
-
-
 def test_an_invalid_config_transaction_refuses_the_block(
     network: BenchNetwork, ids: dict[str, SigningIdentity]
 ) -> None:
@@ -734,18 +742,11 @@ def test_every_signature_goes_to_the_verifier_in_one_batch(
 ) -> None:
     """Goal: a small block's creator and endorsement signatures go to the verifier in one
     batch (large blocks are submitted in parts while the rest is decoded)."""
-    batches: list[int] = []
-
-    class Counting:
-        def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
-            batches.append(len(checks))
-            verdicts = verify_serially(checks)
-            return lambda: verdicts
-
-    context = replace(context_for(network, FakeLedger()), verify=Counting())
+    recording = RecordingVerifier()
+    context = replace(context_for(network, FakeLedger()), verify=recording)
     envelopes = [build(BASE, ids) for _ in range(3)]
     codes = validate_block(block_of(*envelopes), context=context)
-    assert batches == [9]
+    assert recording.batches == [9]
     assert codes == [transaction_pb2.VALID] + [transaction_pb2.MVCC_READ_CONFLICT] * 2
 
 
@@ -772,14 +773,6 @@ def test_a_large_block_is_submitted_in_parts(
     with a bad endorsement, through a verifier that records batch sizes."""
     from peer.validator.block import SUBMIT_CHECKS
 
-    batches: list[int] = []
-
-    class Recording:
-        def submit(self, checks: Sequence[SignatureCheck]) -> PendingVerdicts:
-            batches.append(len(checks))
-            verdicts = verify_serially(checks)
-            return lambda: verdicts
-
     envelopes = [
         build(
             replace(
@@ -791,8 +784,10 @@ def test_a_large_block_is_submitted_in_parts(
         )
         for index in range(100)
     ]
-    context = replace(context_for(network, FakeLedger()), verify=Recording())
+    recording = RecordingVerifier()
+    context = replace(context_for(network, FakeLedger()), verify=recording)
     codes = validate_block(block_of(*envelopes), context=context)
+    batches = recording.batches
     assert len(batches) > 1
     assert all(size >= SUBMIT_CHECKS for size in batches[:-1])
     assert sum(batches) == 300
