@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,12 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from common.blockstore import BlockStore
+from common.channel_folders import (
+    CHANNELS_FOLDER,
+    create_channel_folder,
+    is_valid_channel_name,
+    joined_channel_folders,
+)
 from common.channelconfig import ChannelConfig
 from common.deliver import BlockFeed
 from common.errors import BlockRejected, ChannelConfigError, CorruptBlockStore
@@ -45,22 +50,19 @@ from orderer.consensus.base import Chain, OrderingBackend
 from orderer.errors import ChannelExists, ChannelNotJoined, JoinRejected
 from protos.common import common_pb2
 
-__all__ = ["ChannelInfo", "ChannelSupport", "Registrar", "is_valid_channel_name"]
+__all__ = [
+    "CHANNELS_FOLDER",
+    "ChannelInfo",
+    "ChannelSupport",
+    "Registrar",
+    "is_valid_channel_name",
+]
 
 _LOG = logging.getLogger(__name__)
 
-CHANNELS_FOLDER = "channels"
-_JOINING_PREFIX = ".joining-"
-_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9.-]*")
-_CHANNEL_NAME_MAX = 249
 READERS = "/Channel/Readers"
 # The ConsensusType each backend orders (an etcd channel presents as etcdraft).
 _CONSENSUS_TYPES = {"solo": "solo", "etcd": "etcdraft"}
-
-
-def is_valid_channel_name(name: str) -> bool:
-    """Fabric's rule: lower-case letters, digits, '.' and '-', a letter first, < 250."""
-    return len(name) <= _CHANNEL_NAME_MAX and bool(_CHANNEL_NAME.fullmatch(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,13 +260,8 @@ class Registrar:
         Raises:
             CorruptBlockStore: a channel's store is damaged beyond a torn tail.
         """
-        self._folder.mkdir(parents=True, exist_ok=True)
-        for folder in sorted(self._folder.iterdir()):
-            if folder.name.startswith(_JOINING_PREFIX):
-                _LOG.warning("removing an unfinished join folder=%s", folder)
-                await asyncio.to_thread(shutil.rmtree, folder)
-            elif folder.is_dir():
-                await self._open(folder.name, folder)
+        for folder in await asyncio.to_thread(joined_channel_folders, self._folder):
+            await self._open(folder.name, folder)
 
     def support(self, channel_id: str) -> ChannelSupport | None:
         joined = self._channels.get(channel_id)
@@ -301,10 +298,13 @@ class Registrar:
         async with self._lock:
             if name in self._channels or (self._folder / name).exists():
                 raise ChannelExists(f"channel {name} already exists")
-            staging = self._folder / f"{_JOINING_PREFIX}{name}"
-            await asyncio.to_thread(_write_join_block, staging, block)
-            staging.rename(self._folder / name)
-            await self._open(name, self._folder / name)
+            folder = await asyncio.to_thread(
+                create_channel_folder,
+                self._folder,
+                name,
+                lambda staging: _write_join_block(staging, block),
+            )
+            await self._open(name, folder)
         _LOG.info("joined channel=%s backend=%s", name, self._backend.name)
         return self.info(name)
 
@@ -381,8 +381,6 @@ def _join_config(block: common_pb2.Block, *, backend: str) -> ChannelConfig:
 
 
 def _write_join_block(folder: Path, block: common_pb2.Block) -> None:
-    if folder.exists():
-        shutil.rmtree(folder)
     with BlockStore.open(folder) as store:
         store.append(block)
 

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common.channel_folders import (
+    CHANNELS_FOLDER,
+    create_channel_folder,
+    is_valid_channel_name,
+    joined_channel_folders,
+)
 from common.channelconfig import ChannelConfig
 from common.errors import ChannelConfigError
 from common.msp import Identity
@@ -57,11 +61,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-CHANNELS_FOLDER = "channels"
-_JOINING_PREFIX = ".joining-"
-_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9.-]*")
-_CHANNEL_NAME_MAX = 249
-
 _READERS = "/Channel/Application/Readers"
 _WRITERS = "/Channel/Application/Writers"
 DEFAULT_ACLS = {
@@ -78,11 +77,6 @@ DEFAULT_ACLS = {
     "event/FilteredBlock": _READERS,
 }
 """Fabric's default policy per channel resource; a channel config's ACLs override them."""
-
-
-def is_valid_channel_name(name: str) -> bool:
-    """Fabric's rule: lower-case letters, digits, '.' and '-', a letter first, < 250."""
-    return len(name) <= _CHANNEL_NAME_MAX and bool(_CHANNEL_NAME.fullmatch(name))
 
 
 class PeerChannel:
@@ -276,13 +270,8 @@ class Channels:
             CorruptBlockStore, LedgerError, BlockVerificationError: a channel's storage
                 cannot be reopened.
         """
-        self._folder.mkdir(parents=True, exist_ok=True)
-        for folder in sorted(self._folder.iterdir()):
-            if folder.name.startswith(_JOINING_PREFIX):
-                _LOG.warning("removing an unfinished join folder=%s", folder)
-                await asyncio.to_thread(shutil.rmtree, folder)
-            elif folder.is_dir():
-                self._channels[folder.name] = await self._open(folder.name, folder)
+        for folder in await asyncio.to_thread(joined_channel_folders, self._folder):
+            self._channels[folder.name] = await self._open(folder.name, folder)
         return list(self._channels.values())
 
     def get(self, channel_id: str) -> PeerChannel | None:
@@ -319,10 +308,13 @@ class Channels:
         async with self._lock:
             if name in self._channels or (self._folder / name).exists():
                 raise ChannelExists(f"channel {name} already exists on this peer")
-            staging = self._folder / f"{_JOINING_PREFIX}{name}"
-            await asyncio.to_thread(_commit_genesis, staging, name, block)
-            staging.rename(self._folder / name)
-            channel = await self._open(name, self._folder / name)
+            folder = await asyncio.to_thread(
+                create_channel_folder,
+                self._folder,
+                name,
+                lambda staging: _commit_genesis(staging, name, block),
+            )
+            channel = await self._open(name, folder)
             self._channels[name] = channel
         _LOG.info("joined channel=%s", name)
         return channel
@@ -429,8 +421,6 @@ class CommittedState:
 
 
 def _commit_genesis(folder: Path, channel_id: str, block: common_pb2.Block) -> None:
-    if folder.exists():
-        shutil.rmtree(folder)
     with ChannelLedger.open(folder, channel_id=channel_id) as ledger:
         Committer.join(ledger, block)
 
