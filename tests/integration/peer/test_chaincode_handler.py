@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from peer.chaincode.execute import ChaincodeInfo
+from common.protoutil import ParsedProposal
+from peer.chaincode.execute import ChaincodeInfo, ExecutionResult
 from peer.chaincode.registry import ChaincodeRegistry
 from peer.errors import (
     ChaincodeError,
@@ -60,6 +61,47 @@ async def chaincode(peer: PeerSide) -> AsyncIterator[RawChaincode]:
     await raw.close()
 
 
+def start_execution(
+    peer: PeerSide, parsed: ParsedProposal
+) -> asyncio.Task[ExecutionResult]:
+    """Execute `parsed` as the endorser would, in a task: its chaincode answers it."""
+    return asyncio.create_task(
+        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
+    )
+
+
+async def invoke_chaincode(
+    chaincode: RawChaincode, on: Message, name: str, *args: bytes
+) -> None:
+    """From the transaction of `on`, call chaincode `name` (`name/channel`) with `args`."""
+    spec = chaincode_pb2.ChaincodeSpec(
+        chaincode_id=chaincode_pb2.ChaincodeID(name=name)
+    )
+    if args:
+        spec.input.args.extend(args)
+    await chaincode.send(
+        Message(
+            type=Message.INVOKE_CHAINCODE,
+            payload=spec.SerializeToString(),
+            txid=on.txid,
+            channel_id=CHANNEL,
+        )
+    )
+
+
+async def assert_registration_refused(address: str, package_id: str) -> None:
+    """A new stream registering `package_id` at `address` is ended by the peer."""
+    raw = RawChaincode(address)
+    await raw.send(
+        Message(
+            type=Message.REGISTER,
+            payload=chaincode_pb2.ChaincodeID(name=package_id).SerializeToString(),
+        )
+    )
+    assert await raw.ended()
+    await raw.close()
+
+
 def ok(payload: bytes = b"") -> bytes:
     return proposal_response_pb2.Response(
         status=200, payload=payload
@@ -68,8 +110,7 @@ def ok(payload: bytes = b"") -> bytes:
 
 async def test_transaction_round_trip(peer: PeerSide, chaincode: RawChaincode) -> None:
     parsed = proposal([b"CreateAsset", b"a1"], transient={"secret": b"s"})
-    simulator = peer.simulator(parsed.tx_id)
-    running = asyncio.create_task(peer.executor.execute(parsed, simulator))
+    running = start_execution(peer, parsed)
 
     tx = await chaincode.recv()
     assert (tx.type, tx.txid, tx.channel_id) == (
@@ -122,10 +163,7 @@ async def test_transaction_round_trip(peer: PeerSide, chaincode: RawChaincode) -
 async def test_range_is_batched_by_100_with_query_state_next(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"All"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"All"]))
     tx = await chaincode.recv()
     first = await chaincode.request(
         Message.GET_STATE_BY_RANGE,
@@ -170,10 +208,7 @@ async def test_range_is_batched_by_100_with_query_state_next(
 async def test_paginated_range_returns_one_page_and_a_bookmark(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"Page"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Page"]))
     tx = await chaincode.recv()
     metadata = shim.QueryMetadata(pageSize=3, bookmark="key010").SerializeToString()
     request = shim.GetStateByRange(
@@ -205,10 +240,7 @@ async def test_history_and_metadata(peer: PeerSide, chaincode: RawChaincode) -> 
     peer.reader.put(
         "asset", "guarded", b"x", Version(3, 0), metadata={"VALIDATION_PARAMETER": b"p"}
     )
-    parsed = proposal([b"History"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"History"]))
     tx = await chaincode.recv()
     answer = await chaincode.request(
         Message.GET_HISTORY_FOR_KEY,
@@ -263,10 +295,7 @@ async def test_requests_for_unknown_or_busy_transactions_get_errors(
     assert (
         answer.payload == b"GET_STATE failed: transaction ID: nope: no ledger context"
     )
-    parsed = proposal([b"Bad"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Bad"]))
     tx = await chaincode.recv()
     garbage = await chaincode.request(Message.PUT_STATE, b"\xff\xff", tx)
     assert garbage.type == Message.ERROR
@@ -286,10 +315,7 @@ async def test_requests_for_unknown_or_busy_transactions_get_errors(
 async def test_chaincode_error_is_a_failure(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"Explode"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Explode"]))
     tx = await chaincode.recv()
     await chaincode.send(
         Message(type=Message.ERROR, payload=b"boom", txid=tx.txid, channel_id=CHANNEL)
@@ -303,10 +329,7 @@ async def test_chaincode_error_is_a_failure(
 async def test_status_500_is_returned_as_a_response(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"Throw"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Throw"]))
     tx = await chaincode.recv()
     failure = proposal_response_pb2.Response(status=500, message="asset exists")
     await chaincode.complete(tx, failure.SerializeToString())
@@ -317,19 +340,13 @@ async def test_status_500_is_returned_as_a_response(
 
 async def test_execution_timeout(chaincode: RawChaincode, peer: PeerSide) -> None:
     peer.executor.execute_timeout_s = 0.2
-    parsed = proposal([b"Slow"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Slow"]))
     tx = await chaincode.recv()
     with pytest.raises(ChaincodeTimeout, match="timeout expired"):
         await running
     await chaincode.complete(tx, ok())  # too late: ignored, the stream stays usable
-    again = proposal([b"Fast"])
     peer.executor.execute_timeout_s = 10
-    running = asyncio.create_task(
-        peer.executor.execute(again, peer.simulator(again.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Fast"]))
     await chaincode.complete(await chaincode.recv(), ok(b"ok"))
     assert (await running).response.payload == b"ok"
 
@@ -337,10 +354,7 @@ async def test_execution_timeout(chaincode: RawChaincode, peer: PeerSide) -> Non
 async def test_stream_end_fails_the_transaction_and_unregisters(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"Crash"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Crash"]))
     await chaincode.recv()
     await chaincode.close()
     with pytest.raises(ChaincodeUnavailable):
@@ -351,15 +365,7 @@ async def test_stream_end_fails_the_transaction_and_unregisters(
 async def test_duplicate_registration_is_refused(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    second = RawChaincode(peer.address)
-    await second.send(
-        Message(
-            type=Message.REGISTER,
-            payload=chaincode_pb2.ChaincodeID(name=PACKAGE).SerializeToString(),
-        )
-    )
-    assert await second.ended()
-    await second.close()
+    await assert_registration_refused(peer.address, PACKAGE)
     assert peer.registry.handler(PACKAGE) is not None
 
 
@@ -370,21 +376,10 @@ async def test_expected_extra_streams_share_the_transactions(
     peer.registry.expect(PACKAGE, streams=2)
     second = RawChaincode(peer.address)
     await second.register(PACKAGE)
-    third = RawChaincode(peer.address)
-    await third.send(
-        Message(
-            type=Message.REGISTER,
-            payload=chaincode_pb2.ChaincodeID(name=PACKAGE).SerializeToString(),
-        )
-    )
-    assert await third.ended()
-    await third.close()
+    await assert_registration_refused(peer.address, PACKAGE)
     assert len(peer.registry.handlers(PACKAGE)) == 2
     first_tx, second_tx = proposal([b"One"]), proposal([b"Two"])
-    running = [
-        asyncio.create_task(peer.executor.execute(tx, peer.simulator(tx.tx_id)))
-        for tx in (first_tx, second_tx)
-    ]
+    running = [start_execution(peer, tx) for tx in (first_tx, second_tx)]
     on_first, on_second = await chaincode.recv(), await second.recv()
     assert {on_first.txid, on_second.txid} == {first_tx.tx_id, second_tx.tx_id}
     await chaincode.complete(on_first, ok(b"first"))
@@ -402,10 +397,7 @@ async def test_a_transaction_calling_its_own_chaincode_stays_on_its_stream(
     second = RawChaincode(peer.address)
     await second.register(PACKAGE)
     txs = [proposal([b"Busy"]), proposal([b"Busy"])]
-    running = [
-        asyncio.create_task(peer.executor.execute(tx, peer.simulator(tx.tx_id)))
-        for tx in txs
-    ]
+    running = [start_execution(peer, tx) for tx in txs]
     on_first, on_second = await chaincode.recv(), await second.recv()
     for tx in txs:
         own = peer.registry.handler(PACKAGE, (CHANNEL, tx.tx_id))
@@ -429,15 +421,7 @@ async def test_messages_before_register_end_the_stream(peer: PeerSide) -> None:
 async def test_unsolicited_registration_is_refused_unless_allowed() -> None:
     strict = await PeerSide(allow_unsolicited=False).start()
     try:
-        raw = RawChaincode(strict.address)
-        await raw.send(
-            Message(
-                type=Message.REGISTER,
-                payload=chaincode_pb2.ChaincodeID(name="x:1").SerializeToString(),
-            )
-        )
-        assert await raw.ended()
-        await raw.close()
+        await assert_registration_refused(strict.address, "x:1")
         strict.registry.expect("x:1")
         expected = RawChaincode(strict.address)
         await expected.register("x:1")
@@ -461,23 +445,9 @@ async def test_chaincode_to_chaincode_shares_the_rwset(
 ) -> None:
     callee = RawChaincode(peer.address)
     await callee.register("ledgerlog:1")
-    parsed = proposal([b"Transfer"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Transfer"]))
     tx = await chaincode.recv()
-    spec = chaincode_pb2.ChaincodeSpec(
-        chaincode_id=chaincode_pb2.ChaincodeID(name="ledgerlog"),
-        input=chaincode_pb2.ChaincodeInput(args=[b"Log", b"x"]),
-    )
-    await chaincode.send(
-        Message(
-            type=Message.INVOKE_CHAINCODE,
-            payload=spec.SerializeToString(),
-            txid=tx.txid,
-            channel_id=CHANNEL,
-        )
-    )
+    await invoke_chaincode(chaincode, tx, "ledgerlog", b"Log", b"x")
     inner = await callee.recv()
     assert (inner.type, inner.txid) == (Message.TRANSACTION, tx.txid)
     assert chaincode_pb2.ChaincodeInput.FromString(inner.payload).args == [b"Log", b"x"]
@@ -503,10 +473,7 @@ async def test_chaincode_to_chaincode_shares_the_rwset(
 
 async def test_never_sends_keepalive(peer: PeerSide, chaincode: RawChaincode) -> None:
     await chaincode.send(Message(type=Message.KEEPALIVE))
-    parsed = proposal([b"Ping"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Ping"]))
     tx = await chaincode.recv()
     assert tx.type == Message.TRANSACTION
     await chaincode.complete(tx, ok())
@@ -518,22 +485,9 @@ async def test_cross_channel_call_can_only_read(
 ) -> None:
     callee = RawChaincode(peer.address)
     await callee.register("ledgerlog:1")
-    parsed = proposal([b"Audit"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Audit"]))
     tx = await chaincode.recv()
-    spec = chaincode_pb2.ChaincodeSpec(
-        chaincode_id=chaincode_pb2.ChaincodeID(name="ledgerlog/audit")
-    )
-    await chaincode.send(
-        Message(
-            type=Message.INVOKE_CHAINCODE,
-            payload=spec.SerializeToString(),
-            txid=tx.txid,
-            channel_id=CHANNEL,
-        )
-    )
+    await invoke_chaincode(chaincode, tx, "ledgerlog/audit")
     inner = await callee.recv()
     assert inner.channel_id == "audit"
     write = shim.PutState(key="dropped", value=b"x").SerializeToString()
@@ -551,22 +505,9 @@ async def test_cross_channel_call_can_only_read(
 async def test_invoking_an_unknown_chaincode_is_an_error(
     peer: PeerSide, chaincode: RawChaincode
 ) -> None:
-    parsed = proposal([b"Call"])
-    running = asyncio.create_task(
-        peer.executor.execute(parsed, peer.simulator(parsed.tx_id))
-    )
+    running = start_execution(peer, proposal([b"Call"]))
     tx = await chaincode.recv()
-    spec = chaincode_pb2.ChaincodeSpec(
-        chaincode_id=chaincode_pb2.ChaincodeID(name="missing")
-    )
-    await chaincode.send(
-        Message(
-            type=Message.INVOKE_CHAINCODE,
-            payload=spec.SerializeToString(),
-            txid=tx.txid,
-            channel_id=CHANNEL,
-        )
-    )
+    await invoke_chaincode(chaincode, tx, "missing")
     answer = await chaincode.recv()
     assert answer.type == Message.ERROR
     assert answer.payload.startswith(b"INVOKE_CHAINCODE failed: transaction ID: ")
