@@ -226,6 +226,16 @@ class Harness:
             endorsers=[mspid],
         )
 
+    async def committed(self) -> lb.QueryChaincodeDefinitionResult:
+        """The committed definition of `NAME`, queried by Hospital A's admin."""
+        return lb.QueryChaincodeDefinitionResult.FromString(
+            await self.ok(
+                self.admin(),
+                "QueryChaincodeDefinition",
+                lb.QueryChaincodeDefinitionArgs(name=NAME),
+            )
+        )
+
     async def readiness(self, sequence: int = 1, **fields: object) -> dict[str, bool]:
         request = lb.CheckCommitReadinessArgs(
             name=NAME, sequence=sequence, version="1.0"
@@ -375,13 +385,7 @@ async def test_commit_needs_the_next_sequence_and_approvals_then_upgrades(
         admin, commit, commit_args(), endorsers=[HOSPITAL_A, HOSPITAL_B]
     )
     assert code == VALID
-    committed = lb.QueryChaincodeDefinitionResult.FromString(
-        await harness.ok(
-            admin,
-            "QueryChaincodeDefinition",
-            lb.QueryChaincodeDefinitionArgs(name=NAME),
-        )
-    )
+    committed = await harness.committed()
     assert (committed.sequence, committed.version, committed.init_required) == (
         1,
         "1.0",
@@ -421,13 +425,7 @@ async def test_commit_needs_the_next_sequence_and_approvals_then_upgrades(
         await harness.submit(admin, commit, upgrade, endorsers=[HOSPITAL_A, HOSPITAL_B])
         == VALID
     )
-    committed = lb.QueryChaincodeDefinitionResult.FromString(
-        await harness.ok(
-            admin,
-            "QueryChaincodeDefinition",
-            lb.QueryChaincodeDefinitionArgs(name=NAME),
-        )
-    )
+    committed = await harness.committed()
     assert (committed.sequence, committed.version) == (2, "2.0")
 
 
@@ -446,10 +444,25 @@ async def test_a_commit_endorsed_by_one_hospital_fails_lifecycle_endorsement(
     assert code == transaction_pb2.ENDORSEMENT_POLICY_FAILURE
 
 
-async def test_a_commit_is_invalidated_when_an_approval_changes_before_it_commits(
-    harness: Harness,
+@pytest.mark.parametrize(
+    ("reapproval", "code"),
+    [
+        pytest.param(
+            {"version": "1.1"},
+            transaction_pb2.MVCC_READ_CONFLICT,
+            id="a-changed-approval-invalidates-it",
+        ),
+        pytest.param(
+            {"package_id": PACKAGE_2}, VALID, id="a-package-only-reapproval-does-not"
+        ),
+    ],
+)
+async def test_an_approval_made_while_a_commit_is_in_flight(
+    harness: Harness, reapproval: dict[str, Any], code: int
 ) -> None:
-    """The commit read the approvals' hashes; a later approval makes it an MVCC conflict."""
+    """The commit read the approvals' hashes: a later approval that changes the
+    definition makes it an MVCC conflict; one that changes only the package writes
+    only the changed keys, so the commit stays valid."""
     for mspid in (HOSPITAL_A, HOSPITAL_B):
         assert await harness.approve(mspid) == VALID
     admin = harness.admin()
@@ -459,41 +472,18 @@ async def test_a_commit_is_invalidated_when_an_approval_changes_before_it_commit
     )
     assert response.status == 200
     assert results is not None
-    assert await harness.approve(HOSPITAL_B, version="1.1") == VALID
-    code = await harness.commit(
-        admin,
-        "CommitChaincodeDefinition",
-        request,
-        results,
-        nonce,
-        [HOSPITAL_A, HOSPITAL_B],
+    assert await harness.approve(HOSPITAL_B, **reapproval) == VALID
+    assert (
+        await harness.commit(
+            admin,
+            "CommitChaincodeDefinition",
+            request,
+            results,
+            nonce,
+            [HOSPITAL_A, HOSPITAL_B],
+        )
+        == code
     )
-    assert code == transaction_pb2.MVCC_READ_CONFLICT
-
-
-async def test_a_package_only_reapproval_does_not_touch_the_parameters(
-    harness: Harness,
-) -> None:
-    """Only the changed keys are written, so an in-flight commit stays valid."""
-    for mspid in (HOSPITAL_A, HOSPITAL_B):
-        assert await harness.approve(mspid) == VALID
-    admin = harness.admin()
-    request = commit_args()
-    response, results, nonce = await harness.call(
-        admin, "CommitChaincodeDefinition", request
-    )
-    assert response.status == 200
-    assert results is not None
-    assert await harness.approve(HOSPITAL_B, package_id=PACKAGE_2) == VALID
-    code = await harness.commit(
-        admin,
-        "CommitChaincodeDefinition",
-        request,
-        results,
-        nonce,
-        [HOSPITAL_A, HOSPITAL_B],
-    )
-    assert code == VALID
 
 
 async def test_collections_are_carried_and_cannot_be_dropped_or_change_expiry(
@@ -528,13 +518,7 @@ async def test_collections_are_carried_and_cannot_be_dropped_or_change_expiry(
         )
         == VALID
     )
-    committed = lb.QueryChaincodeDefinitionResult.FromString(
-        await harness.ok(
-            admin,
-            "QueryChaincodeDefinition",
-            lb.QueryChaincodeDefinitionArgs(name=NAME),
-        )
-    )
+    committed = await harness.committed()
     assert committed.collections == collections(5)
     assert committed.validation_parameter == policy
     approve = "ApproveChaincodeDefinitionForMyOrg"
