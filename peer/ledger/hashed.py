@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from peer.ledger import pvtrwset
 from peer.ledger.pvtpurge import PurgeRecord, purge_private_key
 from peer.ledger.schema import transaction
-from peer.ledger.statedb import StateWrite, UpdateBatch, Version, WriteKind
+from peer.ledger.statedb import CollectionBatches, StateWrite, Version, WriteKind
 from peer.ledger.values import decode_metadata, encode_metadata
 
 __all__ = [
@@ -60,16 +60,14 @@ class PurgeRequest:
     version: Version
 
 
-class HashedUpdateBatch:
+class HashedUpdateBatch(CollectionBatches):
     """The pending hashed writes of one block; call the methods in transaction order.
 
-    Per namespace it keeps a statedb `UpdateBatch` whose "namespace" is the
-    collection and whose key is the key hash in hex, so puts, deletes and
-    metadata writes combine exactly as public state writes do.
+    Its keys are the key hashes in hex (see `CollectionBatches`).
     """
 
     def __init__(self) -> None:
-        self._by_ns: dict[str, UpdateBatch] = {}
+        super().__init__()
         self._purges: list[PurgeRequest] = []
 
     def put(
@@ -119,12 +117,6 @@ class HashedUpdateBatch:
     def purges(self) -> tuple[PurgeRequest, ...]:
         """The purge requests in transaction order."""
         return tuple(self._purges)
-
-    def __len__(self) -> int:
-        return sum(len(batch) for batch in self._by_ns.values())
-
-    def _batch(self, ns: str) -> UpdateBatch:
-        return self._by_ns.setdefault(ns, UpdateBatch())
 
 
 # ---------------------------------------------------------------- writing

@@ -28,8 +28,8 @@ from peer.ledger.pvtrwset import key_hash
 from peer.ledger.schema import transaction
 from peer.ledger.statedb import (
     KV,
+    CollectionBatches,
     StateWrite,
-    UpdateBatch,
     Version,
     VersionedValue,
     WriteKind,
@@ -50,16 +50,11 @@ PrivateKey = tuple[str, str, str]
 """(namespace, collection, key)."""
 
 
-class PrivateUpdateBatch:
+class PrivateUpdateBatch(CollectionBatches):
     """The pending private writes of one block; call the methods in transaction order.
 
-    Per namespace it keeps a statedb `UpdateBatch` whose "namespace" is the
-    collection, so puts, deletes and metadata writes combine exactly as public
-    state writes do (later calls win; metadata None keeps the key's metadata).
+    Later calls win; metadata None keeps the key's metadata (see `CollectionBatches`).
     """
-
-    def __init__(self) -> None:
-        self._by_ns: dict[str, UpdateBatch] = {}
 
     def put(
         self,
@@ -97,12 +92,6 @@ class PrivateUpdateBatch:
         for ns, batch in self._by_ns.items():
             for (coll, key), write in batch.items():
                 yield (ns, coll, key), write
-
-    def __len__(self) -> int:
-        return sum(len(batch) for batch in self._by_ns.values())
-
-    def _batch(self, ns: str) -> UpdateBatch:
-        return self._by_ns.setdefault(ns, UpdateBatch())
 
 
 # ---------------------------------------------------------------- writing

@@ -36,6 +36,7 @@ from peer.ledger.values import decode_metadata, encode_metadata, stored_value
 
 __all__ = [
     "KV",
+    "CollectionBatches",
     "Page",
     "StateWrite",
     "UpdateBatch",
@@ -170,6 +171,22 @@ class UpdateBatch:
 
     def __len__(self) -> int:
         return len(self._writes)
+
+
+class CollectionBatches:
+    """Pending writes per namespace, each in an `UpdateBatch` whose "namespace" is the
+    collection: the base of the private and the hashed state's batches, whose puts,
+    deletes and metadata writes thus combine exactly as public state writes do.
+    """
+
+    def __init__(self) -> None:
+        self._by_ns: dict[str, UpdateBatch] = {}
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self._by_ns.values())
+
+    def _batch(self, ns: str) -> UpdateBatch:
+        return self._by_ns.setdefault(ns, UpdateBatch())
 
 
 _PUT = WriteKind.PUT
