@@ -17,17 +17,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from common.errors import MedledgerError, WireError
-from common.msp import SigningIdentity
+from common.msp import Identity, SigningIdentity
 from peer.channels import PeerChannel
 from peer.errors import AccessDenied, ChannelNotJoined, MalformedProposal
 from peer.ledger import transient
 from peer.ledger.pvtdata import get_collection_private_data
 from peer.ledger.pvtrwset import decode, filter_with_config
+from peer.lifecycle import DefinitionReader
 from peer.privdata.members import (
     check_timestamp,
     collection_config,
@@ -50,6 +51,8 @@ _LOG = logging.getLogger(__name__)
 PRIVATE_DATA_SERVICE = "medledger.peer.v1.PrivateDataService"
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 ChannelLookup = Callable[[str], PeerChannel | None]
 
 
@@ -87,18 +90,12 @@ class PrivateDataService:
     async def push(
         self, request: privdata_pb2.PushRequest, context: _Context
     ) -> privdata_pb2.PushResponse:
-        try:
-            return await asyncio.to_thread(self.handle_push, request)
-        except MedledgerError as error:
-            await _abort(context, error)
+        return await _answer(self.handle_push, request, context)
 
     async def pull(
         self, request: privdata_pb2.PullRequest, context: _Context
     ) -> privdata_pb2.PullResponse:
-        try:
-            return await asyncio.to_thread(self.handle_pull, request)
-        except MedledgerError as error:
-            await _abort(context, error)
+        return await _answer(self.handle_pull, request, context)
 
     def handle_push(
         self, request: privdata_pb2.PushRequest
@@ -109,11 +106,7 @@ class PrivateDataService:
             MalformedProposal, AccessDenied, ChannelNotJoined: see the module docstring.
         """
         payload = _decode(privdata_pb2.PushPayload, request.payload, "push")
-        channel = self._channel(payload.channel_id)
-        check_timestamp(payload.timestamp, window_s=self._window_s)
-        sender = verify_peer(
-            channel.config, payload.sender, request.payload, request.signature
-        )
+        channel, sender = self._verify(payload, payload.sender, request)
         if not payload.tx_id:
             raise MalformedProposal("the push has no tx id")
         try:
@@ -123,8 +116,7 @@ class PrivateDataService:
         mine: list[tuple[str, str]] = []
         refused: list[tuple[str, str]] = []
         for ns, coll in collections_in(message):
-            config = collection_config(channel.ledger, ns, coll)
-            members = frozenset() if config is None else member_mspids(config)
+            members = _members(channel.ledger, ns, coll)
             if sender.mspid not in members:
                 refused.append((ns, coll))
             elif self._signer.mspid in members:
@@ -160,11 +152,7 @@ class PrivateDataService:
             MalformedProposal, AccessDenied, ChannelNotJoined: see the module docstring.
         """
         payload = _decode(privdata_pb2.PullPayload, request.payload, "pull")
-        channel = self._channel(payload.channel_id)
-        check_timestamp(payload.timestamp, window_s=self._window_s)
-        requester = verify_peer(
-            channel.config, payload.requester, request.payload, request.signature
-        )
+        channel, requester = self._verify(payload, payload.requester, request)
         ledger = channel.ledger
         reader = ledger.reader()
         members: dict[tuple[str, str], frozenset[str]] = {}
@@ -172,8 +160,7 @@ class PrivateDataService:
         for digest in payload.digests:
             key = (digest.namespace, digest.collection)
             if key not in members:
-                config = collection_config(ledger, *key)
-                members[key] = frozenset() if config is None else member_mspids(config)
+                members[key] = _members(ledger, *key)
             allowed = members[key]
             if requester.mspid not in allowed or self._signer.mspid not in allowed:
                 continue
@@ -186,6 +173,19 @@ class PrivateDataService:
                 response.elements.add(digest=digest, rwset=rwset)
         return response
 
+    def _verify(
+        self,
+        payload: privdata_pb2.PushPayload | privdata_pb2.PullPayload,
+        peer: bytes,
+        request: privdata_pb2.PushRequest | privdata_pb2.PullRequest,
+    ) -> tuple[PeerChannel, Identity]:
+        """The payload's channel and `peer` (its sender or requester), verified as the
+        channel's peer that signed the request, once the timestamp is checked."""
+        channel = self._channel(payload.channel_id)
+        check_timestamp(payload.timestamp, window_s=self._window_s)
+        identity = verify_peer(channel.config, peer, request.payload, request.signature)
+        return channel, identity
+
     def _channel(self, channel_id: str) -> PeerChannel:
         channel = self._channels(channel_id)
         if channel is None:
@@ -193,6 +193,12 @@ class PrivateDataService:
                 f"channel '{channel_id}' not found", channel_id=channel_id
             )
         return channel
+
+
+def _members(ledger: DefinitionReader, ns: str, coll: str) -> frozenset[str]:
+    """The organisations that are members of the collection (none if it is unknown)."""
+    config = collection_config(ledger, ns, coll)
+    return frozenset() if config is None else member_mspids(config)
 
 
 def _from_transient(
@@ -213,6 +219,16 @@ def _decode(message_type: Any, data: bytes, what: str) -> Any:
         return decode(message_type, data, what=f"the {what} payload")
     except WireError as error:
         raise MalformedProposal(str(error)) from None
+
+
+async def _answer(
+    handle: Callable[[_Request], _Response], request: _Request, context: _Context
+) -> _Response:
+    """`handle` the request in a worker thread; its MedledgerError aborts the call."""
+    try:
+        return await asyncio.to_thread(handle, request)
+    except MedledgerError as error:
+        await _abort(context, error)
 
 
 async def _abort(context: _Context, error: MedledgerError) -> NoReturn:
