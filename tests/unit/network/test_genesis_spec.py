@@ -7,15 +7,13 @@ name the file, the key path and what was wrong.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from common.errors import ConfigError
-from network.spec import ConsortiumSpec, load_spec, parse_spec
+from network.spec import ConsortiumSpec, load_spec
 from network.spec_channels import (
     DEFAULT_BATCH_TIMEOUT,
     BatchSizeSpec,
@@ -25,13 +23,12 @@ from network.spec_channels import (
     PolicyKind,
     PolicyRule,
 )
+from tests.unit.network.spec_documents import Change, Document, parse_changed
 
 EXAMPLE = (
     Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
 )
 MIB = 1024 * 1024
-
-Document = dict[str, Any]
 
 BASE: Document = {
     "consortium": "test-consortium",
@@ -74,14 +71,11 @@ BASE: Document = {
 }
 
 
-def load(change: Callable[[Document], object] | None = None) -> ConsortiumSpec:
-    document = copy.deepcopy(BASE)
-    if change is not None:
-        change(document)
-    return parse_spec(yaml.safe_dump(document, sort_keys=False), source="test.yaml")
+def load(change: Change | None = None) -> ConsortiumSpec:
+    return parse_changed(BASE, change, source="test.yaml")
 
 
-def channel(change: Callable[[Document], object] | None = None) -> ChannelSpec:
+def channel(change: Change | None = None) -> ChannelSpec:
     """The first channel of BASE after `change`."""
     return load(change).channels[0]
 
@@ -267,15 +261,15 @@ def test_an_organisation_may_be_member_and_orderer() -> None:
 # --- invalid documents: one change each -------------------------------------------
 
 
-def _set(key: str, value: object) -> Callable[[Document], object]:
+def _set(key: str, value: object) -> Change:
     return lambda d: first(d).update({key: value})
 
 
-def _set_orderer(key: str, value: object) -> Callable[[Document], object]:
+def _set_orderer(key: str, value: object) -> Change:
     return lambda d: orderer(d).update({key: value})
 
 
-INVALID: list[tuple[str, Callable[[Document], object], str]] = [
+INVALID: list[tuple[str, Change, str]] = [
     (
         "upper-case channel name",
         _set("name", "Records"),
@@ -469,9 +463,7 @@ INVALID: list[tuple[str, Callable[[Document], object], str]] = [
     ("change", "message"),
     [pytest.param(change, message, id=name) for name, change, message in INVALID],
 )
-def test_invalid_channel_sections_name_the_key(
-    change: Callable[[Document], object], message: str
-) -> None:
+def test_invalid_channel_sections_name_the_key(change: Change, message: str) -> None:
     spec = load(change)
 
     with pytest.raises(ConfigError) as caught:

@@ -7,15 +7,12 @@ ConfigError names the file, the key path and what was expected.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from common.errors import ConfigError
-from network.spec import parse_spec
 from network.spec_chaincodes import (
     DEFAULT_ENDORSEMENT_REFERENCE,
     ChaincodeLanguage,
@@ -25,29 +22,23 @@ from network.spec_chaincodes import (
     read_chaincodes,
 )
 from protos.peer import collection_pb2, policy_pb2
+from tests.unit.network.spec_documents import (
+    Change,
+    Document,
+    assert_config_error,
+    commission,
+    hospital_a,
+    parse_changed,
+)
 
 ASSET = Path(__file__).parents[3] / "chaincode" / "contracts" / "asset"
 EXAMPLES = Path(__file__).parents[3] / "network" / "examples"
 
-Document = dict[str, Any]
-
 BASE: Document = {
     "consortium": "test",
     "organizations": [
-        {
-            "name": "Hospital A",
-            "mspid": "HospitalAMSP",
-            "domain": "hospital-a.example.com",
-            "peers": [{"name": "peer0", "host": "127.0.0.1", "port": 7051}],
-            "users": [{"name": "Admin", "admin": True}],
-        },
-        {
-            "name": "Health Commission",
-            "mspid": "HealthCommissionMSP",
-            "domain": "commission.example.com",
-            "orderers": [{"name": "orderer0", "host": "127.0.0.1", "port": 7050}],
-            "users": [{"name": "Admin", "admin": True}],
-        },
+        hospital_a(),
+        commission(),
     ],
     "channels": [
         {
@@ -60,14 +51,8 @@ BASE: Document = {
 }
 
 
-def read(
-    change: Callable[[Document], object] | None = None,
-) -> tuple[ChaincodeSpec, ...]:
-    document = copy.deepcopy(BASE)
-    if change is not None:
-        change(document)
-    spec = parse_spec(yaml.safe_dump(document, sort_keys=False), source="cc.yaml")
-    return read_chaincodes(spec)
+def read(change: Change | None = None) -> tuple[ChaincodeSpec, ...]:
+    return read_chaincodes(parse_changed(BASE, change, source="cc.yaml"))
 
 
 def chaincode(document: Document) -> dict[str, Any]:
@@ -176,7 +161,7 @@ def test_collection_package() -> None:
     assert collection_package(()) == b""
 
 
-INVALID: list[tuple[str, Callable[[Document], object], str]] = [
+INVALID: list[tuple[str, Change, str]] = [
     (
         "unknown key",
         lambda d: chaincode(d).update(lang="python"),
@@ -270,12 +255,5 @@ INVALID: list[tuple[str, Callable[[Document], object], str]] = [
     ("change", "fragment"),
     [pytest.param(change, fragment, id=name) for name, change, fragment in INVALID],
 )
-def test_invalid_section_is_rejected(
-    change: Callable[[Document], object], fragment: str
-) -> None:
-    with pytest.raises(ConfigError) as raised:
-        read(change)
-
-    message = str(raised.value)
-    assert message.startswith("cc.yaml, line "), message
-    assert fragment in message
+def test_invalid_section_is_rejected(change: Change, fragment: str) -> None:
+    assert_config_error(lambda: read(change), source="cc.yaml", fragment=fragment)

@@ -6,15 +6,10 @@ the file, the key path (or, for ports the spec implies, both nodes) and what was
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-import yaml
 
 from common.errors import ConfigError
-from network.spec import ConsortiumSpec, parse_spec
+from network.spec import ConsortiumSpec
 from network.spec_network import (
     DEFAULT_ETCD_MEMBER,
     EtcdMemberSpec,
@@ -24,41 +19,27 @@ from network.spec_network import (
     listeners,
     read_network_settings,
 )
-
-Document = dict[str, Any]
+from tests.unit.network.spec_documents import (
+    Change,
+    Document,
+    assert_config_error,
+    commission,
+    hospital_a,
+    org,
+    parse_changed,
+)
 
 BASE: Document = {
     "consortium": "test",
     "organizations": [
-        {
-            "name": "Hospital A",
-            "mspid": "HospitalAMSP",
-            "domain": "hospital-a.example.com",
-            "peers": [{"name": "peer0", "host": "127.0.0.1", "port": 7051}],
-            "gateways": [{"name": "gateway0", "host": "127.0.0.1", "port": 7060}],
-            "users": [{"name": "Admin", "admin": True}],
-        },
-        {
-            "name": "Health Commission",
-            "mspid": "HealthCommissionMSP",
-            "domain": "commission.example.com",
-            "orderers": [{"name": "orderer0", "host": "127.0.0.1", "port": 7050}],
-            "users": [{"name": "Admin", "admin": True}],
-        },
+        hospital_a(gateways=[{"name": "gateway0", "host": "127.0.0.1", "port": 7060}]),
+        commission(),
     ],
 }
 
 
-def load(change: Callable[[Document], object] | None = None) -> ConsortiumSpec:
-    document = copy.deepcopy(BASE)
-    if change is not None:
-        change(document)
-    return parse_spec(yaml.safe_dump(document, sort_keys=False), source="net.yaml")
-
-
-def org(document: Document, index: int) -> dict[str, Any]:
-    organization: dict[str, Any] = document["organizations"][index]
-    return organization
+def load(change: Change | None = None) -> ConsortiumSpec:
+    return parse_changed(BASE, change, source="net.yaml")
 
 
 def test_defaults_tls_on_and_one_etcd_member() -> None:
@@ -155,7 +136,7 @@ def test_etcd_port_clash() -> None:
         )
 
 
-INVALID: list[tuple[str, Callable[[Document], object], str]] = [
+INVALID: list[tuple[str, Change, str]] = [
     (
         "tls not a boolean",
         lambda d: d.update(tls="yes please"),
@@ -221,12 +202,9 @@ INVALID: list[tuple[str, Callable[[Document], object], str]] = [
     ("change", "fragment"),
     [pytest.param(change, fragment, id=name) for name, change, fragment in INVALID],
 )
-def test_invalid_settings_are_rejected(
-    change: Callable[[Document], object], fragment: str
-) -> None:
-    with pytest.raises(ConfigError) as raised:
-        read_network_settings(load(change))
-
-    message = str(raised.value)
-    assert message.startswith("net.yaml, line "), message
-    assert fragment in message
+def test_invalid_settings_are_rejected(change: Change, fragment: str) -> None:
+    assert_config_error(
+        lambda: read_network_settings(load(change)),
+        source="net.yaml",
+        fragment=fragment,
+    )
