@@ -232,10 +232,7 @@ class TxSimulator:
         Raises:
             CollectionError: this peer is not a member of the collection.
         """
-        self._before_private_query()
-        self._validate_collection(ns, coll)
-        self._check_open()
-        self._check_member(ns, coll)
+        self._before_private_query(ns, coll)
         iterator = PlainIterator(
             self._reader.get_private_data_range(ns, coll, start_key, end_key)
         )
@@ -252,10 +249,7 @@ class TxSimulator:
         Raises:
             CollectionError: this peer is not a member of the collection.
         """
-        self._before_private_query()
-        self._validate_collection(ns, coll)
-        self._check_open()
-        self._check_member(ns, coll)
+        self._before_private_query(ns, coll)
         iterator = PlainIterator(
             self._reader.get_private_data_query_result(ns, coll, query)
         )
@@ -407,13 +401,17 @@ class TxSimulator:
             )
         self._paginated_query_performed = True
 
-    def _before_private_query(self) -> None:
+    def _before_private_query(self, ns: str, coll: str) -> None:
+        """Check a private range or rich query: read-only transaction, member peer."""
         if self._write_performed:
             raise UnsupportedTransaction(
                 f"transaction {self.tx_id} has written; private-data range and rich "
                 "queries are only allowed in read-only transactions"
             )
         self._private_query_performed = True
+        self._validate_collection(ns, coll)
+        self._check_open()
+        self._check_member(ns, coll)
 
     def _committed_metadata(self, ns: str, key: str) -> Mapping[str, bytes] | None:
         """The key's committed metadata: as read before in this snapshot, else asked."""
