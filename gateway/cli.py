@@ -1,6 +1,5 @@
-"""The gateway's subcommands of `medledger`: run a gateway, send transactions, follow events.
+"""The gateway's client subcommands of `medledger`: send transactions, follow events.
 
-    medledger gateway start -c gateway.yaml
     medledger tx evaluate --gateway ADDR --msp DIR --mspid ID --channel C --chaincode CC FN ARGS…
     medledger tx submit   … [--transient k=v]… [--endorsing-orgs A,B] [--async]
     medledger events chaincode --gateway … --channel C --chaincode CC [--start-block N]
@@ -9,7 +8,8 @@
 
 `tx` prints the transaction's result on stdout (UTF-8 text as is, other bytes as hex)
 and, for submit, the transaction id, code and block on stderr. `events` prints one JSON
-object per event or block. `network.cli` registers these with `add_commands`; the
+object per event or block. `network.cli` registers these with `add_commands`, next to
+`medledger gateway start` (which it has with the other nodes' start commands); the
 modules they need are imported only when a command runs.
 """
 
@@ -29,29 +29,9 @@ if TYPE_CHECKING:
 
 
 def add_commands(commands: _Commands) -> None:
-    """Add `gateway`, `tx` and `events` to the `medledger` command line."""
-    _add_gateway(commands)
+    """Add `tx` and `events` to the `medledger` command line."""
     _add_tx(commands)
     _add_events(commands)
-
-
-def _add_gateway(commands: _Commands) -> None:
-    gateway = commands.add_parser("gateway", help="run an organisation's gateway")
-    subcommands = gateway.add_subparsers(title="gateway commands", metavar="COMMAND")
-    gateway.set_defaults(handler=lambda _args: _help(gateway))
-    start = subcommands.add_parser(
-        "start",
-        help="start a gateway from its gateway.yaml",
-        description=(
-            "Start a gateway: it serves gateway.Gateway and protos.Deliver for its "
-            "organisation's applications, prints one READY line with its address, and "
-            "stops gracefully on SIGTERM or SIGINT."
-        ),
-    )
-    start.add_argument(
-        "-c", "--config", type=Path, required=True, help="the gateway.yaml file"
-    )
-    start.set_defaults(handler=_run_gateway_start)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -127,23 +107,6 @@ def _add_events(commands: _Commands) -> None:
     )
     chaincode.set_defaults(handler=_run_chaincode_events)
     blocks.set_defaults(handler=_run_block_events)
-
-
-def _run_gateway_start(args: argparse.Namespace) -> int:
-    import logging
-
-    from common.node import run, serve
-    from gateway.config import load_gateway_config
-    from gateway.node import GatewayNode
-
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    config = load_gateway_config(args.config)
-    run(serve(GatewayNode(config)))
-    return EXIT_OK
 
 
 def _run_tx(args: argparse.Namespace) -> int:

@@ -4,6 +4,13 @@ Subcommands import their packages lazily so that `medledger --help` stays fast a
 works even when an optional part is broken. Every subcommand reports bad input as a
 one-line message on stderr and exits non-zero; it never prints a traceback for an
 error medledger raised on purpose.
+
+The pieces several subcommands share live here: `add_command_group` (a command that
+prints its help without a subcommand), `add_start_command` and `serve_node` (the
+orderer, peer and gateway `start` commands), and the arguments, target and refusal
+message of calls to a peer's admin service (`channel join`, `peer purges`). The
+modules of other subcommands import them; this one imports those modules only when it
+adds their commands.
 """
 
 from __future__ import annotations
@@ -13,11 +20,16 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.errors import MedledgerError
 from common.grpc_runtime import apply_runtime_defaults
-from network.network_cli import add_network_commands
-from network.purges_cli import add_purges_command
+
+if TYPE_CHECKING:
+    import grpc
+
+    from common.node import Node
+    from peer.admin import AdminTarget
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -123,22 +135,51 @@ def add_chaincode_commands(
     add_lifecycle(commands)
 
 
+def add_network_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`medledger network up|down|status|logs|generate|deploy`."""
+    from network.network_cli import add_network_commands as add_network
+
+    add_network(commands)
+
+
 def add_gateway_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """`medledger gateway start`, `medledger tx ...` and `medledger events ...`."""
     from gateway.cli import add_commands
 
+    gateway_commands = add_command_group(
+        commands, "gateway", summary="run an organisation's gateway"
+    )
+    add_start_command(
+        gateway_commands,
+        "gateway",
+        summary="start a gateway from its gateway.yaml",
+        description=(
+            "Start a gateway: it serves gateway.Gateway and protos.Deliver for its "
+            "organisation's applications, prints one READY line with its address, and "
+            "stops gracefully on SIGTERM or SIGINT."
+        ),
+        handler=run_gateway_start,
+    )
     add_commands(commands)
+
+
+def run_gateway_start(args: argparse.Namespace) -> int:
+    from gateway.config import load_gateway_config
+    from gateway.node import GatewayNode
+
+    return serve_node(lambda: GatewayNode(load_gateway_config(args.config)))
 
 
 def add_crypto_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    crypto = commands.add_parser("crypto", help="X.509 material for a consortium")
-    crypto_commands = crypto.add_subparsers(title="crypto commands", metavar="COMMAND")
-    crypto.set_defaults(handler=lambda _args: print_help_of(crypto))
-
+    crypto_commands = add_command_group(
+        commands, "crypto", summary="X.509 material for a consortium"
+    )
     generate = crypto_commands.add_parser(
         "generate",
         help="make CAs, node and user certificates (MSP folders) for every organisation",
@@ -164,79 +205,63 @@ def add_crypto_commands(
 def add_orderer_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    orderer = commands.add_parser("orderer", help="run an ordering node")
-    orderer_commands = orderer.add_subparsers(
-        title="orderer commands", metavar="COMMAND"
+    orderer_commands = add_command_group(
+        commands, "orderer", summary="run an ordering node"
     )
-    orderer.set_defaults(handler=lambda _args: print_help_of(orderer))
-    start = orderer_commands.add_parser(
-        "start",
-        help="start an orderer from its orderer.yaml",
+    add_start_command(
+        orderer_commands,
+        "orderer",
+        summary="start an orderer from its orderer.yaml",
         description=(
             "Start an orderer: it reopens the channels it has joined, serves "
             "orderer.AtomicBroadcast and the channel participation API, prints one "
             "READY line with its addresses, and stops gracefully on SIGTERM or SIGINT."
         ),
+        handler=run_orderer_start,
     )
-    start.add_argument(
-        "-c", "--config", type=Path, required=True, help="the orderer.yaml file"
-    )
-    start.set_defaults(handler=run_orderer_start)
 
 
 def run_orderer_start(args: argparse.Namespace) -> int:
-    from common.node import run, serve
     from orderer.config import load_orderer_config
     from orderer.node import OrdererNode
 
-    configure_logging()
-    config = load_orderer_config(args.config)
-    run(serve(OrdererNode(config)))
-    return EXIT_OK
+    return serve_node(lambda: OrdererNode(load_orderer_config(args.config)))
 
 
 def add_peer_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    peer = commands.add_parser("peer", help="run a peer node")
-    peer_commands = peer.add_subparsers(title="peer commands", metavar="COMMAND")
-    peer.set_defaults(handler=lambda _args: print_help_of(peer))
-    start = peer_commands.add_parser(
-        "start",
-        help="start a peer from its peer.yaml",
+    peer_commands = add_command_group(commands, "peer", summary="run a peer node")
+    from network.purges_cli import add_purges_command
+
+    add_start_command(
+        peer_commands,
+        "peer",
+        summary="start a peer from its peer.yaml",
         description=(
             "Start a peer: it reopens the channels it has joined and pulls their "
             "blocks, serves protos.Endorser, protos.Deliver and the admin API, runs "
             "its chaincodes, prints one READY line with its addresses, and stops "
             "gracefully on SIGTERM or SIGINT."
         ),
+        handler=run_peer_start,
     )
-    start.add_argument(
-        "-c", "--config", type=Path, required=True, help="the peer.yaml file"
-    )
-    start.set_defaults(handler=run_peer_start)
     add_purges_command(peer_commands)
 
 
 def run_peer_start(args: argparse.Namespace) -> int:
-    from common.node import run, serve
     from peer.config import load_peer_config
     from peer.node import PeerNode
 
-    configure_logging()
-    config = load_peer_config(args.config)
-    run(serve(PeerNode(config)))
-    return EXIT_OK
+    return serve_node(lambda: PeerNode(load_peer_config(args.config)))
 
 
 def add_channel_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    channel = commands.add_parser("channel", help="join peers to channels")
-    channel_commands = channel.add_subparsers(
-        title="channel commands", metavar="COMMAND"
+    channel_commands = add_command_group(
+        commands, "channel", summary="join peers to channels"
     )
-    channel.set_defaults(handler=lambda _args: print_help_of(channel))
     join = channel_commands.add_parser(
         "join",
         help="make a peer join a channel from its genesis block",
@@ -249,11 +274,16 @@ def add_channel_commands(
     join.add_argument(
         "-b", "--block", type=Path, required=True, help="the channel's genesis block"
     )
-    add_peer_target_arguments(join)
+    add_peer_admin_arguments(join)
+    join.add_argument(
+        "--mspid", help="the admin's MSP id (default: found from the genesis block)"
+    )
+    add_peer_tls_arguments(join)
     join.set_defaults(handler=run_channel_join)
 
 
-def add_peer_target_arguments(parser: argparse.ArgumentParser) -> None:
+def add_peer_admin_arguments(parser: argparse.ArgumentParser) -> None:
+    """--peer and --identity: which peer's admin service to call, signed by whom."""
     parser.add_argument("--peer", required=True, help="the peer's HOST:PORT")
     parser.add_argument(
         "--identity",
@@ -261,9 +291,10 @@ def add_peer_target_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="MSP folder of an admin of the peer's organisation",
     )
-    parser.add_argument(
-        "--mspid", help="the admin's MSP id (default: found from the genesis block)"
-    )
+
+
+def add_peer_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """--tls-ca (TLS on when given), --tls-cert, --tls-key and --server-name."""
     parser.add_argument(
         "--tls-ca", type=Path, help="the CA of the peer's TLS certificate (TLS on)"
     )
@@ -272,13 +303,32 @@ def add_peer_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-name", help="TLS name to expect from the peer")
 
 
+def peer_admin_target(args: argparse.Namespace) -> AdminTarget:
+    """The peer that `add_peer_admin_arguments` and `add_peer_tls_arguments` name."""
+    from common.tls import TlsFiles
+    from peer.admin import AdminTarget
+
+    tls = None
+    if args.tls_ca is not None:
+        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, root_cas=(args.tls_ca,))
+    return AdminTarget(address=args.peer, tls=tls, server_name=args.server_name)
+
+
+def report_refusal(error: grpc.aio.AioRpcError) -> int:
+    """Say on stderr that the peer refused the call; returns the exit status."""
+    print(
+        f"medledger: error: the peer refused: {error.code().name}: {error.details()}",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
+
+
 def run_channel_join(args: argparse.Namespace) -> int:
     import asyncio
 
     import grpc
 
-    from common.tls import TlsFiles
-    from peer.admin import AdminTarget, admin_identity_for_block, join_channel
+    from peer.admin import admin_identity_for_block, join_channel
 
     try:
         block = args.block.read_bytes()
@@ -286,19 +336,11 @@ def run_channel_join(args: argparse.Namespace) -> int:
         print(f"medledger: error: {args.block}: {error.strerror}", file=sys.stderr)
         return EXIT_ERROR
     signer = admin_identity_for_block(args.identity, block, mspid=args.mspid)
-    tls = None
-    if args.tls_ca is not None:
-        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, root_cas=(args.tls_ca,))
-    target = AdminTarget(address=args.peer, tls=tls, server_name=args.server_name)
+    target = peer_admin_target(args)
     try:
         response = asyncio.run(join_channel(target, signer=signer, genesis_block=block))
     except grpc.aio.AioRpcError as error:
-        print(
-            f"medledger: error: the peer refused: {error.code().name}: "
-            f"{error.details()}",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+        return report_refusal(error)
     print(f"joined channel {response.channel_id} (height {response.height})")
     return EXIT_OK
 
@@ -306,9 +348,13 @@ def run_channel_join(args: argparse.Namespace) -> int:
 def add_bench_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    bench = commands.add_parser("bench", help="measure throughput (JSON on stdout)")
-    bench_commands = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK")
-    bench.set_defaults(handler=lambda _args: print_help_of(bench))
+    bench_commands = add_command_group(
+        commands,
+        "bench",
+        summary="measure throughput (JSON on stdout)",
+        title="benchmarks",
+        metavar="BENCHMARK",
+    )
     orderer = bench_commands.add_parser(
         "orderer",
         help="envelopes/s through one Broadcast stream and Deliver fan-out",
@@ -426,6 +472,51 @@ def run_bench_orderer(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     print(json.dumps(run_orderer_bench(options), indent=2))
+    return EXIT_OK
+
+
+def add_command_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    title: str | None = None,
+    metavar: str = "COMMAND",
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`medledger NAME`, which prints its help when no subcommand follows.
+
+    Returns its subcommands (titled "NAME commands" unless `title` says otherwise).
+    """
+    group = commands.add_parser(name, help=summary)
+    subcommands = group.add_subparsers(
+        title=title or f"{name} commands", metavar=metavar
+    )
+    group.set_defaults(handler=lambda _args: print_help_of(group))
+    return subcommands
+
+
+def add_start_command(
+    node_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    node: str,
+    *,
+    summary: str,
+    description: str,
+    handler: Handler,
+) -> None:
+    """`medledger NODE start -c NODE.yaml`, run by `handler`."""
+    start = node_commands.add_parser("start", help=summary, description=description)
+    start.add_argument(
+        "-c", "--config", type=Path, required=True, help=f"the {node}.yaml file"
+    )
+    start.set_defaults(handler=handler)
+
+
+def serve_node(make: Callable[[], Node]) -> int:
+    """Set up logging, then run the node `make` builds until SIGTERM or SIGINT."""
+    from common.node import run, serve
+
+    configure_logging()
+    run(serve(make()))
     return EXIT_OK
 
 

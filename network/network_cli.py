@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from network.cli import add_command_group
+
 __all__ = ["add_network_commands"]
 
 EXIT_OK = 0
@@ -24,13 +26,11 @@ _WORKDIR = Path(".medledger")
 def add_network_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    network = commands.add_parser(
-        "network", help="run a whole consortium on this machine, or generate one"
+    network_commands = add_command_group(
+        commands,
+        "network",
+        summary="run a whole consortium on this machine, or generate one",
     )
-    network_commands = network.add_subparsers(
-        title="network commands", metavar="COMMAND"
-    )
-    network.set_defaults(handler=lambda _args: _help(network))
     _add_up(network_commands)
     _add_down(network_commands)
     _add_status(network_commands)
@@ -261,8 +261,3 @@ def _run_deploy(args: argparse.Namespace) -> int:
 
 def _print(line: str, *, file: TextIO | None = None) -> None:
     print(line, file=file or sys.stdout, flush=True)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_USAGE

@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
-from pathlib import Path
 from typing import Any
+
+from network.cli import (
+    add_peer_admin_arguments,
+    add_peer_tls_arguments,
+    peer_admin_target,
+    report_refusal,
+)
 
 __all__ = ["add_purges_command", "run_peer_purges"]
 
 EXIT_OK = 0
-EXIT_ERROR = 1
 
 
 def add_purges_command(
@@ -35,24 +39,13 @@ def add_purges_command(
             "namespace, collection, key hash, purging transaction and time."
         ),
     )
-    purges.add_argument("--peer", required=True, help="the peer's HOST:PORT")
-    purges.add_argument(
-        "--identity",
-        type=Path,
-        required=True,
-        help="MSP folder of an admin of the peer's organisation",
-    )
+    add_peer_admin_arguments(purges)
     purges.add_argument("--mspid", required=True, help="the admin's MSP id")
     purges.add_argument("--channel", required=True, help="the channel")
     purges.add_argument("--namespace", default="", help="only this chaincode")
     purges.add_argument("--collection", default="", help="only this collection")
     purges.add_argument("--json", action="store_true", help="print a JSON array")
-    purges.add_argument(
-        "--tls-ca", type=Path, help="the CA of the peer's TLS certificate (TLS on)"
-    )
-    purges.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
-    purges.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
-    purges.add_argument("--server-name", help="TLS name to expect from the peer")
+    add_peer_tls_arguments(purges)
     purges.set_defaults(handler=run_peer_purges)
 
 
@@ -62,16 +55,11 @@ def run_peer_purges(args: argparse.Namespace) -> int:
     import grpc
 
     from common.msp import load_signing_identity
-    from common.tls import TlsFiles
-    from peer.admin import AdminTarget, list_purges
+    from peer.admin import list_purges
 
     signer = load_signing_identity(args.identity, mspid=args.mspid)
-    tls = None
-    if args.tls_ca is not None:
-        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, root_cas=(args.tls_ca,))
-    target = AdminTarget(address=args.peer, tls=tls, server_name=args.server_name)
     call = list_purges(
-        target,
+        peer_admin_target(args),
         signer=signer,
         channel_id=args.channel,
         namespace=args.namespace,
@@ -80,12 +68,7 @@ def run_peer_purges(args: argparse.Namespace) -> int:
     try:
         response = asyncio.run(call)
     except grpc.aio.AioRpcError as error:
-        print(
-            f"medledger: error: the peer refused: {error.code().name}: "
-            f"{error.details()}",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+        return report_refusal(error)
     records = [purge_document(purge) for purge in response.purges]
     if args.json:
         print(json.dumps(records, indent=2))
