@@ -58,6 +58,9 @@ class NodeFields(TypedDict):
 def read_node_fields(path: Path, fields: dict[str, ConfigNode]) -> NodeFields:
     """Read `NODE_KEYS` of the config file at `path` (relative paths from its folder).
 
+    `fields` is the file's top-level mapping, read with `NODE_KEYS` among its required
+    keys.
+
     Raises:
         ConfigError: a value, or a key of ``msp``, is missing or wrong.
     """

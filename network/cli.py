@@ -8,8 +8,8 @@ error medledger raised on purpose.
 The pieces several subcommands share live here: `add_command_group` (a command that
 prints its help without a subcommand), `add_start_command` and `serve_node` (the
 orderer, peer and gateway `start` commands), and the arguments, target and refusal
-message of calls to a peer's admin service (`channel join`, `peer purges`). The
-modules of other subcommands import them; this one imports those modules only when it
+message of calls to a peer's admin service (`channel join`, `peer purges`).
+`network_cli` and `purges_cli` import them; this module imports those two only when it
 adds their commands.
 """
 
