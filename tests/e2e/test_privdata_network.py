@@ -75,6 +75,8 @@ async def test_a_non_member_is_refused_but_reads_the_hash(
     written = await submit(
         network, A, "PutPrivate", "AB", "r1", transient={"value": secret}
     )
+    # The submit returned once A's peer committed; C's and B's may be a block behind.
+    await network.wait_for_block(written.block_number, [B, C])
     async with network.contract(C, USERS[C]) as contract:
         with pytest.raises(GatewayError) as refused_read:
             await contract.evaluate("GetPrivate", "AB", "r1", endorsing_orgs=[C])
