@@ -19,6 +19,7 @@ refuses transactions meanwhile.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -271,6 +272,10 @@ def test_a_transaction_commits_and_reads_back_through_the_gateways(
         "dr-lee",
         ["CreateAsset", "a1", "blue", "5", "dr-lee", "100"],
     )
+    # The submit returned once A's peer committed; wait for B's before reading there.
+    committed = re.search(r"in block (\d+): VALID", submitted.stderr)
+    assert committed is not None, submitted.stderr
+    wait_for_block(deployed, "hospital-b.example.com", "dr-garcia", committed[1])
     read = tx(
         deployed, "evaluate", "hospital-b.example.com", "dr-garcia", ["ReadAsset", "a1"]
     )
@@ -333,6 +338,24 @@ def tx(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def wait_for_block(deployed: Deployed, domain: str, user: str, number: str) -> None:
+    """Return once the peer behind `domain`'s gateway has committed block `number`
+    (`medledger events blocks`: the gateway relays to its own organisation's peer)."""
+    organization = deployed.organization(domain)
+    gateway = "gateway_a" if domain.startswith("hospital-a") else "gateway_b"
+    mspid = "HospitalAMSP" if gateway == "gateway_a" else "HospitalBMSP"
+    result = medledger(
+        "events",
+        "blocks",
+        *("--gateway", f"{HOST}:{deployed.ports[gateway]}"),
+        *("--msp", str(organization / f"users/{user}@{domain}/msp"), "--mspid", mspid),
+        *("--channel", CHANNEL, "--start-block", number, "--count", "1"),
+        *("--tls-ca", str(organization / f"tlsca/tlsca.{domain}-cert.pem")),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'"block": {number},' in result.stdout, result.stdout
 
 
 def medledger(*arguments: str) -> subprocess.CompletedProcess[str]:

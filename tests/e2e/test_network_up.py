@@ -254,6 +254,8 @@ def test_a_transaction_commits_through_a_gateway(network: Network) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert ": VALID" in result.stderr
+    # The submit returned once A's peer committed block 4; B's may still lag.
+    wait_for_block_on_b(network, 4)
     assert set(network.heights().values()) == {"heights: medical-records 5"}
 
 
@@ -289,6 +291,41 @@ def test_fresh_starts_over(network: Network) -> None:
     assert "committed chaincode asset" in result.stdout
     assert (ca / "ca.hospital-a.example.com-cert.pem").read_bytes() != old_ca
     assert set(network.heights().values()) == {"heights: medical-records 4"}
+
+
+def wait_for_block_on_b(network: Network, number: int) -> None:
+    """Return once Hospital B's peer has committed block `number` (`medledger events
+    blocks` through B's gateway, which relays to B's own peer)."""
+    organization = network.workdir / "crypto/organizations/hospital-b.example.com"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "network.cli",
+            "events",
+            "blocks",
+            "--gateway",
+            f"127.0.0.1:{network.ports['gateway_b']}",
+            "--msp",
+            str(organization / "users/Admin@hospital-b.example.com/msp"),
+            "--mspid",
+            "HospitalBMSP",
+            "--channel",
+            "medical-records",
+            "--tls-ca",
+            str(organization / "tlsca/tlsca.hospital-b.example.com-cert.pem"),
+            "--start-block",
+            str(number),
+            "--count",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["block"] == number, result.stdout
 
 
 def is_running(pid: int) -> bool:
