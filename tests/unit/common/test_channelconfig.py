@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -25,39 +24,22 @@ from common.errors import ChannelConfigError, PolicyNotSatisfied, UnknownPolicy
 from common.msp import SigningIdentity, load_msp_config, load_signing_identity
 from common.policies import SignedData, from_string
 from common.protoutil import Timestamp, block_signature_messages, sign_block
-from network.cryptogen import CryptoLayout, generate_crypto
-from network.genesis import build_channel_config, build_genesis_block
-from network.spec import ConsortiumSpec, load_spec
+from network.cryptogen import CryptoLayout
+from network.genesis import build_genesis_block
 from protos.common import common_pb2, configtx_pb2, configuration_pb2, policies_pb2
 from protos.msp import msp_config_pb2
 from protos.orderer import configuration_pb2 as orderer_pb2
 from protos.orderer.etcdraft import configuration_pb2 as etcdraft_pb2
 from protos.peer import configuration_pb2 as peer_pb2
+from tests.unit import example_channel
+from tests.unit.example_channel import CHANNEL, COMMISSION, HOSPITALS
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
-CHANNEL = "medical-records"
-HOSPITALS = ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP")
-COMMISSION = "HealthCommissionMSP"
 MESSAGE = b"diagnosis record 0017"
 
 
-@pytest.fixture(scope="session")
-def spec() -> ConsortiumSpec:
-    return load_spec(EXAMPLE)
-
-
-@pytest.fixture(scope="session")
-def crypto(
-    spec: ConsortiumSpec, tmp_path_factory: pytest.TempPathFactory
-) -> CryptoLayout:
-    return generate_crypto(spec, tmp_path_factory.mktemp("channelconfig-crypto"))
-
-
-@pytest.fixture(scope="session")
-def config(spec: ConsortiumSpec, crypto: CryptoLayout) -> configtx_pb2.Config:
-    return build_channel_config(spec, CHANNEL, crypto)
+spec = example_channel.spec
+crypto = example_channel.crypto
+config = example_channel.config
 
 
 @pytest.fixture(scope="session")

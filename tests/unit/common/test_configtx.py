@@ -44,20 +44,16 @@ from network.config_update import (
     create_config_update_tx,
     sign_config_update,
 )
-from network.cryptogen import CryptoLayout, generate_crypto
+from network.cryptogen import CryptoLayout
 from network.genesis import build_channel_config
 from network.spec import ConsortiumSpec, parse_spec
 from protos.common import common_pb2, configtx_pb2
 from protos.orderer import configuration_pb2 as orderer_pb2
 from protos.peer import configuration_pb2 as peer_pb2
+from tests.unit import example_channel
+from tests.unit.example_channel import CHANNEL, COMMISSION, EXAMPLE, HOSPITALS
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
-CHANNEL = "medical-records"
-HOSPITALS = ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP")
 NEWCOMER = "HospitalDMSP"
-COMMISSION = "HealthCommissionMSP"
 MEMBERS = "members: [HospitalAMSP, HospitalBMSP, HospitalCMSP]"
 HOSPITAL_D = """
   - name: Hospital D
@@ -92,17 +88,8 @@ def spec() -> ConsortiumSpec:
     return parse_spec(example_text(with_newcomer_as_member=False), source="example")
 
 
-@pytest.fixture(scope="session")
-def crypto(
-    spec: ConsortiumSpec, tmp_path_factory: pytest.TempPathFactory
-) -> CryptoLayout:
-    return generate_crypto(spec, tmp_path_factory.mktemp("configtx-crypto"))
-
-
-@pytest.fixture(scope="session")
-def view(spec: ConsortiumSpec, crypto: CryptoLayout) -> ChannelConfig:
-    config = build_channel_config(spec, CHANNEL, crypto)
-    return ChannelConfig.from_config(config, channel_id=CHANNEL)
+crypto = example_channel.crypto
+view = example_channel.view
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ new one, with each element's version bumped only where it changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,19 +26,12 @@ from network.config_update import (
     config_update_envelope,
     create_config_update_tx,
 )
-from network.cryptogen import CryptoLayout, generate_crypto
-from network.genesis import build_channel_config
-from network.spec import ConsortiumSpec, load_spec
+from network.cryptogen import CryptoLayout
 from protos.common import configtx_pb2, policies_pb2
 from protos.orderer import configuration_pb2 as orderer_pb2
 from protos.peer import configuration_pb2 as peer_pb2
-
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
-CHANNEL = "medical-records"
-HOSPITALS = ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP")
-COMMISSION = "HealthCommissionMSP"
+from tests.unit import example_channel
+from tests.unit.example_channel import CHANNEL, COMMISSION, HOSPITALS
 
 # Derandomised so that every run explores the same cases; failures print a reproducer.
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=60, database=None)
@@ -47,22 +39,9 @@ PROPERTY = settings(derandomize=True, deadline=None, max_examples=60, database=N
 Edit = Callable[[configtx_pb2.ConfigGroup], None]
 
 
-@pytest.fixture(scope="session")
-def spec() -> ConsortiumSpec:
-    return load_spec(EXAMPLE)
-
-
-@pytest.fixture(scope="session")
-def crypto(
-    spec: ConsortiumSpec, tmp_path_factory: pytest.TempPathFactory
-) -> CryptoLayout:
-    return generate_crypto(spec, tmp_path_factory.mktemp("configtx-update-crypto"))
-
-
-@pytest.fixture(scope="session")
-def view(spec: ConsortiumSpec, crypto: CryptoLayout) -> ChannelConfig:
-    config = build_channel_config(spec, CHANNEL, crypto)
-    return ChannelConfig.from_config(config, channel_id=CHANNEL)
+spec = example_channel.spec
+crypto = example_channel.crypto
+view = example_channel.view
 
 
 @pytest.fixture(scope="session")

@@ -40,10 +40,8 @@ from network.cryptogen import (
 )
 from network.spec import ConsortiumSpec, UserSpec, load_spec
 from tests.conftest import skip_or_fail
+from tests.unit.example_channel import EXAMPLE
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
 MESSAGE = b"discharge summary"
 
 

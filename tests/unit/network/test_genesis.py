@@ -30,7 +30,7 @@ from common.protoutil import (
     parse_envelope,
     verify_block_data_hash,
 )
-from network.cryptogen import CryptoLayout, crypto_layout, generate_crypto
+from network.cryptogen import CryptoLayout, crypto_layout
 from network.genesis import (
     ETCDRAFT_OPTIONS,
     build_channel_config,
@@ -38,41 +38,25 @@ from network.genesis import (
     read_block,
     write_block,
 )
-from network.spec import ConsortiumSpec, load_spec, parse_spec
+from network.spec import ConsortiumSpec, parse_spec
 from protos.common import common_pb2, configtx_pb2, configuration_pb2, policies_pb2
 from protos.msp import msp_config_pb2
 from protos.orderer import configuration_pb2 as orderer_pb2
 from protos.orderer.etcdraft import configuration_pb2 as etcdraft_pb2
 from protos.peer import configuration_pb2 as peer_pb2
 from tests.conftest import skip_or_fail
+from tests.unit import example_channel
+from tests.unit.example_channel import CHANNEL, COMMISSION, EXAMPLE, HOSPITALS
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
-CHANNEL = "medical-records"
-HOSPITALS = ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP")
-COMMISSION = "HealthCommissionMSP"
 NONCE = bytes(range(24))
 WHEN = Timestamp(seconds=1_700_000_000)
 
 M = TypeVar("M", bound=Message)
 
 
-@pytest.fixture(scope="session")
-def spec() -> ConsortiumSpec:
-    return load_spec(EXAMPLE)
-
-
-@pytest.fixture(scope="session")
-def crypto(
-    spec: ConsortiumSpec, tmp_path_factory: pytest.TempPathFactory
-) -> CryptoLayout:
-    return generate_crypto(spec, tmp_path_factory.mktemp("genesis-crypto"))
-
-
-@pytest.fixture(scope="session")
-def config(spec: ConsortiumSpec, crypto: CryptoLayout) -> configtx_pb2.Config:
-    return build_channel_config(spec, CHANNEL, crypto)
+spec = example_channel.spec
+crypto = example_channel.crypto
+config = example_channel.config
 
 
 @pytest.fixture(scope="session")

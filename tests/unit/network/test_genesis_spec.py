@@ -7,7 +7,6 @@ name the file, the key path and what was wrong.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +22,9 @@ from network.spec_channels import (
     PolicyKind,
     PolicyRule,
 )
+from tests.unit.example_channel import EXAMPLE
 from tests.unit.network.spec_documents import Change, Document, parse_changed
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
 MIB = 1024 * 1024
 
 BASE: Document = {

@@ -29,10 +29,8 @@ from network.spec import ConsortiumSpec, load_spec
 from network.spec_network import EtcdSpec
 from orderer.config import load_orderer_config
 from peer.config import load_peer_config
+from tests.unit.example_channel import EXAMPLE
 
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
 HOSPITAL_A = "HospitalAMSP"
 COMMISSION = "HealthCommissionMSP"
 

@@ -21,6 +21,7 @@ from network.spec import (
     load_spec,
     parse_spec,
 )
+from tests.unit.example_channel import EXAMPLE
 from tests.unit.network.spec_documents import (
     Change,
     Document,
@@ -29,10 +30,6 @@ from tests.unit.network.spec_documents import (
     hospital_a,
     org,
     parse_changed,
-)
-
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
 )
 
 BASE: Document = {

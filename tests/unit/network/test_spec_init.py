@@ -7,18 +7,14 @@ and the hospital example, which initializes the asset chaincode.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
 from network.spec import load_spec
 from network.spec_chaincodes import read_chaincodes
+from tests.unit.example_channel import EXAMPLE
 from tests.unit.network.test_spec_chaincodes import chaincode, read
-
-EXAMPLE = (
-    Path(__file__).parents[3] / "network" / "examples" / "hospital-consortium.yaml"
-)
 
 
 def test_init_defaults_to_init_ledger_without_arguments() -> None:
