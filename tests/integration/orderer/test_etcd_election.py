@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orderer.consensus.etcd_client import EtcdClient
-from orderer.consensus.etcd_election import Follower, Term, Vacant
+from orderer.consensus.etcd_election import Election, Follower, Term, Vacant
 from orderer.consensus.etcd_log import ChannelKeys
 from orderer.consensus.etcd_types import (
     EtcdRequestRejected,
@@ -62,15 +62,23 @@ async def test_an_orderer_that_may_not_cut_waits_for_one_that_may(
     assert following.cutter.orderer_name == "orderer0"
 
 
-async def test_followers_see_a_resignation_and_one_of_them_takes_over(
+async def cutter_and_follower(
     client: EtcdClient, keys: ChannelKeys
-) -> None:
+) -> tuple[Election, Term, Election, Follower]:
+    """orderer0's election and the term it wins; then orderer1's, following it."""
     cutter = election(client, keys, "orderer0")
     term = await cutter.campaign()
     assert isinstance(term, Term)
     follower = election(client, keys, "orderer1")
     following = await follower.campaign()
     assert isinstance(following, Follower)
+    return cutter, term, follower, following
+
+
+async def test_followers_see_a_resignation_and_one_of_them_takes_over(
+    client: EtcdClient, keys: ChannelKeys
+) -> None:
+    cutter, term, follower, following = await cutter_and_follower(client, keys)
 
     async with asyncio.timeout(5):
         watching = asyncio.create_task(follower.wait_for_change(following.revision))
@@ -114,12 +122,7 @@ async def test_keep_alive_holds_the_term_and_the_lease_expires_without_it(
     client: EtcdClient, keys: ChannelKeys
 ) -> None:
     """Kept alive past the TTL the term stays valid; stopped, the key goes with the lease."""
-    cutter = election(client, keys, "orderer0")
-    term = await cutter.campaign()
-    assert isinstance(term, Term)
-    follower = election(client, keys, "orderer1")
-    following = await follower.campaign()
-    assert isinstance(following, Follower)
+    cutter, term, follower, following = await cutter_and_follower(client, keys)
 
     keeping = asyncio.create_task(cutter.keep_alive(term))
     changed = asyncio.create_task(follower.wait_for_change(following.revision))
