@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
 from common.errors import WireError
-from peer.ledger import pvtdata
 from peer.ledger.pvtdata import (
     HashedUpdateBatch,
     HashedValue,
@@ -34,33 +32,17 @@ from peer.ledger.pvtdata import (
     store_block_private_data,
     value_hash,
 )
-from peer.ledger.schema import open_channel_db
 from peer.ledger.statedb import KV, Version, VersionedValue
 from protos.ledger.rwset import rwset_pb2
-from protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from tests.unit.peer import pvtdata_fixtures
+from tests.unit.peer.pvtdata_fixtures import kv_rwset
 
 NS = "records"
 COLL = "patients"
 POLICY = {"VALIDATION_PARAMETER": b"\x0a\x03org"}
 
 
-@pytest.fixture
-def db() -> Iterator[sqlite3.Connection]:
-    conn = open_channel_db(":memory:")
-    pvtdata.ensure(conn)
-    yield conn
-    conn.close()
-
-
-def kv_rwset(*writes: tuple[str, bytes | None]) -> bytes:
-    """A private write set: (key, value) puts and (key, None) deletes."""
-    message = kv_rwset_pb2.KVRWSet()
-    for key, value in writes:
-        if value is None:
-            message.writes.add(key=key, is_delete=True)
-        else:
-            message.writes.add(key=key, value=value)
-    return message.SerializeToString()
+db = pvtdata_fixtures.db
 
 
 def tx_pvt(*collections: tuple[str, str, bytes]) -> bytes:

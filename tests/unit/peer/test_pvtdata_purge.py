@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
-from peer.ledger import pvtdata
 from peer.ledger.pvtdata import (
     HashedUpdateBatch,
     MissingPrivateData,
@@ -31,7 +29,7 @@ from peer.ledger.pvtdata import (
     store_block_private_data,
     value_hash,
 )
-from peer.ledger.schema import open_channel_db, transaction
+from peer.ledger.schema import transaction
 from peer.ledger.statedb import (
     UpdateBatch,
     Version,
@@ -41,27 +39,14 @@ from peer.ledger.statedb import (
 )
 from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from tests.unit.peer import pvtdata_fixtures
+from tests.unit.peer.pvtdata_fixtures import kv_rwset
 
 NS = "records"
 COLL = "patients"
 
 
-@pytest.fixture
-def db() -> Iterator[sqlite3.Connection]:
-    conn = open_channel_db(":memory:")
-    pvtdata.ensure(conn)
-    yield conn
-    conn.close()
-
-
-def kv_rwset(*writes: tuple[str, bytes | None]) -> bytes:
-    message = kv_rwset_pb2.KVRWSet()
-    for key, value in writes:
-        if value is None:
-            message.writes.add(key=key, is_delete=True)
-        else:
-            message.writes.add(key=key, value=value)
-    return message.SerializeToString()
+db = pvtdata_fixtures.db
 
 
 def written(rwset: bytes | None) -> list[tuple[str, bytes | None]]:
