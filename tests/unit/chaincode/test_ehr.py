@@ -121,6 +121,20 @@ async def consent_and_share(peer: MockPeer, hospital: str = B) -> None:
     ok(await call(peer, "ShareRecord", "R1", hospital, creator=DR_LEE))
 
 
+async def verified_against(peer: MockPeer, document: bytes) -> Any:
+    """Dr Svensson's VerifyRecord of R1 against `document`, sent as transient data."""
+    return ok(
+        await call(
+            peer,
+            "VerifyRecord",
+            "R1",
+            "",
+            creator=DR_SVENSSON,
+            transient={"document": document},
+        )
+    )
+
+
 # ---------------------------------------------------------------- CreateDiagnosis
 
 
@@ -472,27 +486,9 @@ async def test_verify_by_hash_or_by_document(peer: MockPeer) -> None:
         "sha256": digest,
         "erased": False,
     }
-    wrong = ok(
-        await call(
-            peer,
-            "VerifyRecord",
-            "R1",
-            "",
-            creator=DR_SVENSSON,
-            transient={"document": b"something else"},
-        )
-    )
+    wrong = await verified_against(peer, b"something else")
     assert wrong["matches"] is False
-    right = ok(
-        await call(
-            peer,
-            "VerifyRecord",
-            "R1",
-            "",
-            creator=DR_SVENSSON,
-            transient={"document": DIAGNOSIS},
-        )
-    )
+    right = await verified_against(peer, DIAGNOSIS)
     assert right["matches"] is True
     refused(
         await call(peer, "VerifyRecord", "R1", "", creator=DR_SVENSSON),
@@ -533,16 +529,7 @@ async def test_erase_purges_everywhere_and_keeps_hash_and_trail(
     assert result.event.name == "RecordErased"
     assert private(peer, treating_collection(A), "R1") is None
     assert private(peer, shared_collection(A, B), "R1") is None
-    verified = ok(
-        await call(
-            peer,
-            "VerifyRecord",
-            "R1",
-            "",
-            creator=DR_SVENSSON,
-            transient={"document": DIAGNOSIS},
-        )
-    )
+    verified = await verified_against(peer, DIAGNOSIS)
     assert verified["matches"] is True
     assert verified["erased"] is True
     trail = ok(await call(peer, "AuditTrail", creator=PATIENT))
