@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from common.blockstore import fsync_directory
+
 __all__ = [
     "CHANNELS_FOLDER",
     "create_channel_folder",
@@ -65,4 +67,5 @@ def create_channel_folder(
     write(staging)
     joined = folder / name
     staging.rename(joined)
+    fsync_directory(folder)  # the rename itself survives a power loss
     return joined

@@ -5,6 +5,7 @@ reported in `store.recovery`), then serves appends and queries by number, header
 and tx id. See `common.blockstore.store` for the storage layout and threading rules.
 """
 
+from common.blockstore._files import fsync_directory
 from common.blockstore._reading import StoredTx
 from common.blockstore._recovery import OpenCheck, RecoveryReport, TornTail
 from common.blockstore.store import FILE_SIZE_MAX, INDEX_FILE, BlockListener, BlockStore
@@ -18,4 +19,5 @@ __all__ = [
     "RecoveryReport",
     "StoredTx",
     "TornTail",
+    "fsync_directory",
 ]
