@@ -7,9 +7,6 @@ client (tests/vectors/protoutil_*.json) and against the hashing rules byte for b
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,22 +23,11 @@ from protos.peer import (
     proposal_pb2,
     proposal_response_pb2,
 )
+from tests.unit.common.protoutil_vectors import CREATOR, fake_signer, load_vector
 
-VECTORS = Path(__file__).parents[2] / "vectors"
-CREATOR = pu.serialize_identity("Org1MSP", b"-----BEGIN CERTIFICATE-----\nuser1\n")
 NONCE = bytes(range(24))
 STAMP = pu.Timestamp(seconds=1_700_000_000, nanos=123_000_000)
 RESULT = b'{"ID":"asset1"}'
-
-
-def load_vector(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((VECTORS / name).read_text())
-    return data
-
-
-def fake_signer(key: bytes) -> pu.Signer:
-    """A deterministic stand-in for an ECDSA key: HMAC-SHA256 over the message."""
-    return lambda message: hmac.new(key, message, hashlib.sha256).digest()
 
 
 def make_proposal(**changes: Any) -> pu.CreatedProposal:

@@ -7,12 +7,8 @@ independent ASN.1 generator plus one header hash observed on a Fabric 2.5 networ
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
-import json
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,21 +17,11 @@ from common.crypto import PrivateKey
 from common.errors import WireError
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
+from tests.unit.common.protoutil_vectors import fake_signer, load_vector
 
-VECTORS = Path(__file__).parents[2] / "vectors"
 ORDERER = pu.serialize_identity("OrdererMSP", b"orderer0")
 CLIENT = pu.serialize_identity("Org1MSP", b"user1")
 EMPTY_SHA256 = hashlib.sha256(b"").digest()
-
-
-def load_vector(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((VECTORS / name).read_text())
-    return data
-
-
-def fake_signer(key: bytes) -> pu.Signer:
-    """A deterministic stand-in for an ECDSA key: HMAC-SHA256 over the message."""
-    return lambda message: hmac.new(key, message, hashlib.sha256).digest()
 
 
 # --- DER header encoding ------------------------------------------------------------

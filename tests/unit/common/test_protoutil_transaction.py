@@ -7,10 +7,6 @@ Node client accepted, and every layer is parsed back and compared with what went
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,22 +15,11 @@ from common.crypto import PrivateKey, verify_signature
 from common.errors import ProposalResponseMismatch, WireError
 from protos.common import common_pb2
 from protos.peer import proposal_response_pb2, transaction_pb2
+from tests.unit.common.protoutil_vectors import CREATOR, fake_signer, load_vector
 
-VECTORS = Path(__file__).parents[2] / "vectors"
-CREATOR = pu.serialize_identity("Org1MSP", b"-----BEGIN CERTIFICATE-----\nuser1\n")
 PEER1 = pu.serialize_identity("Org1MSP", b"peer0.org1")
 PEER2 = pu.serialize_identity("Org2MSP", b"peer0.org2")
 RESULT = b'{"ID":"asset1"}'
-
-
-def load_vector(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((VECTORS / name).read_text())
-    return data
-
-
-def fake_signer(key: bytes) -> pu.Signer:
-    """A deterministic stand-in for an ECDSA key: HMAC-SHA256 over the message."""
-    return lambda message: hmac.new(key, message, hashlib.sha256).digest()
 
 
 def proposal(transient: dict[str, bytes] | None = None) -> pu.ParsedProposal:
