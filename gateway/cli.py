@@ -254,5 +254,5 @@ def _print_json(document: dict[str, Any]) -> None:
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
+    parser.print_help(sys.stderr)  # a usage error, as for every command group
     return 2

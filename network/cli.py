@@ -9,8 +9,8 @@ The pieces several subcommands share live here: `add_command_group` (a command t
 prints its help without a subcommand), `add_start_command` and `serve_node` (the
 orderer, peer and gateway `start` commands), and the arguments, target and refusal
 message of calls to a peer's admin service (`channel join`, `peer purges`).
-`network_cli` and `purges_cli` import them; this module imports those two only when it
-adds their commands.
+`network_cli`, `purges_cli` and `lifecycle_cli` import them; this module imports those
+three only when it adds their commands.
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return EXIT_USAGE
+        return print_help_of(parser)
     try:
         return handler(args)
     except MedledgerError as error:
@@ -554,7 +553,8 @@ def describe_layout(layout: object) -> list[str]:
 
 
 def print_help_of(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
+    """A command without its subcommand: a usage error, so the help goes to stderr."""
+    parser.print_help(sys.stderr)
     return EXIT_USAGE
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from common.errors import ConfigError, PolicyError
 from common.msp import SigningIdentity, load_signing_identity
 from common.policies import from_string
 from common.tls import TlsFiles
+from network.cli import add_command_group
 from network.lifecycle_client import (
     Definition,
     Target,
@@ -59,13 +59,9 @@ def add_chaincode_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Register `medledger chaincode` and its subcommands."""
-    chaincode = commands.add_parser(
-        "chaincode", help="package, install, approve and commit chaincode"
+    subcommands = add_command_group(
+        commands, "chaincode", summary="package, install, approve and commit chaincode"
     )
-    subcommands = chaincode.add_subparsers(
-        title="chaincode commands", metavar="COMMAND"
-    )
-    chaincode.set_defaults(handler=lambda _args: _help(chaincode))
 
     package = subcommands.add_parser(
         "package",
@@ -477,8 +473,3 @@ def _application_policy(document: object, where: str) -> policy_pb2.ApplicationP
     if kind == "channelConfigPolicy" and isinstance(value, str):
         return policy_pb2.ApplicationPolicy(channel_config_policy_reference=value)
     raise ConfigError(f"{where}: unknown endorsementPolicy {kind!r}")
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
