@@ -3,6 +3,11 @@
 `lifecycle_network` starts a solo orderer and peer0 of Hospitals A and B in process
 (no chaincode in their peer.yaml) joined to medical-records; `records_package` packages
 a small Python contract whose `Version` answers the version it was packaged as.
+
+The fixtures every lifecycle test module uses: `material`, the crypto material and
+genesis block, built once per module, and `network`, a fresh `lifecycle_network` for
+each test. A module takes them by naming them at module level
+(`network = lifecycle_fixtures.network`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from tests.support.peer import (
     HOSPITAL_A,
     HOSPITAL_B,
     PeerMaterial,
+    build_peer_material,
     open_channel,
     process_proposal,
     running_peer,
@@ -127,6 +133,22 @@ async def lifecycle_network(
                 (node_a, node_b),
                 tmp_path,
             )
+
+
+@pytest.fixture(scope="module")
+def material(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> PeerMaterial:
+    """The crypto material and genesis block, built once per test module."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    return build_peer_material(tmp_path_factory.mktemp(f"{module}-material"))
+
+
+@pytest.fixture
+async def network(material: PeerMaterial, tmp_path: Path) -> AsyncIterator[Network]:
+    """Orderer + peer0 of Hospitals A and B, both joined, fresh for each test."""
+    async with lifecycle_network(material, tmp_path) as running:
+        yield running
 
 
 def records_package(folder: Path, version: str) -> tuple[bytes, str]:

@@ -20,6 +20,7 @@ import pytest
 from network.lifecycle_client import Definition
 from network.ports import free_ports
 from peer.lifecycle.package import build_package, package_id
+from tests.integration.peer import lifecycle_fixtures
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     Network,
@@ -36,6 +37,9 @@ from tests.support.peer import (
     HOSPITAL_B,
     TIMEOUT_S,
 )
+
+material = lifecycle_fixtures.material
+network = lifecycle_fixtures.network
 
 
 def admin_flags(network: Network, mspid: str, peer: str) -> list[str]:

@@ -20,6 +20,7 @@ from network.lifecycle_client import Definition, install
 from peer.ledger.mango import explain_query, list_indexes
 from peer.lifecycle.package import build_package
 from peer.node import PeerNode
+from tests.integration.peer import lifecycle_fixtures
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     RECORDS,
@@ -51,6 +52,9 @@ INDEXES = {
     ),
     "META-INF/statedb/couchdb/collections/other/indexes/byAge.json": ("age", "byAge"),
 }
+
+material = lifecycle_fixtures.material
+network = lifecycle_fixtures.network
 
 
 def indexed_package(folder: Path) -> bytes:

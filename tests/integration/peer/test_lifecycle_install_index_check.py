@@ -15,6 +15,7 @@ import textwrap
 import pytest
 
 from peer.lifecycle.package import build_package
+from tests.integration.peer import lifecycle_fixtures
 from tests.integration.peer.lifecycle_fixtures import (
     CONTRACT,
     RECORDS,
@@ -24,6 +25,9 @@ from tests.integration.peer.lifecycle_fixtures import (
 from tests.support.peer import HOSPITAL_A
 
 BAD_INDEX = "META-INF/statedb/couchdb/indexes/bad.json"
+
+material = lifecycle_fixtures.material
+network = lifecycle_fixtures.network
 
 
 async def test_install_of_a_package_with_a_bad_index_is_refused(

@@ -28,6 +28,7 @@ from network.lifecycle_client import (
 from peer.lifecycle.definitions import signature_endorsement_policy
 from protos.peer import transaction_pb2
 from protos.peer.lifecycle import lifecycle_pb2 as lb
+from tests.integration.peer import lifecycle_fixtures
 from tests.integration.peer.lifecycle_fixtures import (
     RECORDS,
     Network,
@@ -46,6 +47,9 @@ from tests.support.peer import (
     HOSPITAL_B,
     HOSPITAL_C,
 )
+
+material = lifecycle_fixtures.material
+network = lifecycle_fixtures.network
 
 
 async def test_package_install_approve_commit_invoke_and_upgrade(
