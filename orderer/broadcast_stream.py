@@ -6,7 +6,8 @@ after the first envelope of a creator) except for its signature. Signatures go t
 `verify` in batches: an envelope that arrives on an idle stream (none in the last
 `BATCH_DELAY_S`) goes alone at once; on a busy stream, envelopes gather for up to
 `BATCH_DELAY_S` (or `MAX_BATCH` of them) so that each trip to the signature worker
-carries several. Batches are concluded in the order sent: each envelope's `finish`
+carries several; they leave at once when the client half-closes or the window is full
+(nothing more can join them then). Batches are concluded in the order sent: each envelope's `finish`
 (its signature's verdict, the tx id, then the chain) runs in arrival order, so the
 chain receives a stream's envelopes in the order sent.
 The chain returns a future; many envelopes wait for their block at once.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +122,11 @@ async def _read(
         while True:
             envelope = await context.read()
             if not isinstance(envelope, bytes):  # grpc.aio.EOF: the client half-closed
+                batches.send()  # nothing more will join the gathering batch
                 break
-            await answers.wait_for_room()
+            if answers.full():
+                batches.send()  # the writer waits for these verdicts: gathering would stall
+                await answers.wait_for_room()
             try:
                 checked = check(envelope)
             except BroadcastRejected as rejected:
@@ -162,7 +167,7 @@ class _Batches:
             ]
         ] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._last = -BATCH_DELAY_S
+        self._last = -math.inf
 
     def add(self, checked: Checked) -> asyncio.Future[_Answer]:
         """The envelope's answer, once its batch is verified and those before it."""
@@ -172,12 +177,13 @@ class _Batches:
         now = self._loop.time()
         idle, self._last = now - self._last > BATCH_DELAY_S, now
         if idle or len(self._checked) >= MAX_BATCH:
-            self._send()
+            self.send()
         elif self._timer is None:
-            self._timer = self._loop.call_at(now + BATCH_DELAY_S, self._send)
+            self._timer = self._loop.call_at(now + BATCH_DELAY_S, self.send)
         return answer
 
-    def _send(self) -> None:
+    def send(self) -> None:
+        """Send the signatures gathered so far, if any, without waiting for more."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -235,6 +241,9 @@ class _Answers:
         if len(self._items) == self._window - 1:
             self._wake()
         return answer
+
+    def full(self) -> bool:
+        return len(self._items) >= self._window
 
     async def wait_for_room(self) -> None:
         while len(self._items) >= self._window:

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+import pytest
 
+from orderer import broadcast_stream
 from orderer.broadcast_stream import MAX_BATCH, Check, Checked, serve_broadcast
 from orderer.errors import BackendUnavailable, BroadcastRejected
 from orderer.signature_worker import SignatureItem, Verdict
@@ -146,9 +148,16 @@ async def test_a_bad_signature_is_refused_in_its_place_among_batched_envelopes()
     assert ordering.chain == [b"ok0", b"ok1", b"ok3", b"ok5", b"ok7"]
 
 
-async def test_signatures_arriving_on_a_busy_stream_travel_together() -> None:
+async def test_signatures_arriving_on_a_busy_stream_travel_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The first envelope leaves alone; those right behind it gather into batches of
-    at most MAX_BATCH."""
+    at most MAX_BATCH; the last batch leaves when the client half-closes.
+
+    The gathering delay is made long so that a loaded machine pausing this process
+    between two reads cannot make the stream look idle (the delay is wall-clock time).
+    """
+    monkeypatch.setattr(broadcast_stream, "BATCH_DELAY_S", 60.0)
     names = [f"ok{i}".encode() for i in range(MAX_BATCH + 40)]
     context, ordering = FakeContext(names), FakeOrdering()
 
@@ -156,3 +165,20 @@ async def test_signatures_arriving_on_a_busy_stream_travel_together() -> None:
 
     assert ordering.batches == [1, MAX_BATCH, 39]
     assert ordering.chain == names
+
+
+async def test_a_full_window_sends_the_gathering_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the window full, the writer waits for the gathered signatures: they leave
+    at once instead of after the gathering delay (60 s here, beyond the test's 5 s)."""
+    monkeypatch.setattr(broadcast_stream, "BATCH_DELAY_S", 60.0)
+    names = [f"ok{i}".encode() for i in range(10)]
+    context, ordering = FakeContext(names), FakeOrdering()
+
+    await serve(context, window=4, ordering=ordering)
+
+    assert [r.status for r in context.responses] == [common_pb2.SUCCESS] * 10
+    assert ordering.chain == names
+    assert sum(ordering.batches) == 10
+    assert ordering.batches[0] == 1
