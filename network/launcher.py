@@ -198,15 +198,17 @@ async def stop(record: NodeRecord, *, grace_s: float = DEFAULT_GRACE_S) -> bool:
     """
     if not is_alive(record):
         return False
-    descendants = _descendants(record.pid)
+    # Noted with their start times: by the time they are signalled they may have
+    # exited and their PIDs gone to unrelated processes.
+    descendants = [(pid, _start_ticks(pid)) for pid in _descendants(record.pid)]
     _signal_group(record.pid, signal.SIGTERM)
     killed = False
     if not await _wait_gone(record, grace_s):
         _kill_group(record.pid)
         killed = True
         await _wait_gone(record, grace_s)
-    for pid in descendants:
-        await _stop_leftover(pid, grace_s)
+    for pid, ticks in descendants:
+        await _stop_leftover(pid, ticks, grace_s)
     return killed
 
 
@@ -363,17 +365,33 @@ async def _wait_gone(record: NodeRecord, timeout_s: float) -> bool:
     return True
 
 
-async def _stop_leftover(pid: int, grace_s: float) -> None:
+async def _stop_leftover(pid: int, ticks: int | None, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`, a descendant noted before its node
+    stopped, for as long as `pid` is still that process (started at `ticks`).
+
+    A descendant usually exits with its node (a peer stops its chaincodes), and its
+    PID may then be reused: signalling it unchecked could stop an unrelated process.
+    """
+    if not _same_process(pid, ticks):
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            stat = _proc_stat(pid)
-            if stat is not None and stat[0] == "Z":
+            if not _same_process(pid, ticks):
                 return
             await asyncio.sleep(_POLL_S)
-        os.kill(pid, signal.SIGKILL)
+        if _same_process(pid, ticks):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _same_process(pid: int, ticks: int | None) -> bool:
+    """Whether `pid` is still the live process that started at `ticks` (a zombie has
+    exited: there is nothing left to stop)."""
+    stat = _proc_stat(pid)
+    return (
+        ticks is not None and stat is not None and stat[0] != "Z" and stat[1] == ticks
+    )
 
 
 def _signal_group(pid: int, number: signal.Signals) -> None:
