@@ -10,7 +10,9 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 
+from common import deliver as common_deliver
 from common.protoutil import (
     FAIL_IF_NOT_READY,
     SeekPosition,
@@ -93,7 +95,7 @@ async def test_positions_stop_and_several_requests_on_one_stream(
 
 
 async def test_next_commit_blocks_until_ready(
-    material: OrdererMaterial, tmp_path: Path
+    material: OrdererMaterial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = material.signing_identity(HOSPITAL, "dr-lee")
     request = seek(
@@ -102,8 +104,19 @@ async def test_next_commit_blocks_until_ready(
         start=SeekPosition.next_commit(),
         stop=SeekPosition.specified(2),
     )
+    # "next commit" is the height when the orderer (in this process) reads the
+    # request: blocks are added only once it has.
+    resolved = asyncio.Event()
+    original = common_deliver.resolve_start
+
+    def resolve_start(position: SeekPosition, height: int) -> int:
+        resolved.set()
+        return original(position, height)
+
+    monkeypatch.setattr(common_deliver, "resolve_start", resolve_start)
     async with connected_orderer(material, tmp_path) as (_, channel):
         waiting = asyncio.ensure_future(deliver(channel, [request]))
+        await asyncio.wait_for(resolved.wait(), 20)
         await grow(channel, material, 2)
         responses = await asyncio.wait_for(waiting, 20)
 
