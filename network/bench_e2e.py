@@ -112,6 +112,8 @@ class RunRecord:
     errors: Counter[str] = field(default_factory=Counter)
     samples: dict[str, str] = field(default_factory=dict)
     latencies_s: dict[str, list[float]] = field(default_factory=dict)
+    last_block: int = -1
+    """The highest block number a committed transaction was in."""
 
     def latency(self, phase: str, seconds: float) -> None:
         self.latencies_s.setdefault(phase, []).append(seconds)
@@ -208,12 +210,14 @@ async def _bench_on(workdir: Path, options: E2eOptions) -> dict[str, Any]:
         ]
         run_id = secrets.token_hex(4)
         pool = await _create_pool(contracts, options, run_id)
+        if pool.keys:  # a submit waited for its own org's peer only
+            await _synced(gateways, options.channel, pool.last_block)
         before = node_cpu_s(state)
         if options.client == "node":
-            record = await _run_node(targets, options, run_id, pool)
+            record = await _run_node(targets, options, run_id, pool.keys)
         else:
             mspids = [t.mspid for t in targets for _ in range(options.connections)]
-            record = await _run_python(contracts, mspids, options, run_id, pool)
+            record = await _run_python(contracts, mspids, options, run_id, pool.keys)
         after = node_cpu_s(state)
     finally:
         for gateway in gateways:
@@ -271,12 +275,20 @@ def gateway_targets(state: NetworkState, user: str) -> list[GatewayTarget]:
 Operation = Callable[[int], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """The keys `transfer` and `read` work on, and the last block that created one."""
+
+    keys: list[str]
+    last_block: int
+
+
 async def _create_pool(
     contracts: Sequence[Any], options: E2eOptions, run_id: str
-) -> list[str]:
+) -> _Pool:
     """The keys `transfer` and `read` work on, created before the measurement."""
     if options.workload not in ("transfer", "read"):
-        return []
+        return _Pool([], -1)
     size = options.pool if options.workload == "transfer" else min(options.pool, 500)
     keys = [f"pool-{run_id}-{number}" for number in range(size)]
     record = RunRecord()
@@ -308,7 +320,20 @@ async def _create_pool(
             f"only {record.committed} of {size} pool keys committed: "
             f"{dict(record.invalid)} {dict(record.errors)} {record.samples}"
         )
-    return keys
+    return _Pool(keys, record.last_block)
+
+
+async def _synced(gateways: Sequence[Any], channel: str, number: int) -> None:
+    """Return once the peer behind every gateway has committed block `number`."""
+
+    async def committed(gateway: Any) -> None:
+        async for _ in gateway.network(channel).filtered_block_events(
+            start_block=number
+        ):
+            return
+
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(committed(gateway) for gateway in gateways))
 
 
 async def _run_python(
@@ -425,6 +450,7 @@ async def _submit(
     record.latency("commit", done - submitted_at)
     if status.successful:
         record.committed += 1
+        record.last_block = max(record.last_block, status.block_number)
     else:
         record.invalid[status.code_name] += 1
 
