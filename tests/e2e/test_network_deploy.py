@@ -166,8 +166,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     finally:
         for kind in STOP_ORDER:
             for name, process in running.processes.items():
-                if kinds[name] == kind and process.popen.poll() is None:
-                    process.terminate()
+                if kinds[name] == kind:
+                    process.stop()
 
 
 def test_generate_leaves_the_spec_for_deploy(deployed: Deployed) -> None:

@@ -182,8 +182,7 @@ async def test_peer_process_joins_endorses_commits_and_restarts(
             ]
         assert process.terminate() == 0
     finally:
-        if process.popen.poll() is None:
-            process.kill()
+        process.kill()
 
     process, addresses = start_peer(config, tmp_path / "peer-2.log")
     try:
@@ -202,5 +201,4 @@ async def test_peer_process_joins_endorses_commits_and_restarts(
             assert json.loads(answer.response.payload)["Owner"] == "Jin"
         assert process.terminate() == 0
     finally:
-        if process.popen.poll() is None:
-            process.kill()
+        process.kill()

@@ -69,10 +69,21 @@ class CliProcess:
             self._close_pipe()
 
     def kill(self) -> None:
-        """SIGKILL (no cleanup in the process) and reap it."""
+        """SIGKILL (no cleanup in the process) and reap it; harmless once it exited."""
         if self.popen.poll() is None:
             self.popen.kill()
-        self.popen.wait(30)
+        try:
+            self.popen.wait(30)
+        finally:
+            self._close_pipe()
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """`terminate` if it still runs; its exit code either way, the pipe closed
+        (a process that died on its own otherwise leaves its stdout pipe open)."""
+        if self.popen.poll() is None:
+            return self.terminate(timeout_s)
+        self._close_pipe()
+        return self.popen.returncode
         self._close_pipe()
 
     def _close_pipe(self) -> None:
