@@ -279,6 +279,9 @@ def add_channel_commands(
     )
     add_peer_tls_arguments(join)
     join.set_defaults(handler=run_channel_join)
+    from network.channel_update_cli import add_channel_update_commands
+
+    add_channel_update_commands(channel_commands)
     from network.channel_cli import add_channel_query_commands
 
     add_channel_query_commands(channel_commands)

@@ -1,0 +1,455 @@
+"""`medledger channel config` and `medledger channel update`: a running channel's config.
+
+The operator's side of a config update, as Fabric's ``peer channel fetch config``,
+``configtxlator compute_update``, ``peer channel signconfigtx`` and ``peer channel
+update`` do it in one step each:
+
+1. `channel config` asks the orderer's Deliver for the channel's last config block and
+   writes its `common.Config` as JSON, with the values and policies Fabric's
+   configtxlator decodes shown as JSON objects (``channel_group.groups.Orderer.
+   values.BatchSize.value.max_message_count``), the rest as base64;
+2. the operator edits that file;
+3. `channel update` fetches the current config again, computes the ConfigUpdate to the
+   edited one (`common.configtx.compute_update`), has every ``--sign`` identity sign
+   it, wraps it in a CONFIG_UPDATE envelope signed by the first, broadcasts it and
+   waits on Deliver for the config block it makes, whose number it prints.
+
+The orderer judges the update (read set, versions, mod_policy); its refusal, e.g. too
+few admin signatures or a config that changed since it was fetched, is reported as
+it gives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from common.channelconfig import ChannelConfig
+from common.configtx import compute_update
+from common.errors import ConfigError, MedledgerError
+from common.msp import SigningIdentity, load_signing_identity
+from common.protoutil import (
+    BLOCK_UNTIL_READY,
+    SeekPosition,
+    create_seek_envelope,
+    last_config_index,
+)
+from common.tls import TlsFiles
+from network.cli import EXIT_OK
+from network.config_update import config_update_envelope, create_config_update_tx
+from network.lifecycle_client import Target
+from protos.common import common_pb2, configtx_pb2, policies_pb2
+from protos.common import configuration_pb2 as common_config_pb2
+from protos.msp import msp_config_pb2
+from protos.orderer import ab_pb2, ab_pb2_grpc
+from protos.orderer import configuration_pb2 as orderer_config_pb2
+from protos.peer import configuration_pb2 as peer_config_pb2
+
+__all__ = [
+    "ChannelUpdateError",
+    "add_channel_update_commands",
+    "config_from_json",
+    "config_to_json",
+]
+
+_MAX_BLOCK = 2**63 - 1
+
+_VALUE_TYPES: Mapping[str, type[Message]] = {
+    "HashingAlgorithm": common_config_pb2.HashingAlgorithm,
+    "BlockDataHashingStructure": common_config_pb2.BlockDataHashingStructure,
+    "OrdererAddresses": common_config_pb2.OrdererAddresses,
+    "Endpoints": common_config_pb2.OrdererAddresses,
+    "Consortium": common_config_pb2.Consortium,
+    "Capabilities": common_config_pb2.Capabilities,
+    "BatchSize": orderer_config_pb2.BatchSize,
+    "BatchTimeout": orderer_config_pb2.BatchTimeout,
+    "ChannelRestrictions": orderer_config_pb2.ChannelRestrictions,
+    "ConsensusType": orderer_config_pb2.ConsensusType,
+    "AnchorPeers": peer_config_pb2.AnchorPeers,
+    "ACLs": peer_config_pb2.ACLs,
+    "MSP": msp_config_pb2.MSPConfig,
+}
+"""The message each config value holds, by its name (as configtxlator decodes it)."""
+
+_POLICY_TYPES: Mapping[int, type[Message]] = {
+    policies_pb2.Policy.SIGNATURE: policies_pb2.SignaturePolicyEnvelope,
+    policies_pb2.Policy.IMPLICIT_META: policies_pb2.ImplicitMetaPolicy,
+}
+
+
+class ChannelUpdateError(MedledgerError):
+    """The orderer refused, or the channel's blocks could not be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Orderer:
+    """Where to fetch and send, and who signs the Deliver requests."""
+
+    target: Target
+    reader: SigningIdentity
+    channel: str
+
+
+# Commands
+
+
+def add_channel_update_commands(
+    channel_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add `config` and `update` under `medledger channel`."""
+    config = channel_commands.add_parser(
+        "config",
+        help="write a channel's current config as JSON, to edit for `channel update`",
+        description=(
+            "Fetch the channel's last config block from the orderer (Deliver, signed "
+            "by --identity, a reader of the channel) and write its common.Config as "
+            "JSON: known values and policies decoded, other bytes base64."
+        ),
+    )
+    _orderer_arguments(config)
+    config.add_argument(
+        "--identity", type=Path, required=True, help="MSP folder of a channel member"
+    )
+    config.add_argument("--mspid", required=True, help="its MSP id")
+    config.add_argument(
+        "-o", "--output", type=Path, help="the JSON file (default: standard output)"
+    )
+    config.set_defaults(handler=run_channel_config)
+
+    update = channel_commands.add_parser(
+        "update",
+        help="change a channel's config to an edited copy, signed by admins",
+        description=(
+            "Fetch the channel's current config, compute the update to UPDATED.json "
+            "(as `channel config` writes it, edited), collect a signature from every "
+            "--sign identity, broadcast it signed by the first one and wait for the "
+            "config block; prints its number."
+        ),
+    )
+    _orderer_arguments(update)
+    update.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        metavar="UPDATED.json",
+        help="the edited config",
+    )
+    update.add_argument(
+        "--sign",
+        action="append",
+        required=True,
+        metavar="MSP_DIR:MSPID",
+        help="an admin who signs the update (repeatable; the first one submits it)",
+    )
+    update.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait (default 30)"
+    )
+    update.set_defaults(handler=run_channel_update)
+
+
+def run_channel_config(args: argparse.Namespace) -> int:
+    reader = load_signing_identity(args.identity, mspid=args.mspid)
+    orderer = _Orderer(_target(args), reader, args.channel)
+    view, _ = asyncio.run(fetch_config(orderer))
+    text = config_to_json(view.config)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text)
+    except OSError as error:
+        raise ConfigError(f"{args.output}: {error.strerror}") from None
+    print(f"wrote the config of channel {view.channel_id} (sequence {view.sequence})")
+    return EXIT_OK
+
+
+def run_channel_update(args: argparse.Namespace) -> int:
+    try:
+        text = args.config.read_text()
+    except OSError as error:
+        raise ConfigError(f"{args.config}: {error.strerror}") from None
+    updated = config_from_json(text, source=str(args.config))
+    signers = [_signer(spec) for spec in args.sign]
+    orderer = _Orderer(_target(args), signers[0], args.channel)
+    number = asyncio.run(update_channel(orderer, updated, signers))
+    print(f"config block {number}")
+    return EXIT_OK
+
+
+async def update_channel(
+    orderer: _Orderer, updated: configtx_pb2.Config, signers: list[SigningIdentity]
+) -> int:
+    """Compute, sign and broadcast the update; the number of the config block it made.
+
+    Raises:
+        ConfigUpdateError: the configs do not differ.
+        ChannelUpdateError: the orderer refused the update or the blocks are unreadable.
+    """
+    current, height = await fetch_config(orderer)
+    update = compute_update(orderer.channel, current.config, updated)
+    envelope = create_config_update_tx(
+        orderer.channel,
+        config_update_envelope(update, signers=signers),
+        signers[0],
+    )
+    await _broadcast(orderer.target, envelope.SerializeToString())
+    return await _wait_for_config_block(orderer, height, current.sequence + 1)
+
+
+async def fetch_config(orderer: _Orderer) -> tuple[ChannelConfig, int]:
+    """The channel's current config and its block height, from the orderer.
+
+    Raises:
+        ChannelUpdateError: Deliver refused or returned no usable block.
+    """
+    newest = await _block_at(orderer, SeekPosition.newest())
+    index = last_config_index(newest)
+    block = newest
+    if index != newest.header.number:
+        block = await _block_at(orderer, SeekPosition.specified(index))
+    return ChannelConfig.from_block(block), newest.header.number + 1
+
+
+# JSON
+
+
+def config_to_json(config: configtx_pb2.Config) -> str:
+    """A common.Config as JSON, known values and policies decoded to objects."""
+    document = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    group = document.get("channel_group")
+    if isinstance(group, dict):
+        for kind, name, element in _elements(group):
+            _decode_element(kind, name, element)
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def config_from_json(text: str, *, source: str) -> configtx_pb2.Config:
+    """Parse what `config_to_json` wrote, perhaps edited.
+
+    Raises:
+        ConfigError: not JSON, or not a common.Config, or a value that does not fit.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}: not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: not a common.Config (a JSON object)")
+    group = document.get("channel_group")
+    if isinstance(group, dict):
+        for kind, name, element in _elements(group):
+            _encode_element(kind, name, element, source)
+    try:
+        return json_format.ParseDict(document, configtx_pb2.Config())
+    except json_format.ParseError as error:
+        raise ConfigError(f"{source}: not a common.Config: {error}") from None
+
+
+def _elements(group: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every value and policy below `group`: ("value"|"policy", name, its JSON)."""
+    for kind, members in (("value", "values"), ("policy", "policies")):
+        entries = group.get(members)
+        if isinstance(entries, dict):
+            for name, element in entries.items():
+                if isinstance(element, dict):
+                    yield kind, name, element
+    children = group.get("groups")
+    if isinstance(children, dict):
+        for child in children.values():
+            if isinstance(child, dict):
+                yield from _elements(child)
+
+
+def _decode_element(kind: str, name: str, element: dict[str, Any]) -> None:
+    if kind == "value":
+        message_type = _VALUE_TYPES.get(name)
+        if message_type is not None and "value" in element:
+            element["value"] = _decoded(message_type, element["value"])
+        return
+    policy = element.get("policy")
+    if isinstance(policy, dict):
+        message_type = _POLICY_TYPES.get(int(policy.get("type", 0)))
+        if message_type is not None and "value" in policy:
+            policy["value"] = _decoded(message_type, policy["value"])
+
+
+def _decoded(message_type: type[Message], encoded: str) -> Any:
+    try:
+        message = message_type.FromString(base64.b64decode(encoded))
+    except DecodeError:
+        return encoded  # left as base64, as it came
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _encode_element(kind: str, name: str, element: dict[str, Any], source: str) -> None:
+    if kind == "value":
+        message_type = _VALUE_TYPES.get(name)
+        if message_type is not None and isinstance(element.get("value"), dict):
+            element["value"] = _encoded(message_type, element["value"], name, source)
+        return
+    policy = element.get("policy")
+    if isinstance(policy, dict) and isinstance(policy.get("value"), dict):
+        message_type = _POLICY_TYPES.get(int(policy.get("type", 0)))
+        if message_type is None:
+            raise ConfigError(
+                f"{source}: policy {name!r}: a decoded value needs type 1 "
+                "(SIGNATURE) or 3 (IMPLICIT_META)"
+            )
+        policy["value"] = _encoded(message_type, policy["value"], name, source)
+
+
+def _encoded(
+    message_type: type[Message], document: dict[str, Any], name: str, source: str
+) -> str:
+    try:
+        message = json_format.ParseDict(document, message_type())
+    except json_format.ParseError as error:
+        raise ConfigError(
+            f"{source}: {name!r} is not a {message_type.DESCRIPTOR.name}: {error}"
+        ) from None
+    return base64.b64encode(message.SerializeToString(deterministic=True)).decode()
+
+
+# The orderer
+
+
+async def _block_at(orderer: _Orderer, position: SeekPosition) -> common_pb2.Block:
+    """One block from Deliver."""
+    seek = _seek(orderer, position, position)
+    async with orderer.target.open() as channel:
+        stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
+        call: Any = stub.Deliver(timeout=orderer.target.timeout_s)  # type: ignore[call-arg]
+        try:
+            await call.write(seek)
+            response = await call.read()
+            call.cancel()
+        except grpc.aio.AioRpcError as error:
+            raise _rpc_error(orderer.target, "Deliver", error) from None
+    return _delivered_block(orderer, response)
+
+
+async def _wait_for_config_block(orderer: _Orderer, height: int, sequence: int) -> int:
+    """The number of the first block from `height` on holding config `sequence`."""
+    seek = _seek(
+        orderer, SeekPosition.specified(height), SeekPosition.specified(_MAX_BLOCK)
+    )
+    async with orderer.target.open() as channel:
+        stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
+        call: Any = stub.Deliver(timeout=orderer.target.timeout_s)  # type: ignore[call-arg]
+        try:
+            await call.write(seek)
+            while True:
+                block = _delivered_block(orderer, await call.read())
+                if _config_sequence(block) == sequence:
+                    call.cancel()
+                    return block.header.number
+        except grpc.aio.AioRpcError as error:
+            raise _rpc_error(orderer.target, "Deliver", error) from None
+
+
+def _seek(orderer: _Orderer, start: SeekPosition, stop: SeekPosition) -> bytes:
+    return create_seek_envelope(
+        channel_id=orderer.channel,
+        start=start,
+        stop=stop,
+        behavior=BLOCK_UNTIL_READY,
+        creator=orderer.reader.serialized,
+        signer=orderer.reader.sign,
+    ).SerializeToString()
+
+
+def _delivered_block(orderer: _Orderer, response: object) -> common_pb2.Block:
+    if not isinstance(response, ab_pb2.DeliverResponse):  # grpc.aio.EOF
+        raise ChannelUpdateError(
+            f"orderer {orderer.target.address}: the block stream ended"
+        )
+    if response.WhichOneof("Type") != "block":
+        status = common_pb2.Status.Name(response.status)
+        raise ChannelUpdateError(
+            f"orderer {orderer.target.address} refused to deliver blocks of channel "
+            f"{orderer.channel!r}: {status}"
+        )
+    return response.block
+
+
+def _config_sequence(block: common_pb2.Block) -> int | None:
+    """The config sequence of a config block; None for other blocks."""
+    if len(block.data.data) != 1:
+        return None
+    try:
+        envelope = common_pb2.Envelope.FromString(block.data.data[0])
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        if header.type != common_pb2.CONFIG:
+            return None
+        return configtx_pb2.ConfigEnvelope.FromString(payload.data).config.sequence
+    except DecodeError:
+        return None
+
+
+async def _broadcast(target: Target, envelope: bytes) -> None:
+    async with target.open() as channel:
+        method = channel.stream_stream(  # type: ignore[call-arg]
+            "/orderer.AtomicBroadcast/Broadcast",
+            response_deserializer=ab_pb2.BroadcastResponse.FromString,
+        )
+        try:
+            call: Any = method(iter([envelope]), timeout=target.timeout_s)
+            responses = [response async for response in call]
+        except grpc.aio.AioRpcError as error:
+            raise _rpc_error(target, "Broadcast", error) from None
+    if len(responses) != 1 or responses[0].status != common_pb2.SUCCESS:
+        shown = "; ".join(
+            f"{common_pb2.Status.Name(r.status)}: {r.info}".strip() for r in responses
+        )
+        raise ChannelUpdateError(
+            f"orderer {target.address} refused the update: {shown or 'no answer'}"
+        )
+
+
+def _rpc_error(
+    target: Target, call: str, error: grpc.aio.AioRpcError
+) -> ChannelUpdateError:
+    return ChannelUpdateError(
+        f"orderer {target.address}: {call}: {error.code().name}: {error.details()}"
+    )
+
+
+# Arguments
+
+
+def _orderer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-C", "--channel", required=True, help="the channel")
+    parser.add_argument("--orderer", required=True, help="the orderer's HOST:PORT")
+    parser.add_argument("--orderer-tls-ca", type=Path, help="CA of its TLS certificate")
+    parser.add_argument("--orderer-server-name", help="TLS name to expect from it")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    timeout = float(getattr(args, "timeout", 30.0))
+    if args.orderer_tls_ca is None:
+        return Target(address=args.orderer, timeout_s=timeout)
+    return Target(
+        address=args.orderer,
+        tls=TlsFiles(root_cas=(args.orderer_tls_ca,)),
+        server_name=args.orderer_server_name,
+        timeout_s=timeout,
+    )
+
+
+def _signer(spec: str) -> SigningIdentity:
+    folder, separator, mspid = spec.rpartition(":")
+    if not separator or not folder or not mspid:
+        raise ConfigError(f"--sign {spec!r}: expected MSP_DIR:MSPID")
+    return load_signing_identity(Path(folder), mspid=mspid)
