@@ -391,10 +391,15 @@ async def _query_scc(
                 signed.SerializeToString(), timeout=peer.timeout_s
             )
         except grpc.aio.AioRpcError as error:
-            raise _rpc_error(f"peer {peer.address}", error) from None
+            if error.code() != grpc.StatusCode.PERMISSION_DENIED:
+                raise _rpc_error(f"peer {peer.address}", error) from None
+            raise ChannelQueryError(
+                f"peer {peer.address} refused {function} signed by {signer.mspid}: "
+                f"{error.details() or 'permission denied'}"
+            ) from None
     if response.response.status != STATUS_OK:
         raise ChannelQueryError(
-            f"peer {peer.address} refused {function}: "
+            f"peer {peer.address} refused {function} signed by {signer.mspid}: "
             f"{response.response.message or 'no message'} "
             f"(status {response.response.status})"
         )
