@@ -1,22 +1,23 @@
 """`medledger channel config` and `medledger channel update`: a running channel's config.
 
-The operator's side of a config update, as Fabric's ``peer channel fetch config``,
-``configtxlator compute_update``, ``peer channel signconfigtx`` and ``peer channel
-update`` do it in one step each:
+The operator's side of a config update, which Fabric spreads over ``peer channel
+fetch config``, ``configtxlator compute_update``, ``peer channel signconfigtx`` and
+``peer channel update``:
 
 1. `channel config` asks the orderer's Deliver for the channel's last config block and
    writes its `common.Config` as JSON, with the values and policies Fabric's
    configtxlator decodes shown as JSON objects (``channel_group.groups.Orderer.
    values.BatchSize.value.max_message_count``), the rest as base64;
-2. the operator edits that file;
-3. `channel update` fetches the current config again, computes the ConfigUpdate to the
-   edited one (`common.configtx.compute_update`), has every ``--sign`` identity sign
-   it, wraps it in a CONFIG_UPDATE envelope signed by the first, broadcasts it and
-   waits on Deliver for the config block it makes, whose number it prints.
+2. the operator edits that file (keeping its ``sequence``);
+3. `channel update` fetches the config the edit started from (the one at that
+   ``sequence``, usually the current one), computes the ConfigUpdate to the edited
+   one (`common.configtx.compute_update`), has every ``--sign`` identity sign it,
+   wraps it in a CONFIG_UPDATE envelope signed by the first, broadcasts it and waits
+   on Deliver for the config block it makes, whose number it prints.
 
 The orderer judges the update (read set, versions, mod_policy); its refusal, e.g. too
-few admin signatures or a config that changed since it was fetched, is reported as
-it gives it.
+few admin signatures or an edit of a config that has changed since in the same
+places, is reported as it gives it.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def add_channel_update_commands(
 def run_channel_config(args: argparse.Namespace) -> int:
     reader = load_signing_identity(args.identity, mspid=args.mspid)
     orderer = _Orderer(_target(args), reader, args.channel)
-    view, _ = asyncio.run(fetch_config(orderer))
+    view = asyncio.run(fetch_config(orderer))
     text = config_to_json(view.config)
     if args.output is None:
         sys.stdout.write(text)
@@ -192,12 +193,19 @@ async def update_channel(
 ) -> int:
     """Compute, sign and broadcast the update; the number of the config block it made.
 
+    The update is computed from the config the edit started from (the one at the
+    `sequence` the edited config keeps), so an edit of a config that has changed
+    since in the same places is refused by the orderer, as in Fabric.
+
     Raises:
         ConfigUpdateError: the configs do not differ.
         ChannelUpdateError: the orderer refused the update or the blocks are unreadable.
     """
-    current, height = await fetch_config(orderer)
-    update = compute_update(orderer.channel, current.config, updated)
+    current, block_number, height = await _current_config(orderer)
+    original = current
+    if updated.sequence != current.sequence:
+        original = await _config_at(orderer, updated.sequence, block_number)
+    update = compute_update(orderer.channel, original.config, updated)
     envelope = create_config_update_tx(
         orderer.channel,
         config_update_envelope(update, signers=signers),
@@ -207,18 +215,43 @@ async def update_channel(
     return await _wait_for_config_block(orderer, height, current.sequence + 1)
 
 
-async def fetch_config(orderer: _Orderer) -> tuple[ChannelConfig, int]:
-    """The channel's current config and its block height, from the orderer.
+async def fetch_config(orderer: _Orderer) -> ChannelConfig:
+    """The channel's current config, from the orderer.
 
     Raises:
         ChannelUpdateError: Deliver refused or returned no usable block.
     """
+    config, _, _ = await _current_config(orderer)
+    return config
+
+
+async def _current_config(orderer: _Orderer) -> tuple[ChannelConfig, int, int]:
+    """The current config, the number of its block, and the channel's height."""
     newest = await _block_at(orderer, SeekPosition.newest())
     index = last_config_index(newest)
     block = newest
     if index != newest.header.number:
         block = await _block_at(orderer, SeekPosition.specified(index))
-    return ChannelConfig.from_block(block), newest.header.number + 1
+    return ChannelConfig.from_block(block), index, newest.header.number + 1
+
+
+async def _config_at(
+    orderer: _Orderer, sequence: int, newer_block: int
+) -> ChannelConfig:
+    """The config at `sequence`, walking back from the config block `newer_block`."""
+    while newer_block > 0:
+        before = await _block_at(orderer, SeekPosition.specified(newer_block - 1))
+        newer_block = last_config_index(before)
+        block = await _block_at(orderer, SeekPosition.specified(newer_block))
+        config = ChannelConfig.from_block(block)
+        if config.sequence <= sequence:
+            if config.sequence == sequence:
+                return config
+            break
+    raise ConfigError(
+        f"the edited config names sequence {sequence}, which channel "
+        f"{orderer.channel!r} never had: edit a config `medledger channel config` wrote"
+    )
 
 
 # JSON
@@ -358,7 +391,9 @@ async def _wait_for_config_block(orderer: _Orderer, height: int, sequence: int) 
             raise _rpc_error(orderer.target, "Deliver", error) from None
 
 
-def _seek(orderer: _Orderer, start: SeekPosition, stop: SeekPosition) -> bytes:
+def _seek(
+    orderer: _Orderer, start: SeekPosition, stop: SeekPosition
+) -> common_pb2.Envelope:
     return create_seek_envelope(
         channel_id=orderer.channel,
         start=start,
@@ -366,7 +401,7 @@ def _seek(orderer: _Orderer, start: SeekPosition, stop: SeekPosition) -> bytes:
         behavior=BLOCK_UNTIL_READY,
         creator=orderer.reader.serialized,
         signer=orderer.reader.sign,
-    ).SerializeToString()
+    )
 
 
 def _delivered_block(orderer: _Orderer, response: object) -> common_pb2.Block:
