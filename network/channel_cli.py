@@ -18,9 +18,8 @@ Output, as Fabric prints it unless noted:
     fetch    "Received block: N" on stderr. Without OUTPUT_FILE the block goes to
              CHANNEL_SPEC.block (e.g. mychannel_newest.block). `--json FILE` (`-`:
              stdout) also writes the block decoded layer by layer, in the shape of
-             `configtxlator proto_decode --type common.Block`: envelopes, headers,
-             identities (PEM text), config envelopes, transactions and read-write
-             sets decoded; metadata decoded by index; other bytes in base64.
+             `configtxlator proto_decode --type common.Block` (`network.block_json`),
+             so `jq .data.data[0].payload.data.config` works on a config block.
 
 `config` is the block the newest block's metadata names as the last config (the
 SIGNATURES metadata's OrdererBlockMetadata, else the LAST_CONFIG entry). Deliver
@@ -33,16 +32,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from common.errors import MedledgerError
@@ -55,28 +52,21 @@ from common.protoutil import (
     sign_proposal,
 )
 from common.tls import TlsFiles, cert_hash
+from network.block_json import block_document
 from network.cli import add_peer_tls_arguments
 from network.lifecycle_client import Target
-from protos.common import common_pb2, configtx_pb2, ledger_pb2
-from protos.ledger.rwset import rwset_pb2
-from protos.ledger.rwset.kvrwset import kv_rwset_pb2
-from protos.msp import identities_pb2
+from protos.common import common_pb2, ledger_pb2
 from protos.orderer import ab_pb2
 from protos.peer import (
-    chaincode_event_pb2,
-    chaincode_pb2,
     events_pb2,
-    proposal_pb2,
     proposal_response_pb2,
     query_pb2,
-    transaction_pb2,
 )
 
 __all__ = [
     "BlockSpec",
     "ChannelQueryError",
     "add_channel_query_commands",
-    "block_document",
     "chain_info_document",
     "fetch_block",
     "get_chain_info",
@@ -553,247 +543,3 @@ async def _deliver_refusal(
     if status == common_pb2.NOT_FOUND:
         return ChannelQueryError(f"{where}: the node has no such channel ({name})")
     return ChannelQueryError(f"{where}: no block delivered ({name})")
-
-
-# Blocks as JSON
-
-
-_Decoder = Callable[[bytes], object]
-
-
-def block_document(block: common_pb2.Block) -> dict[str, object]:
-    """The block decoded layer by layer for reading (bytes that do not decode: base64)."""
-    return {
-        "header": _message(block.header),
-        "data": {"data": [_envelope(data) for data in block.data.data]},
-        "metadata": {
-            "metadata": [
-                _metadata_entry(index, value)
-                for index, value in enumerate(block.metadata.metadata)
-            ]
-        },
-    }
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _message(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
-def _parsed(kind: type[_M], data: bytes) -> _M | None:
-    try:
-        return kind.FromString(data)
-    except DecodeError:
-        return None
-
-
-def _decoded(
-    kind: type[_M], data: bytes, fill: Callable[[_M, dict[str, Any]], None]
-) -> object:
-    message = _parsed(kind, data)
-    if message is None:
-        return _b64(data)
-    document = _message(message)
-    fill(message, document)
-    return document
-
-
-def _envelope(data: bytes) -> object:
-    def fill(envelope: common_pb2.Envelope, document: dict[str, Any]) -> None:
-        document["payload"] = _payload(envelope.payload)
-
-    return _decoded(common_pb2.Envelope, data, fill)
-
-
-def _payload(data: bytes) -> object:
-    def fill(payload: common_pb2.Payload, document: dict[str, Any]) -> None:
-        header = _parsed(common_pb2.ChannelHeader, payload.header.channel_header)
-        kind = header.type if header is not None else -1
-        document["header"] = {
-            "channel_header": _channel_header(payload.header.channel_header),
-            "signature_header": _signature_header(payload.header.signature_header),
-        }
-        decoder = _PAYLOAD_DATA.get(kind)
-        if decoder is not None:
-            document["data"] = decoder(payload.data)
-
-    return _decoded(common_pb2.Payload, data, fill)
-
-
-def _channel_header(data: bytes) -> object:
-    def fill(header: common_pb2.ChannelHeader, document: dict[str, Any]) -> None:
-        if header.type == common_pb2.ENDORSER_TRANSACTION and header.extension:
-            document["extension"] = _decoded(
-                proposal_pb2.ChaincodeHeaderExtension, header.extension, _nothing
-            )
-
-    return _decoded(common_pb2.ChannelHeader, data, fill)
-
-
-def _signature_header(data: bytes) -> object:
-    def fill(header: common_pb2.SignatureHeader, document: dict[str, Any]) -> None:
-        document["creator"] = _identity(header.creator)
-
-    return _decoded(common_pb2.SignatureHeader, data, fill)
-
-
-def _identity(data: bytes) -> object:
-    def fill(
-        identity: identities_pb2.SerializedIdentity, document: dict[str, Any]
-    ) -> None:
-        document["id_bytes"] = identity.id_bytes.decode("utf-8", errors="replace")
-
-    return _decoded(identities_pb2.SerializedIdentity, data, fill)
-
-
-def _nothing(_message: Message, _document: dict[str, Any]) -> None:
-    return None
-
-
-def _config_envelope(data: bytes) -> object:
-    def fill(envelope: configtx_pb2.ConfigEnvelope, document: dict[str, Any]) -> None:
-        if envelope.HasField("last_update"):
-            document["last_update"] = _envelope(
-                envelope.last_update.SerializeToString()
-            )
-
-    return _decoded(configtx_pb2.ConfigEnvelope, data, fill)
-
-
-def _config_update_envelope(data: bytes) -> object:
-    def fill(
-        envelope: configtx_pb2.ConfigUpdateEnvelope, document: dict[str, Any]
-    ) -> None:
-        document["config_update"] = _decoded(
-            configtx_pb2.ConfigUpdate, envelope.config_update, _nothing
-        )
-        document["signatures"] = [
-            {
-                "signature_header": _signature_header(item.signature_header),
-                "signature": _b64(item.signature),
-            }
-            for item in envelope.signatures
-        ]
-
-    return _decoded(configtx_pb2.ConfigUpdateEnvelope, data, fill)
-
-
-def _transaction(data: bytes) -> object:
-    def fill(
-        transaction: transaction_pb2.Transaction, document: dict[str, Any]
-    ) -> None:
-        document["actions"] = [
-            {
-                "header": _signature_header(action.header),
-                "payload": _action_payload(action.payload),
-            }
-            for action in transaction.actions
-        ]
-
-    return _decoded(transaction_pb2.Transaction, data, fill)
-
-
-def _action_payload(data: bytes) -> object:
-    def fill(
-        payload: transaction_pb2.ChaincodeActionPayload, document: dict[str, Any]
-    ) -> None:
-        document["chaincode_proposal_payload"] = _decoded(
-            proposal_pb2.ChaincodeProposalPayload,
-            payload.chaincode_proposal_payload,
-            _proposal_payload_fill,
-        )
-        action = payload.action
-        document["action"] = {
-            "proposal_response_payload": _decoded(
-                proposal_response_pb2.ProposalResponsePayload,
-                action.proposal_response_payload,
-                _response_payload_fill,
-            ),
-            "endorsements": [
-                {
-                    "endorser": _identity(item.endorser),
-                    "signature": _b64(item.signature),
-                }
-                for item in action.endorsements
-            ],
-        }
-
-    return _decoded(transaction_pb2.ChaincodeActionPayload, data, fill)
-
-
-def _proposal_payload_fill(
-    payload: proposal_pb2.ChaincodeProposalPayload, document: dict[str, Any]
-) -> None:
-    document["input"] = _decoded(
-        chaincode_pb2.ChaincodeInvocationSpec, payload.input, _nothing
-    )
-
-
-def _response_payload_fill(
-    payload: proposal_response_pb2.ProposalResponsePayload, document: dict[str, Any]
-) -> None:
-    def fill(action: proposal_pb2.ChaincodeAction, inner: dict[str, Any]) -> None:
-        inner["results"] = _decoded(
-            rwset_pb2.TxReadWriteSet, action.results, _rwset_fill
-        )
-        inner["events"] = _decoded(
-            chaincode_event_pb2.ChaincodeEvent, action.events, _nothing
-        )
-
-    document["extension"] = _decoded(
-        proposal_pb2.ChaincodeAction, payload.extension, fill
-    )
-
-
-def _rwset_fill(rwset: rwset_pb2.TxReadWriteSet, document: dict[str, Any]) -> None:
-    document["ns_rwset"] = [
-        {
-            **_message(namespace),
-            "rwset": _decoded(kv_rwset_pb2.KVRWSet, namespace.rwset, _nothing),
-        }
-        for namespace in rwset.ns_rwset
-    ]
-
-
-_PAYLOAD_DATA: dict[int, _Decoder] = {
-    common_pb2.CONFIG: _config_envelope,
-    common_pb2.CONFIG_UPDATE: _config_update_envelope,
-    common_pb2.ENDORSER_TRANSACTION: _transaction,
-}
-
-
-def _metadata_entry(index: int, data: bytes) -> object:
-    if index == common_pb2.TRANSACTIONS_FILTER:
-        return [_validation_code(code) for code in data]
-    if not data:
-        return {}
-
-    def fill(metadata: common_pb2.Metadata, document: dict[str, Any]) -> None:
-        value_kind = _METADATA_VALUE.get(index)
-        if value_kind is not None and metadata.value:
-            document["value"] = _decoded(value_kind, metadata.value, _nothing)
-        document["signatures"] = [
-            {
-                "signature_header": _signature_header(item.signature_header),
-                "signature": _b64(item.signature),
-            }
-            for item in metadata.signatures
-        ]
-
-    return _decoded(common_pb2.Metadata, data, fill)
-
-
-_METADATA_VALUE: dict[int, type[Message]] = {
-    common_pb2.SIGNATURES: common_pb2.OrdererBlockMetadata,
-    common_pb2.LAST_CONFIG: common_pb2.LastConfig,
-}
-
-
-def _validation_code(code: int) -> str:
-    try:
-        return transaction_pb2.TxValidationCode.Name(code)
-    except ValueError:
-        return str(code)

@@ -274,7 +274,7 @@ async def test_fetch_json_decodes_the_block_layer_by_layer(
     assert results["ns_rwset"][0]["namespace"] == "_lifecycle"
     assert document["metadata"]["metadata"][2] == ["VALID"]
     signatures = document["metadata"]["metadata"][0]
-    assert signatures["value"]["last_config"] == {}  # index 0: proto3 default
+    assert signatures["value"]["last_config"] == {"index": "0"}
     json_file = network.folder / "config.json"
     status, _, err = await medledger(
         capsys,
@@ -290,7 +290,14 @@ async def test_fetch_json_decodes_the_block_layer_by_layer(
     )
     assert status == 0, err
     config = json.loads(json_file.read_text())["data"]["data"][0]["payload"]["data"]
-    assert "Application" in config["config"]["channel_group"]["groups"]
+    organisation = config["config"]["channel_group"]["groups"]["Application"]["groups"][
+        HOSPITAL_A
+    ]
+    assert organisation["values"]["MSP"]["value"]["config"]["name"] == HOSPITAL_A
+    readers = organisation["policies"]["Readers"]["policy"]
+    assert readers["type"] == 1  # SIGNATURE
+    principals = [item["principal"] for item in readers["value"]["identities"]]
+    assert {"msp_identifier": HOSPITAL_A, "role": "CLIENT"} in principals
 
 
 @pytest.mark.parametrize(
