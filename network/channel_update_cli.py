@@ -132,10 +132,10 @@ def add_channel_update_commands(
         "update",
         help="change a channel's config to an edited copy, signed by admins",
         description=(
-            "Fetch the channel's current config, compute the update to UPDATED.json "
-            "(as `channel config` writes it, edited), collect a signature from every "
-            "--sign identity, broadcast it signed by the first one and wait for the "
-            "config block; prints its number."
+            "Compute the update from the config UPDATED.json was written from (by "
+            "`channel config`; its sequence says which) to UPDATED.json, collect a "
+            "signature from every --sign identity, broadcast it signed by the first "
+            "one and wait for the config block; prints its number."
         ),
     )
     _orderer_arguments(update)
@@ -153,16 +153,13 @@ def add_channel_update_commands(
         metavar="MSP_DIR:MSPID",
         help="an admin who signs the update (repeatable; the first one submits it)",
     )
-    update.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait (default 30)"
-    )
     update.set_defaults(handler=run_channel_update)
 
 
 def run_channel_config(args: argparse.Namespace) -> int:
     reader = load_signing_identity(args.identity, mspid=args.mspid)
     orderer = _Orderer(_target(args), reader, args.channel)
-    view = asyncio.run(fetch_config(orderer))
+    view = asyncio.run(_fetch_config(orderer))
     text = config_to_json(view.config)
     if args.output is None:
         sys.stdout.write(text)
@@ -183,12 +180,12 @@ def run_channel_update(args: argparse.Namespace) -> int:
     updated = config_from_json(text, source=str(args.config))
     signers = [_signer(spec) for spec in args.sign]
     orderer = _Orderer(_target(args), signers[0], args.channel)
-    number = asyncio.run(update_channel(orderer, updated, signers))
+    number = asyncio.run(_update_channel(orderer, updated, signers))
     print(f"config block {number}")
     return EXIT_OK
 
 
-async def update_channel(
+async def _update_channel(
     orderer: _Orderer, updated: configtx_pb2.Config, signers: list[SigningIdentity]
 ) -> int:
     """Compute, sign and broadcast the update; the number of the config block it made.
@@ -215,7 +212,7 @@ async def update_channel(
     return await _wait_for_config_block(orderer, height, current.sequence + 1)
 
 
-async def fetch_config(orderer: _Orderer) -> ChannelConfig:
+async def _fetch_config(orderer: _Orderer) -> ChannelConfig:
     """The channel's current config, from the orderer.
 
     Raises:
@@ -312,7 +309,7 @@ def _decode_element(kind: str, name: str, element: dict[str, Any]) -> None:
         return
     policy = element.get("policy")
     if isinstance(policy, dict):
-        message_type = _POLICY_TYPES.get(int(policy.get("type", 0)))
+        message_type = _policy_message_type(policy)
         if message_type is not None and "value" in policy:
             policy["value"] = _decoded(message_type, policy["value"])
 
@@ -333,13 +330,21 @@ def _encode_element(kind: str, name: str, element: dict[str, Any], source: str) 
         return
     policy = element.get("policy")
     if isinstance(policy, dict) and isinstance(policy.get("value"), dict):
-        message_type = _POLICY_TYPES.get(int(policy.get("type", 0)))
+        message_type = _policy_message_type(policy)
         if message_type is None:
             raise ConfigError(
                 f"{source}: policy {name!r}: a decoded value needs type 1 "
                 "(SIGNATURE) or 3 (IMPLICIT_META)"
             )
         policy["value"] = _encoded(message_type, policy["value"], name, source)
+
+
+def _policy_message_type(policy: dict[str, Any]) -> type[Message] | None:
+    """What a policy's value holds, by its type (1 SIGNATURE, 3 IMPLICIT_META)."""
+    kind = policy.get("type", 0)
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        return None
+    return _POLICY_TYPES.get(kind)
 
 
 def _encoded(
@@ -469,10 +474,16 @@ def _orderer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orderer", required=True, help="the orderer's HOST:PORT")
     parser.add_argument("--orderer-tls-ca", type=Path, help="CA of its TLS certificate")
     parser.add_argument("--orderer-server-name", help="TLS name to expect from it")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds each call to the orderer may take (default 30)",
+    )
 
 
 def _target(args: argparse.Namespace) -> Target:
-    timeout = float(getattr(args, "timeout", 30.0))
+    timeout: float = args.timeout
     if args.orderer_tls_ca is None:
         return Target(address=args.orderer, timeout_s=timeout)
     return Target(

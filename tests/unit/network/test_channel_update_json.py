@@ -69,3 +69,11 @@ def test_a_value_that_does_not_fit_its_message_is_named(view: ChannelConfig) -> 
 
     with pytest.raises(ConfigError, match="'BatchSize' is not a BatchSize"):
         config_from_json(json.dumps(document), source="updated.json")
+
+
+def test_a_decoded_policy_needs_a_known_type(view: ChannelConfig) -> None:
+    document = json.loads(config_to_json(view.config))
+    document["channel_group"]["policies"]["Admins"]["policy"]["type"] = "meta"
+
+    with pytest.raises(ConfigError, match="policy 'Admins': a decoded value needs"):
+        config_from_json(json.dumps(document), source="updated.json")
