@@ -13,8 +13,8 @@ Output, as Fabric prints it unless noted:
     list     "Channels peers has joined: " then one channel per line;
              `--json`: {"channels": [...]}
     getinfo  Blockchain info: {"height":N,"currentBlockHash":"..","previousBlockHash":".."}
-             with the hashes in lowercase hex (Fabric prints them in base64);
-             `--json`: the same object alone
+             with the hashes in lowercase hex (Fabric prints them in base64) and
+             previousBlockHash "" at height 1; `--json`: the same object alone
     fetch    "Received block: N" on stderr. Without OUTPUT_FILE the block goes to
              CHANNEL_SPEC.block (e.g. mychannel_newest.block). `--json FILE` (`-`:
              stdout) also writes the block decoded layer by layer, in the shape of
@@ -37,7 +37,7 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -66,6 +66,7 @@ from protos.peer import (
 __all__ = [
     "BlockSpec",
     "ChannelQueryError",
+    "DeliverSource",
     "add_channel_query_commands",
     "chain_info_document",
     "fetch_block",
@@ -93,12 +94,19 @@ class ChannelQueryError(MedledgerError):
 class BlockSpec:
     """Which block `fetch` asks for: newest, oldest, config, or a number."""
 
-    kind: str
+    kind: Literal["newest", "oldest", "config", "number"]
     number: int = 0
 
     @property
     def label(self) -> str:
         return str(self.number) if self.kind == "number" else self.kind
+
+
+_NAMED_BLOCKS = {
+    "newest": BlockSpec("newest"),
+    "oldest": BlockSpec("oldest"),
+    "config": BlockSpec("config"),
+}
 
 
 def parse_block_spec(text: str) -> BlockSpec:
@@ -107,8 +115,9 @@ def parse_block_spec(text: str) -> BlockSpec:
     Raises:
         ChannelQueryError: anything else.
     """
-    if text in ("newest", "oldest", "config"):
-        return BlockSpec(text)
+    named = _NAMED_BLOCKS.get(text)
+    if named is not None:
+        return named
     if text.isascii() and text.isdigit() and int(text) < 1 << 64:
         return BlockSpec("number", int(text))
     raise ChannelQueryError(
