@@ -7,7 +7,8 @@ fetch config``, ``configtxlator compute_update``, ``peer channel signconfigtx`` 
 1. `channel config` asks the orderer's Deliver for the channel's last config block and
    writes its `common.Config` as JSON, with the values and policies Fabric's
    configtxlator decodes shown as JSON objects (``channel_group.groups.Orderer.
-   values.BatchSize.value.max_message_count``), the rest as base64;
+   values.BatchSize.value.max_message_count``, an organisation's MSP definition),
+   the rest as base64;
 2. the operator edits that file (keeping its ``sequence``);
 3. `channel update` fetches the config the edit started from (the one at that
    ``sequence``, usually the current one), computes the ConfigUpdate to the edited
@@ -82,6 +83,9 @@ _VALUE_TYPES: Mapping[str, type[Message]] = {
     "MSP": msp_config_pb2.MSPConfig,
 }
 """The message each config value holds, by its name (as configtxlator decodes it)."""
+
+_FABRIC_MSP = 0
+"""MSPConfig.type of an X.509 MSP, whose `config` is a FabricMSPConfig."""
 
 _POLICY_TYPES: Mapping[int, type[Message]] = {
     policies_pb2.Policy.SIGNATURE: policies_pb2.SignaturePolicyEnvelope,
@@ -306,6 +310,7 @@ def _decode_element(kind: str, name: str, element: dict[str, Any]) -> None:
         message_type = _VALUE_TYPES.get(name)
         if message_type is not None and "value" in element:
             element["value"] = _decoded(message_type, element["value"])
+            _decode_fabric_msp(element["value"])
         return
     policy = element.get("policy")
     if isinstance(policy, dict):
@@ -326,6 +331,7 @@ def _encode_element(kind: str, name: str, element: dict[str, Any], source: str) 
     if kind == "value":
         message_type = _VALUE_TYPES.get(name)
         if message_type is not None and isinstance(element.get("value"), dict):
+            _encode_fabric_msp(element["value"], source)
             element["value"] = _encoded(message_type, element["value"], name, source)
         return
     policy = element.get("policy")
@@ -337,6 +343,27 @@ def _encode_element(kind: str, name: str, element: dict[str, Any], source: str) 
                 "(SIGNATURE) or 3 (IMPLICIT_META)"
             )
         policy["value"] = _encoded(message_type, policy["value"], name, source)
+
+
+def _decode_fabric_msp(value: object) -> None:
+    """An X.509 MSP's FabricMSPConfig as an object too, as configtxlator shows it."""
+    if _is_fabric_msp(value) and isinstance(value, dict):
+        value["config"] = _decoded(msp_config_pb2.FabricMSPConfig, value["config"])
+
+
+def _encode_fabric_msp(value: dict[str, Any], source: str) -> None:
+    if _is_fabric_msp(value) and isinstance(value["config"], dict):
+        value["config"] = _encoded(
+            msp_config_pb2.FabricMSPConfig, value["config"], "MSP", source
+        )
+
+
+def _is_fabric_msp(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and "config" in value
+        and value.get("type", _FABRIC_MSP) == _FABRIC_MSP
+    )
 
 
 def _policy_message_type(policy: dict[str, Any]) -> type[Message] | None:

@@ -36,6 +36,9 @@ def test_known_values_and_policies_are_json_objects(view: ChannelConfig) -> None
     assert admins["value"] == {"rule": "MAJORITY", "sub_policy": "Admins"}
     hospital = root["groups"][keys.APPLICATION]["groups"]["HospitalAMSP"]
     assert "identities" in hospital["policies"]["Endorsement"]["policy"]["value"]
+    msp = hospital["values"][keys.MSP]["value"]["config"]
+    assert msp["name"] == "HospitalAMSP"
+    assert msp["root_certs"]  # base64 of the PEM, as configtxlator shows it
 
 
 def test_an_edited_value_is_encoded_again(view: ChannelConfig) -> None:
