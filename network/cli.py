@@ -259,7 +259,7 @@ def add_channel_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     channel_commands = add_command_group(
-        commands, "channel", summary="join peers to channels"
+        commands, "channel", summary="join, inspect and reconfigure channels"
     )
     join = channel_commands.add_parser(
         "join",
