@@ -207,3 +207,18 @@ async def test_unreadable_json_is_one_error_line(tmp_path: Path) -> None:
 
     assert (status, out) == (1, "")
     assert "not JSON" in one_error_line(err)
+
+
+async def test_the_config_is_fetched_over_tls(
+    consortium: OrdererMaterial, tmp_path: Path
+) -> None:
+    async with running_orderer(consortium, tmp_path, tls=True) as (_, addresses):
+        status, out, err = await medledger(
+            "channel", "config", "-C", CHANNEL, "--orderer", addresses["grpc"],
+            "--orderer-tls-ca", consortium.orderer.tls_ca,
+            "--identity", consortium.user(HOSPITALS[0], "dr-lee").msp_dir,
+            "--mspid", HOSPITALS[0],
+        )  # fmt: skip
+
+    assert (status, err) == (0, "")
+    assert batch_size(json.loads(out))["max_message_count"] == GENESIS_COUNT
