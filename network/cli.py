@@ -285,6 +285,9 @@ def add_channel_commands(
     from network.channel_cli import add_channel_query_commands
 
     add_channel_query_commands(channel_commands)
+    from network.channel_org_cli import add_channel_org_commands
+
+    add_channel_org_commands(channel_commands)
 
 
 def add_peer_admin_arguments(parser: argparse.ArgumentParser) -> None:

@@ -63,6 +63,7 @@ __all__ = [
     "CONFIG_HEADER_VERSION",
     "build_channel_config",
     "build_genesis_block",
+    "organization_group",
     "read_block",
     "write_block",
 ]
@@ -292,9 +293,21 @@ def _application_group(
 def _org_group(
     policies: Mapping[str, PolicyRule], organization: OrganizationLayout
 ) -> configtx_pb2.ConfigGroup:
-    """An organisation's group: its policies and its verifying MSP."""
+    return organization_group(
+        policies, msp_dir=organization.msp_dir, mspid=organization.mspid
+    )
+
+
+def organization_group(
+    policies: Mapping[str, PolicyRule], *, msp_dir: Path, mspid: str
+) -> configtx_pb2.ConfigGroup:
+    """An organisation's group: its policies and the verifying MSP of `msp_dir`.
+
+    Raises:
+        ConfigError: the MSP folder is missing or unreadable.
+    """
     group = _group(policies)
-    fabric_msp = load_msp_config(organization.msp_dir, mspid=organization.mspid)
+    fabric_msp = load_msp_config(msp_dir, mspid=mspid)
     _set_value(
         group,
         keys.MSP,

@@ -1,0 +1,332 @@
+"""`medledger channel org-group` and `channel add-org`: a new hospital joins a channel.
+
+Fabric's operator story for adding an organisation to a running channel is
+``configtxgen -printOrg`` (the organisation's group as JSON), an edit of the channel
+config that puts it under ``channel_group.groups.Application.groups``, a computed
+update signed by enough admins of the current members, and ``peer channel update``.
+Here:
+
+    org-group  prints the group of an organisation from its MSP folder (CA and TLS CA
+               certificates, admin certificates, NodeOU config.yaml), with the default
+               application-organisation policies (Readers, Writers, Admins,
+               Endorsement by role, as the consortium spec's defaults give them) and
+               optional anchor peers, in the JSON shape `channel config` writes, so it
+               can be pasted under ``Application.groups.<MSPID>`` by hand;
+    add-org    does the rest in one go: fetches the channel's config from the orderer,
+               adds the group under Application (refusing an organisation that is
+               already a member), writes the edited config (``-o``, to keep a record)
+               and hands it to `channel update`, which computes the update, collects
+               the ``--sign`` admins' signatures and submits it.
+
+The group is built by `network.genesis.organization_group`, the code that builds the
+groups of a genesis block, so a hospital added later has the same group it would
+have had from the start. After the config block, the new organisation's peer joins
+with the channel's genesis block (`channel fetch oldest`, then `channel join
+--mspid`) and catches up through the config blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from common.channelconfig import ChannelConfig, keys
+from common.errors import ChannelConfigError, ConfigError
+from common.msp import load_signing_identity
+from common.tls import TlsFiles
+from network.channel_cli import DeliverSource, fetch_block, parse_block_spec
+from network.channel_update_cli import (
+    config_from_json,
+    config_to_json,
+    run_channel_update,
+)
+from network.genesis import organization_group
+from network.lifecycle_client import Target
+from network.spec_channels import default_application_org_policies
+from protos.common import configtx_pb2
+from protos.msp import msp_config_pb2
+from protos.peer import configuration_pb2 as peer_pb2
+
+__all__ = [
+    "add_channel_org_commands",
+    "add_organization",
+    "group_from_json",
+    "group_mspid",
+    "group_to_json",
+    "new_organization_group",
+    "parse_anchor_peer",
+]
+
+EXIT_OK = 0
+_MAX_PORT = 65535
+
+
+def new_organization_group(
+    mspid: str, msp_dir: Path, anchor_peers: tuple[tuple[str, int], ...] = ()
+) -> configtx_pb2.ConfigGroup:
+    """The application group of organisation `mspid`, from its MSP folder.
+
+    Raises:
+        ConfigError: the MSP folder is missing or unreadable.
+    """
+    group = organization_group(
+        default_application_org_policies(mspid), msp_dir=msp_dir, mspid=mspid
+    )
+    if anchor_peers:
+        anchors = peer_pb2.AnchorPeers(
+            anchor_peers=[
+                peer_pb2.AnchorPeer(host=host, port=port) for host, port in anchor_peers
+            ]
+        )
+        group.values[keys.ANCHOR_PEERS].CopyFrom(
+            configtx_pb2.ConfigValue(
+                value=anchors.SerializeToString(deterministic=True),
+                mod_policy=keys.ADMINS,
+            )
+        )
+    return group
+
+
+def group_to_json(group: configtx_pb2.ConfigGroup) -> str:
+    """An organisation's group as `channel config` shows the groups of a config."""
+    wrapped = configtx_pb2.Config(channel_group=configtx_pb2.ConfigGroup())
+    wrapped.channel_group.groups[_PLACEHOLDER].CopyFrom(group)
+    document = json.loads(config_to_json(wrapped))
+    return json.dumps(document["channel_group"]["groups"][_PLACEHOLDER], indent=2) + (
+        "\n"
+    )
+
+
+def group_from_json(text: str, *, source: str) -> configtx_pb2.ConfigGroup:
+    """Parse what `group_to_json` wrote.
+
+    Raises:
+        ConfigError: not JSON, or not a config group.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}: not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: not a config group (a JSON object)")
+    wrapped: dict[str, Any] = {"channel_group": {"groups": {_PLACEHOLDER: document}}}
+    config = config_from_json(json.dumps(wrapped), source=source)
+    return config.channel_group.groups[_PLACEHOLDER]
+
+
+def group_mspid(group: configtx_pb2.ConfigGroup, *, source: str) -> str:
+    """The MSP id an organisation group's MSP value names.
+
+    Raises:
+        ConfigError: the group has no X.509 MSP with a name.
+    """
+    try:
+        msp = msp_config_pb2.MSPConfig.FromString(group.values[keys.MSP].value)
+        name = msp_config_pb2.FabricMSPConfig.FromString(msp.config).name
+    except (DecodeError, KeyError):
+        name = ""
+    if keys.MSP not in group.values or not name:
+        raise ConfigError(f"{source}: the group has no MSP value naming its MSP id")
+    return name
+
+
+def add_organization(
+    config: configtx_pb2.Config, mspid: str, group: configtx_pb2.ConfigGroup
+) -> configtx_pb2.Config:
+    """A copy of `config` with `group` as application organisation `mspid`.
+
+    Raises:
+        ConfigError: the channel has no Application group or already has `mspid`.
+    """
+    updated = configtx_pb2.Config()
+    updated.CopyFrom(config)
+    if keys.APPLICATION not in updated.channel_group.groups:
+        raise ConfigError("the channel config has no Application group")
+    members = updated.channel_group.groups[keys.APPLICATION].groups
+    if mspid in members:
+        raise ConfigError(f"{mspid} is already a member of the channel")
+    members[mspid].CopyFrom(group)
+    return updated
+
+
+def parse_anchor_peer(text: str) -> tuple[str, int]:
+    """HOST:PORT of an anchor peer.
+
+    Raises:
+        ConfigError: not HOST:PORT with a port in 1..65535.
+    """
+    host, separator, port = text.rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise ConfigError(f"--anchor-peer {text!r}: expected HOST:PORT")
+    number = int(port)
+    if not 0 < number <= _MAX_PORT:
+        raise ConfigError(f"--anchor-peer {text!r}: port out of range")
+    return host, number
+
+
+_PLACEHOLDER = "Organization"
+
+
+# Commands
+
+
+def add_channel_org_commands(
+    channel_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Add `org-group` and `add-org` under `medledger channel`."""
+    org_group = channel_commands.add_parser(
+        "org-group",
+        help="print a new organisation's channel group as JSON, from its MSP folder",
+        description=(
+            "Build an organisation's application group (default policies by role, "
+            "its MSP from the folder's CA, TLS CA and admin certificates and NodeOU "
+            "config.yaml, optional anchor peers) and write it in the JSON shape of "
+            "`channel config`, to paste under channel_group.groups.Application."
+            "groups.<MSPID> or to pass to `channel add-org`."
+        ),
+    )
+    org_group.add_argument("--mspid", required=True, help="the organisation's MSP id")
+    org_group.add_argument(
+        "--msp", type=Path, required=True, help="the organisation's MSP folder"
+    )
+    org_group.add_argument(
+        "--anchor-peer",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an anchor peer of the organisation (repeatable)",
+    )
+    org_group.add_argument(
+        "-o", "--output", type=Path, help="the JSON file (default: standard output)"
+    )
+    org_group.set_defaults(handler=run_channel_org_group)
+
+    add_org = channel_commands.add_parser(
+        "add-org",
+        help="add an organisation to a channel: fetch, edit, sign, update",
+        description=(
+            "Fetch the channel's current config from the orderer (as the first "
+            "--sign admin), add the organisation group of `channel org-group` under "
+            "Application, and submit the update signed by every --sign admin; "
+            "prints the config block's number."
+        ),
+    )
+    add_org.add_argument("-C", "--channel", required=True, help="the channel")
+    add_org.add_argument("--orderer", required=True, help="the orderer's HOST:PORT")
+    add_org.add_argument(
+        "--orderer-tls-ca", type=Path, help="CA of its TLS certificate"
+    )
+    add_org.add_argument("--orderer-server-name", help="TLS name to expect from it")
+    add_org.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds each call to the orderer may take (default 30)",
+    )
+    add_org.add_argument(
+        "--org-group",
+        type=Path,
+        required=True,
+        metavar="ORG.json",
+        help="the organisation's group, as `channel org-group` wrote it",
+    )
+    add_org.add_argument(
+        "--sign",
+        action="append",
+        required=True,
+        metavar="MSP_DIR:MSPID",
+        help="an admin of a member who signs the update (repeatable)",
+    )
+    add_org.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="EDITED.json",
+        help="also keep the edited config submitted (default: not kept)",
+    )
+    add_org.set_defaults(handler=run_channel_add_org)
+
+
+def run_channel_org_group(args: argparse.Namespace) -> int:
+    anchors = tuple(parse_anchor_peer(text) for text in args.anchor_peer)
+    group = new_organization_group(args.mspid, args.msp, anchors)
+    text = group_to_json(group)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    _write(args.output, text)
+    print(f"wrote the channel group of {args.mspid}")
+    return EXIT_OK
+
+
+def run_channel_add_org(args: argparse.Namespace) -> int:
+    source = str(args.org_group)
+    try:
+        text = args.org_group.read_text()
+    except OSError as error:
+        raise ConfigError(f"{args.org_group}: {error.strerror}") from None
+    group = group_from_json(text, source=source)
+    mspid = group_mspid(group, source=source)
+    folder, separator, reader_mspid = args.sign[0].rpartition(":")
+    if not separator or not folder or not reader_mspid:
+        raise ConfigError(f"--sign {args.sign[0]!r}: expected MSP_DIR:MSPID")
+    reader = load_signing_identity(Path(folder), mspid=reader_mspid)
+    source_node = DeliverSource(target=_target(args), orderer=True)
+    block = asyncio.run(
+        fetch_block(source_node, reader, args.channel, parse_block_spec("config"))
+    )
+    try:
+        current = ChannelConfig.from_block(block).config
+    except ChannelConfigError as error:
+        raise ConfigError(f"the channel's config block: {error}") from None
+    edited = config_to_json(add_organization(current, mspid, group))
+    if args.output is not None:
+        _write(args.output, edited)
+        return _update(args, args.output, mspid)
+    with tempfile.TemporaryDirectory(prefix="medledger-add-org-") as scratch:
+        path = Path(scratch) / "edited.json"
+        _write(path, edited)
+        return _update(args, path, mspid)
+
+
+def _update(args: argparse.Namespace, edited: Path, mspid: str) -> int:
+    """`channel update --config EDITED` with this command's orderer and signers."""
+    update = argparse.Namespace(
+        channel=args.channel,
+        orderer=args.orderer,
+        orderer_tls_ca=args.orderer_tls_ca,
+        orderer_server_name=args.orderer_server_name,
+        timeout=args.timeout,
+        config=edited,
+        sign=args.sign,
+    )
+    status = run_channel_update(update)
+    if status == EXIT_OK:
+        print(f"added {mspid} to channel {args.channel}")
+    return status
+
+
+def _target(args: argparse.Namespace) -> Target:
+    timeout: float = args.timeout
+    if args.orderer_tls_ca is None:
+        return Target(address=args.orderer, timeout_s=timeout)
+    return Target(
+        address=args.orderer,
+        tls=TlsFiles(root_cas=(args.orderer_tls_ca,)),
+        server_name=args.orderer_server_name,
+        timeout_s=timeout,
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror}") from None
