@@ -369,12 +369,9 @@ class Channels:
             )
         if not is_valid_channel_name(config.channel_id):
             raise JoinRejected(f"invalid channel ID {config.channel_id!r}")
-        if self._mspid not in config.application_orgs:
-            members = ", ".join(sorted(config.application_orgs)) or "none"
-            raise JoinRejected(
-                f"a peer of {self._mspid} cannot join channel {config.channel_id}: "
-                f"its member organisations are {members}"
-            )
+        # The peer's own organisation need not be in the genesis config: an
+        # organisation added by a later config update joins from block 0 and
+        # catches up through that config block, as in Fabric.
         return config
 
 
