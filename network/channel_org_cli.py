@@ -9,9 +9,13 @@ Here:
     org-group  prints the group of an organisation from its MSP folder (CA and TLS CA
                certificates, admin certificates, NodeOU config.yaml), with the default
                application-organisation policies (Readers, Writers, Admins,
-               Endorsement by role, as the consortium spec's defaults give them) and
-               optional anchor peers, in the JSON shape `channel config` writes, so it
-               can be pasted under ``Application.groups.<MSPID>`` by hand;
+               Endorsement by role, as the consortium spec's defaults give them; any
+               of them replaced with ``--policy NAME=RULE``) and optional anchor
+               peers, in the JSON shape `channel config` writes, so it can be pasted
+               under ``Application.groups.<MSPID>`` by hand. Role policies of peers
+               and clients need the MSP's NodeOUs: without a config.yaml enabling
+               them, the command refuses them rather than write a group no identity
+               of the organisation could satisfy;
     add-org    does the rest in one go: fetches the channel's config from the orderer,
                adds the group under Application (refusing an organisation that is
                already a member), writes the edited config (``-o``, to keep a record)
@@ -32,13 +36,14 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig, keys
-from common.errors import ChannelConfigError, ConfigError
+from common.errors import ChannelConfigError, ConfigError, PolicyError
 from common.msp import load_signing_identity
 from common.tls import TlsFiles
 from network.channel_cli import DeliverSource, fetch_block, parse_block_spec
@@ -49,9 +54,9 @@ from network.channel_update_cli import (
 )
 from network.genesis import organization_group
 from network.lifecycle_client import Target
-from network.spec_channels import default_application_org_policies
-from protos.common import configtx_pb2
-from protos.msp import msp_config_pb2
+from network.spec_channels import PolicyRule, default_application_org_policies
+from protos.common import configtx_pb2, policies_pb2
+from protos.msp import msp_config_pb2, msp_principal_pb2
 from protos.peer import configuration_pb2 as peer_pb2
 
 __all__ = [
@@ -62,6 +67,7 @@ __all__ = [
     "group_to_json",
     "new_organization_group",
     "parse_anchor_peer",
+    "parse_policy_option",
 ]
 
 EXIT_OK = 0
@@ -69,16 +75,30 @@ _MAX_PORT = 65535
 
 
 def new_organization_group(
-    mspid: str, msp_dir: Path, anchor_peers: tuple[tuple[str, int], ...] = ()
+    mspid: str,
+    msp_dir: Path,
+    anchor_peers: tuple[tuple[str, int], ...] = (),
+    *,
+    policies: Mapping[str, str] | None = None,
 ) -> configtx_pb2.ConfigGroup:
     """The application group of organisation `mspid`, from its MSP folder.
 
+    `policies` replace or add to the default policies by name (rules such as
+    ``OR('HospitalDMSP.member')``).
+
     Raises:
-        ConfigError: the MSP folder is missing or unreadable.
+        ConfigError: the MSP folder is missing or unreadable, a rule is not valid, or
+            a policy names a peer, client or orderer role of an MSP without NodeOUs
+            (no identity could ever satisfy it).
     """
-    group = organization_group(
-        default_application_org_policies(mspid), msp_dir=msp_dir, mspid=mspid
-    )
+    rules = dict(default_application_org_policies(mspid))
+    for name, text in (policies or {}).items():
+        try:
+            rules[name] = PolicyRule.parse(text)
+        except PolicyError as error:
+            raise ConfigError(f"policy {name!r}: {error}") from None
+    group = organization_group(rules, msp_dir=msp_dir, mspid=mspid)
+    _check_roles(group, msp_dir)
     if anchor_peers:
         anchors = peer_pb2.AnchorPeers(
             anchor_peers=[
@@ -92,6 +112,44 @@ def new_organization_group(
             )
         )
     return group
+
+
+def _check_roles(group: configtx_pb2.ConfigGroup, msp_dir: Path) -> None:
+    """Refuse role principals that only NodeOUs can classify when they are off."""
+    msp = msp_config_pb2.MSPConfig.FromString(group.values[keys.MSP].value)
+    if msp_config_pb2.FabricMSPConfig.FromString(msp.config).fabric_node_ous.enable:
+        return
+    needing = sorted(
+        name
+        for name, element in group.policies.items()
+        if element.policy.type == policies_pb2.Policy.SIGNATURE
+        and _names_node_roles(element.policy.value)
+    )
+    if needing:
+        raise ConfigError(
+            f"{msp_dir}: the MSP has no NodeOUs (config.yaml), so no identity has "
+            f"the peer, client or orderer role the policies {', '.join(needing)} "
+            "name; enable NodeOUs or pass --policy NAME=RULE (e.g. with .member)"
+        )
+
+
+def _names_node_roles(value: bytes) -> bool:
+    envelope = policies_pb2.SignaturePolicyEnvelope.FromString(value)
+    for principal in envelope.identities:
+        if principal.principal_classification == msp_principal_pb2.MSPPrincipal.ROLE:
+            role = msp_principal_pb2.MSPRole.FromString(principal.principal).role
+            if role in _NODE_OU_ROLES:
+                return True
+    return False
+
+
+_NODE_OU_ROLES = frozenset(
+    {
+        msp_principal_pb2.MSPRole.CLIENT,
+        msp_principal_pb2.MSPRole.PEER,
+        msp_principal_pb2.MSPRole.ORDERER,
+    }
+)
 
 
 def group_to_json(group: configtx_pb2.ConfigGroup) -> str:
@@ -171,6 +229,18 @@ def parse_anchor_peer(text: str) -> tuple[str, int]:
     return host, number
 
 
+def parse_policy_option(text: str) -> tuple[str, str]:
+    """NAME=RULE of `--policy`.
+
+    Raises:
+        ConfigError: no NAME before the first '=' or no RULE after it.
+    """
+    name, separator, rule = text.partition("=")
+    if not separator or not name.strip() or not rule.strip():
+        raise ConfigError(f"--policy {text!r}: expected NAME=RULE")
+    return name.strip(), rule.strip()
+
+
 _PLACEHOLDER = "Organization"
 
 
@@ -202,6 +272,17 @@ def add_channel_org_commands(
         default=[],
         metavar="HOST:PORT",
         help="an anchor peer of the organisation (repeatable)",
+    )
+    org_group.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME=RULE",
+        help=(
+            "replace or add a policy of the organisation (repeatable); the defaults: "
+            "Readers admin|peer|client, Writers admin|client, Admins admin, "
+            "Endorsement peer"
+        ),
     )
     org_group.add_argument(
         "-o", "--output", type=Path, help="the JSON file (default: standard output)"
@@ -256,7 +337,8 @@ def add_channel_org_commands(
 
 def run_channel_org_group(args: argparse.Namespace) -> int:
     anchors = tuple(parse_anchor_peer(text) for text in args.anchor_peer)
-    group = new_organization_group(args.mspid, args.msp, anchors)
+    policies = dict(parse_policy_option(text) for text in args.policy)
+    group = new_organization_group(args.mspid, args.msp, anchors, policies=policies)
     text = group_to_json(group)
     if args.output is None:
         sys.stdout.write(text)
