@@ -11,16 +11,18 @@ they hold, and field names are the proto names (`channel_header`, `mod_policy`):
                                  CONFIG_UPDATE envelope); ENDORSER_TRANSACTION:
                                  Transaction down to the chaincode input, read-write
                                  sets and event
-    config values and policies   by name, as configtxlator does: MSP, AnchorPeers,
-                                 BatchSize, ConsensusType, Capabilities, ACLs, ...;
-                                 policies by type (signature, implicit meta)
+    config, read and write sets  in `network.config_json`'s shape, the one `medledger
+                                 channel config` writes: values by name (MSP,
+                                 AnchorPeers, BatchSize, ConsensusType, ACLs, ...),
+                                 policies by type, principals by classification
     metadata.metadata            [SIGNATURES (value: OrdererBlockMetadata),
                                  LAST_CONFIG, TRANSACTIONS_FILTER (code names),
                                  ORDERER, COMMIT_HASH]
 
 Fields at their default are printed too (numbers of 64 bits as strings, per the
 protobuf JSON mapping); bytes that do not decode, and bytes of no known type, are
-base64.
+base64 (in a config, so are bytes whose encoding is not the canonical one, so that the
+config reads back exactly: see `network.config_json`).
 """
 
 from __future__ import annotations
@@ -29,19 +31,17 @@ import base64
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from protos.common import (
-    common_pb2,
-    configtx_pb2,
-    policies_pb2,
+from network.config_json import (
+    config_to_json,
+    config_update_to_json,
+    message_document,
 )
-from protos.common import configuration_pb2 as channel_values
+from protos.common import common_pb2, configtx_pb2
 from protos.ledger.rwset import rwset_pb2
 from protos.ledger.rwset.kvrwset import kv_rwset_pb2
-from protos.msp import identities_pb2, msp_config_pb2, msp_principal_pb2
-from protos.orderer import configuration_pb2 as orderer_values
+from protos.msp import identities_pb2
 from protos.peer import (
     chaincode_event_pb2,
     chaincode_pb2,
@@ -49,35 +49,17 @@ from protos.peer import (
     proposal_response_pb2,
     transaction_pb2,
 )
-from protos.peer import configuration_pb2 as peer_values
 
 __all__ = ["block_document"]
 
 _M = TypeVar("_M", bound=Message)
 _Fill = Callable[[Any, dict[str, Any]], None]
 
-CONFIG_VALUES: dict[str, type[Message]] = {
-    "HashingAlgorithm": channel_values.HashingAlgorithm,
-    "BlockDataHashingStructure": channel_values.BlockDataHashingStructure,
-    "OrdererAddresses": channel_values.OrdererAddresses,
-    "Endpoints": channel_values.OrdererAddresses,
-    "Consortium": channel_values.Consortium,
-    "Capabilities": channel_values.Capabilities,
-    "ConsensusType": orderer_values.ConsensusType,
-    "BatchSize": orderer_values.BatchSize,
-    "BatchTimeout": orderer_values.BatchTimeout,
-    "ChannelRestrictions": orderer_values.ChannelRestrictions,
-    "MSP": msp_config_pb2.MSPConfig,
-    "AnchorPeers": peer_values.AnchorPeers,
-    "ACLs": peer_values.ACLs,
-}
-"""What a config value holds, by its key (the same in every group)."""
-
 
 def block_document(block: common_pb2.Block) -> dict[str, object]:
     """The block decoded layer by layer (see the module docstring)."""
     return {
-        "header": _message(block.header),
+        "header": message_document(block.header),
         "data": {"data": [_envelope(data) for data in block.data.data]},
         "metadata": {
             "metadata": [
@@ -92,21 +74,13 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _message(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
-        message,
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-    )
-
-
 def _decoded(kind: type[_M], data: bytes, fill: _Fill | None = None) -> object:
     """`data` decoded as `kind` (then completed by `fill`), or base64 if it fails."""
     try:
         message = kind.FromString(data)
     except DecodeError:
         return _b64(data)
-    document = _message(message)
+    document = message_document(message)
     if fill is not None:
         fill(message, document)
     return document
@@ -178,9 +152,8 @@ def _signatures(items: Any) -> list[dict[str, object]]:
 
 def _config_envelope(data: bytes) -> object:
     def fill(envelope: configtx_pb2.ConfigEnvelope, document: dict[str, Any]) -> None:
-        _config_group(
-            envelope.config.channel_group, document["config"]["channel_group"]
-        )
+        if envelope.HasField("config"):
+            document["config"] = config_to_json(envelope.config)
         if envelope.HasField("last_update"):
             document["last_update"] = _envelope(
                 envelope.last_update.SerializeToString()
@@ -193,68 +166,18 @@ def _config_update_envelope(data: bytes) -> object:
     def fill(
         envelope: configtx_pb2.ConfigUpdateEnvelope, document: dict[str, Any]
     ) -> None:
-        document["config_update"] = _decoded(
-            configtx_pb2.ConfigUpdate, envelope.config_update, _config_update
-        )
+        document["config_update"] = _config_update(envelope.config_update)
         document["signatures"] = _signatures(envelope.signatures)
 
     return _decoded(configtx_pb2.ConfigUpdateEnvelope, data, fill)
 
 
-def _config_update(update: configtx_pb2.ConfigUpdate, document: dict[str, Any]) -> None:
-    _config_group(update.read_set, document["read_set"])
-    _config_group(update.write_set, document["write_set"])
-
-
-def _config_group(group: configtx_pb2.ConfigGroup, document: dict[str, Any]) -> None:
-    """Decode, in place, the values and policies of `group` and of its subgroups."""
-    for name, value in group.values.items():
-        kind = CONFIG_VALUES.get(name)
-        if kind is not None:
-            fill = _msp_config if kind is msp_config_pb2.MSPConfig else None
-            document["values"][name]["value"] = _decoded(kind, value.value, fill)
-    for name, policy in group.policies.items():
-        document["policies"][name]["policy"] = _policy(policy.policy)
-    for name, subgroup in group.groups.items():
-        _config_group(subgroup, document["groups"][name])
-
-
-def _msp_config(config: msp_config_pb2.MSPConfig, document: dict[str, Any]) -> None:
-    if config.type == 0:  # FABRIC
-        document["config"] = _decoded(msp_config_pb2.FabricMSPConfig, config.config)
-
-
-def _policy(policy: policies_pb2.Policy) -> dict[str, Any]:
-    document = _message(policy)
-    if policy.type == policies_pb2.Policy.SIGNATURE:
-        document["value"] = _decoded(
-            policies_pb2.SignaturePolicyEnvelope, policy.value, _signature_policy
-        )
-    elif policy.type == policies_pb2.Policy.IMPLICIT_META:
-        document["value"] = _decoded(policies_pb2.ImplicitMetaPolicy, policy.value)
-    return document
-
-
-def _signature_policy(
-    envelope: policies_pb2.SignaturePolicyEnvelope, document: dict[str, Any]
-) -> None:
-    document["identities"] = [_principal(item) for item in envelope.identities]
-
-
-_PRINCIPALS: dict[int, type[Message]] = {
-    msp_principal_pb2.MSPPrincipal.ROLE: msp_principal_pb2.MSPRole,
-    msp_principal_pb2.MSPPrincipal.ORGANIZATION_UNIT: msp_principal_pb2.OrganizationUnit,
-}
-
-
-def _principal(principal: msp_principal_pb2.MSPPrincipal) -> dict[str, Any]:
-    document = _message(principal)
-    kind = _PRINCIPALS.get(principal.principal_classification)
-    if principal.principal_classification == msp_principal_pb2.MSPPrincipal.IDENTITY:
-        document["principal"] = _identity(principal.principal)
-    elif kind is not None:
-        document["principal"] = _decoded(kind, principal.principal)
-    return document
+def _config_update(data: bytes) -> object:
+    try:
+        update = configtx_pb2.ConfigUpdate.FromString(data)
+    except DecodeError:
+        return _b64(data)
+    return config_update_to_json(update)
 
 
 # Endorser transactions

@@ -54,6 +54,7 @@ from common.protoutil import (
 from common.tls import TlsFiles, cert_hash
 from network.block_json import block_document
 from network.cli import add_peer_tls_arguments
+from network.config_json import json_text
 from network.lifecycle_client import Target
 from protos.common import common_pb2, ledger_pb2
 from protos.orderer import ab_pb2
@@ -253,7 +254,7 @@ def run_channel_fetch(args: argparse.Namespace) -> int:
     block = _run(fetch_block(source, signer, args.channel, spec))
     _write(output, block.SerializeToString())
     if args.json is not None:
-        document = json.dumps(block_document(block), indent=2) + "\n"
+        document = json_text(block_document(block))
         if str(args.json) == "-":
             sys.stdout.write(document)
         else:

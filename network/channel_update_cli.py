@@ -5,7 +5,8 @@ fetch config``, ``configtxlator compute_update``, ``peer channel signconfigtx`` 
 ``peer channel update``:
 
 1. `channel config` asks the orderer's Deliver for the channel's last config block and
-   writes its `common.Config` as JSON, with the values and policies Fabric's
+   writes its `common.Config` as JSON in `network.config_json`'s shape (the one
+   `channel fetch --json` shows configs in): the values and policies Fabric's
    configtxlator decodes shown as JSON objects (``channel_group.groups.Orderer.
    values.BatchSize.value.max_message_count``, an organisation's MSP definition),
    the rest as base64;
@@ -25,17 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import sys
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig
 from common.configtx import compute_update
@@ -48,15 +46,13 @@ from common.protoutil import (
     last_config_index,
 )
 from common.tls import TlsFiles
+from network import config_json
 from network.cli import EXIT_OK
+from network.config_json import json_text
 from network.config_update import config_update_envelope, create_config_update_tx
 from network.lifecycle_client import Target
-from protos.common import common_pb2, configtx_pb2, policies_pb2
-from protos.common import configuration_pb2 as common_config_pb2
-from protos.msp import msp_config_pb2
+from protos.common import common_pb2, configtx_pb2
 from protos.orderer import ab_pb2, ab_pb2_grpc
-from protos.orderer import configuration_pb2 as orderer_config_pb2
-from protos.peer import configuration_pb2 as peer_config_pb2
 
 __all__ = [
     "ChannelUpdateError",
@@ -66,31 +62,6 @@ __all__ = [
 ]
 
 _MAX_BLOCK = 2**63 - 1
-
-_VALUE_TYPES: Mapping[str, type[Message]] = {
-    "HashingAlgorithm": common_config_pb2.HashingAlgorithm,
-    "BlockDataHashingStructure": common_config_pb2.BlockDataHashingStructure,
-    "OrdererAddresses": common_config_pb2.OrdererAddresses,
-    "Endpoints": common_config_pb2.OrdererAddresses,
-    "Consortium": common_config_pb2.Consortium,
-    "Capabilities": common_config_pb2.Capabilities,
-    "BatchSize": orderer_config_pb2.BatchSize,
-    "BatchTimeout": orderer_config_pb2.BatchTimeout,
-    "ChannelRestrictions": orderer_config_pb2.ChannelRestrictions,
-    "ConsensusType": orderer_config_pb2.ConsensusType,
-    "AnchorPeers": peer_config_pb2.AnchorPeers,
-    "ACLs": peer_config_pb2.ACLs,
-    "MSP": msp_config_pb2.MSPConfig,
-}
-"""The message each config value holds, by its name (as configtxlator decodes it)."""
-
-_FABRIC_MSP = 0
-"""MSPConfig.type of an X.509 MSP, whose `config` is a FabricMSPConfig."""
-
-_POLICY_TYPES: Mapping[int, type[Message]] = {
-    policies_pb2.Policy.SIGNATURE: policies_pb2.SignaturePolicyEnvelope,
-    policies_pb2.Policy.IMPLICIT_META: policies_pb2.ImplicitMetaPolicy,
-}
 
 
 class ChannelUpdateError(MedledgerError):
@@ -259,131 +230,26 @@ async def _config_at(
 
 
 def config_to_json(config: configtx_pb2.Config) -> str:
-    """A common.Config as JSON, known values and policies decoded to objects."""
-    document = json_format.MessageToDict(config, preserving_proto_field_name=True)
-    group = document.get("channel_group")
-    if isinstance(group, dict):
-        for kind, name, element in _elements(group):
-            _decode_element(kind, name, element)
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    """A common.Config as the JSON text `channel update` reads back.
+
+    The shape is `network.config_json`'s, the one `channel fetch --json` shows the
+    config of a config block in.
+    """
+    return json_text(config_json.config_to_json(config))
 
 
 def config_from_json(text: str, *, source: str) -> configtx_pb2.Config:
     """Parse what `config_to_json` wrote, perhaps edited.
 
     Raises:
-        ConfigError: not JSON, or not a common.Config, or a value that does not fit.
+        ConfigError: not JSON, or not a common.Config, or a value that does not fit
+            (the message names `source` and the path in the document).
     """
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{source}: not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{source}: not a common.Config (a JSON object)")
-    group = document.get("channel_group")
-    if isinstance(group, dict):
-        for kind, name, element in _elements(group):
-            _encode_element(kind, name, element, source)
-    try:
-        return json_format.ParseDict(document, configtx_pb2.Config())
-    except json_format.ParseError as error:
-        raise ConfigError(f"{source}: not a common.Config: {error}") from None
-
-
-def _elements(group: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Every value and policy below `group`: ("value"|"policy", name, its JSON)."""
-    for kind, members in (("value", "values"), ("policy", "policies")):
-        entries = group.get(members)
-        if isinstance(entries, dict):
-            for name, element in entries.items():
-                if isinstance(element, dict):
-                    yield kind, name, element
-    children = group.get("groups")
-    if isinstance(children, dict):
-        for child in children.values():
-            if isinstance(child, dict):
-                yield from _elements(child)
-
-
-def _decode_element(kind: str, name: str, element: dict[str, Any]) -> None:
-    if kind == "value":
-        message_type = _VALUE_TYPES.get(name)
-        if message_type is not None and "value" in element:
-            element["value"] = _decoded(message_type, element["value"])
-            _decode_fabric_msp(element["value"])
-        return
-    policy = element.get("policy")
-    if isinstance(policy, dict):
-        message_type = _policy_message_type(policy)
-        if message_type is not None and "value" in policy:
-            policy["value"] = _decoded(message_type, policy["value"])
-
-
-def _decoded(message_type: type[Message], encoded: str) -> Any:
-    try:
-        message = message_type.FromString(base64.b64decode(encoded))
-    except DecodeError:
-        return encoded  # left as base64, as it came
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
-
-
-def _encode_element(kind: str, name: str, element: dict[str, Any], source: str) -> None:
-    if kind == "value":
-        message_type = _VALUE_TYPES.get(name)
-        if message_type is not None and isinstance(element.get("value"), dict):
-            _encode_fabric_msp(element["value"], source)
-            element["value"] = _encoded(message_type, element["value"], name, source)
-        return
-    policy = element.get("policy")
-    if isinstance(policy, dict) and isinstance(policy.get("value"), dict):
-        message_type = _policy_message_type(policy)
-        if message_type is None:
-            raise ConfigError(
-                f"{source}: policy {name!r}: a decoded value needs type 1 "
-                "(SIGNATURE) or 3 (IMPLICIT_META)"
-            )
-        policy["value"] = _encoded(message_type, policy["value"], name, source)
-
-
-def _decode_fabric_msp(value: object) -> None:
-    """An X.509 MSP's FabricMSPConfig as an object too, as configtxlator shows it."""
-    if _is_fabric_msp(value) and isinstance(value, dict):
-        value["config"] = _decoded(msp_config_pb2.FabricMSPConfig, value["config"])
-
-
-def _encode_fabric_msp(value: dict[str, Any], source: str) -> None:
-    if _is_fabric_msp(value) and isinstance(value["config"], dict):
-        value["config"] = _encoded(
-            msp_config_pb2.FabricMSPConfig, value["config"], "MSP", source
-        )
-
-
-def _is_fabric_msp(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and "config" in value
-        and value.get("type", _FABRIC_MSP) == _FABRIC_MSP
-    )
-
-
-def _policy_message_type(policy: dict[str, Any]) -> type[Message] | None:
-    """What a policy's value holds, by its type (1 SIGNATURE, 3 IMPLICIT_META)."""
-    kind = policy.get("type", 0)
-    if not isinstance(kind, int) or isinstance(kind, bool):
-        return None
-    return _POLICY_TYPES.get(kind)
-
-
-def _encoded(
-    message_type: type[Message], document: dict[str, Any], name: str, source: str
-) -> str:
-    try:
-        message = json_format.ParseDict(document, message_type())
-    except json_format.ParseError as error:
-        raise ConfigError(
-            f"{source}: {name!r} is not a {message_type.DESCRIPTOR.name}: {error}"
-        ) from None
-    return base64.b64encode(message.SerializeToString(deterministic=True)).decode()
+    return config_json.config_from_json(document, source=source)
 
 
 # The orderer

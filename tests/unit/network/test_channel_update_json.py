@@ -36,9 +36,12 @@ def test_known_values_and_policies_are_json_objects(view: ChannelConfig) -> None
     assert admins["value"] == {"rule": "MAJORITY", "sub_policy": "Admins"}
     hospital = root["groups"][keys.APPLICATION]["groups"]["HospitalAMSP"]
     assert "identities" in hospital["policies"]["Endorsement"]["policy"]["value"]
+    principals = hospital["policies"]["Readers"]["policy"]["value"]["identities"]
+    assert principals[0]["principal"]["msp_identifier"] == "HospitalAMSP"
     msp = hospital["values"][keys.MSP]["value"]["config"]
     assert msp["name"] == "HospitalAMSP"
     assert msp["root_certs"]  # base64 of the PEM, as configtxlator shows it
+    assert hospital["version"] == "0"  # defaults printed, as configtxlator does
 
 
 def test_an_edited_value_is_encoded_again(view: ChannelConfig) -> None:
@@ -70,7 +73,11 @@ def test_a_value_that_does_not_fit_its_message_is_named(view: ChannelConfig) -> 
     orderer = document["channel_group"]["groups"][keys.ORDERER]
     orderer["values"][keys.BATCH_SIZE]["value"]["max_message_count"] = "many"
 
-    with pytest.raises(ConfigError, match="'BatchSize' is not a BatchSize"):
+    with pytest.raises(
+        ConfigError,
+        match=r"updated.json: channel_group.groups.Orderer.values.BatchSize.value: "
+        "not a BatchSize",
+    ):
         config_from_json(json.dumps(document), source="updated.json")
 
 
@@ -78,5 +85,8 @@ def test_a_decoded_policy_needs_a_known_type(view: ChannelConfig) -> None:
     document = json.loads(config_to_json(view.config))
     document["channel_group"]["policies"]["Admins"]["policy"]["type"] = "meta"
 
-    with pytest.raises(ConfigError, match="policy 'Admins': a decoded value needs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"channel_group.policies.Admins.policy: a decoded value needs type 1",
+    ):
         config_from_json(json.dumps(document), source="updated.json")
