@@ -7,10 +7,12 @@ run as the console command in a worker thread: `channel org-group` prints C's gr
 from C's MSP folder, `channel add-org` adds it, signed by A's and B's admins. Then C's
 clinician fetches the genesis block from the orderer (`channel fetch oldest`, refused
 before the update), C's peer0 starts fresh and joins with it (`channel join --mspid`),
-pulls the blocks and applies the config block that added C. A transaction created by
-C's clinician (a `_lifecycle` definition endorsed by A's and C's peers) is refused by
-the orderer's Broadcast before the update and commits valid on both peers after it.
-Every wait is on a height, with a timeout.
+pulls the blocks and applies the config block that added C; restarted, it resumes
+from its ledger. An update signed by A's admin alone is refused (the Application
+Admins policy is a majority). A transaction created by C's clinician (a `_lifecycle`
+definition endorsed by A's and C's peers) is refused by the orderer's Broadcast before
+the update and commits valid on both peers after it; A's peer serves C's clinician
+blocks. Every wait is on a height, with a timeout.
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ async def test_hospital_c_joins_the_running_channel(
                 "--msp", str(c_org.msp_dir), "--anchor-peer", C_ANCHOR,
                 "-o", str(org_json),
             )  # fmt: skip
+            too_few = await medledger(
+                capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
+                *signs(material, [HOSPITAL_A]),
+            )  # fmt: skip
             added = await medledger(
                 capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
                 *signs(material, [HOSPITAL_A, HOSPITAL_B]),
@@ -157,6 +163,11 @@ async def test_hospital_c_joins_the_running_channel(
 
             # After: C fetches the genesis block and C's fresh peer joins with it.
             fetched = await medledger(capsys, *fetch_oldest, *at_orderer, *c_reader)
+            from_peer_a = await medledger(
+                capsys, "channel", "fetch", "config", str(tmp_path / "config.block"),
+                "--channel", CHANNEL, "--peer", a_addresses["grpc"],
+                "--tls-ca", str(material.tls_ca(HOSPITAL_A)), *c_reader,
+            )  # fmt: skip
             c_config = write_peer_yaml(
                 tmp_path / "c" / "peer.yaml",
                 material,
@@ -181,6 +192,15 @@ async def test_hospital_c_joins_the_running_channel(
                     await wait_for_height(node, 3)
                 filters = [filter_of(node, 2) for node in (peer_a, peer_c)]
                 c_view = config_of(peer_c)
+
+            # C's peer restarts from its own ledger and keeps up.
+            async with running_peer(c_config) as (peer_c, _):
+                accepted_again = await order(
+                    orderer, material, c_transaction(material, 2)
+                )
+                for node in (peer_a, peer_c):
+                    await wait_for_height(node, 4)
+                filters += [filter_of(node, 3) for node in (peer_a, peer_c)]
                 heights = [
                     node.channels.require(CHANNEL).ledger.height
                     for node in (peer_a, peer_c)
@@ -195,6 +215,10 @@ async def test_hospital_c_joins_the_running_channel(
     assert group["values"]["AnchorPeers"]["value"] == {
         "anchor_peers": [{"host": "127.0.0.1", "port": 9051}]
     }
+    assert too_few[:2] == (1, "")
+    assert too_few[2].startswith("medledger: error: orderer "), too_few
+    assert "refused the update" in too_few[2], too_few
+    assert too_few[2].count("\n") == 1, too_few
     assert added == (
         0,
         f"config block 1\nadded {HOSPITAL_C} to channel {CHANNEL}\n",
@@ -202,9 +226,12 @@ async def test_hospital_c_joins_the_running_channel(
     )
     assert fetched[0] == 0, fetched[2]
     assert genesis_copy.read_bytes() == material.genesis.SerializeToString()
+    assert from_peer_a[0] == 0, from_peer_a[2]
+    config_block = common_pb2.Block.FromString((tmp_path / "config.block").read_bytes())
+    assert config_block.header.number == 1
     assert joined == (0, f"joined channel {CHANNEL} (height 1)\n", "")
-    assert accepted_write == common_pb2.SUCCESS
-    assert filters == [bytes([transaction_pb2.VALID])] * 2
+    assert accepted_write == accepted_again == common_pb2.SUCCESS
+    assert filters == [bytes([transaction_pb2.VALID])] * 4
     assert c_view.sequence == 1
     assert set(c_view.application_orgs) == {HOSPITAL_A, HOSPITAL_B, HOSPITAL_C}
-    assert heights == [3, 3]
+    assert heights == [4, 4]
