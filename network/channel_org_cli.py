@@ -38,7 +38,6 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -47,10 +46,12 @@ from common.errors import ChannelConfigError, ConfigError, PolicyError
 from common.msp import load_signing_identity
 from common.tls import TlsFiles
 from network.channel_cli import DeliverSource, fetch_block, parse_block_spec
-from network.channel_update_cli import (
-    config_from_json,
+from network.channel_update_cli import run_channel_update
+from network.config_json import (
+    config_group_from_json,
+    config_group_to_json,
     config_to_json,
-    run_channel_update,
+    json_text,
 )
 from network.genesis import organization_group
 from network.lifecycle_client import Target
@@ -154,12 +155,7 @@ _NODE_OU_ROLES = frozenset(
 
 def group_to_json(group: configtx_pb2.ConfigGroup) -> str:
     """An organisation's group as `channel config` shows the groups of a config."""
-    wrapped = configtx_pb2.Config(channel_group=configtx_pb2.ConfigGroup())
-    wrapped.channel_group.groups[_PLACEHOLDER].CopyFrom(group)
-    document = json.loads(config_to_json(wrapped))
-    return json.dumps(document["channel_group"]["groups"][_PLACEHOLDER], indent=2) + (
-        "\n"
-    )
+    return json_text(config_group_to_json(group))
 
 
 def group_from_json(text: str, *, source: str) -> configtx_pb2.ConfigGroup:
@@ -172,11 +168,7 @@ def group_from_json(text: str, *, source: str) -> configtx_pb2.ConfigGroup:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{source}: not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{source}: not a config group (a JSON object)")
-    wrapped: dict[str, Any] = {"channel_group": {"groups": {_PLACEHOLDER: document}}}
-    config = config_from_json(json.dumps(wrapped), source=source)
-    return config.channel_group.groups[_PLACEHOLDER]
+    return config_group_from_json(document, source=source)
 
 
 def group_mspid(group: configtx_pb2.ConfigGroup, *, source: str) -> str:
@@ -239,9 +231,6 @@ def parse_policy_option(text: str) -> tuple[str, str]:
     if not separator or not name.strip() or not rule.strip():
         raise ConfigError(f"--policy {text!r}: expected NAME=RULE")
     return name.strip(), rule.strip()
-
-
-_PLACEHOLDER = "Organization"
 
 
 # Commands
@@ -368,7 +357,7 @@ def run_channel_add_org(args: argparse.Namespace) -> int:
         current = ChannelConfig.from_block(block).config
     except ChannelConfigError as error:
         raise ConfigError(f"the channel's config block: {error}") from None
-    edited = config_to_json(add_organization(current, mspid, group))
+    edited = json_text(config_to_json(add_organization(current, mspid, group)))
     if args.output is not None:
         _write(args.output, edited)
         return _update(args, args.output, mspid)

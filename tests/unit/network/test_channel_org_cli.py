@@ -224,4 +224,6 @@ def test_add_org_refuses_a_file_that_is_no_group(
 
     out, err = capsys.readouterr()
     assert (status, out) == (1, "")
-    assert err == f"medledger: error: {path}: not a config group (a JSON object)\n"
+    assert (
+        err == f"medledger: error: {path}: not a common.ConfigGroup (a JSON object)\n"
+    )
