@@ -23,9 +23,10 @@ Output, as Fabric prints it unless noted:
 
 `config` is the block the newest block's metadata names as the last config (the
 SIGNATURES metadata's OrdererBlockMetadata, else the LAST_CONFIG entry). Deliver
-requests use FAIL_IF_NOT_READY, so a block beyond the newest is an error instead of a
-wait. Every failure (refusal, unreachable node, unknown channel, bad block number,
-unwritable file) is a `ChannelQueryError`: one line on stderr, exit status 1.
+requests (`network.channel_common`) use FAIL_IF_NOT_READY, so a block beyond the
+newest is an error instead of a wait. Every failure (refusal, unreachable node,
+unknown channel, bad block number, unwritable file) is a `ChannelQueryError`: one
+line on stderr, exit status 1.
 """
 
 from __future__ import annotations
@@ -42,27 +43,30 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from common.errors import MedledgerError
-from common.msp import SigningIdentity, load_signing_identity
-from common.protoutil import (
-    FAIL_IF_NOT_READY,
-    SeekPosition,
-    create_proposal,
-    create_seek_envelope,
-    sign_proposal,
-)
-from common.tls import TlsFiles, cert_hash
+from common.msp import SigningIdentity
+from common.protoutil import SeekPosition, create_proposal, sign_proposal
 from network.block_json import block_document
+from network.channel_common import (
+    ChannelCommandError,
+    DeliverSource,
+    add_channel_argument,
+    add_identity_arguments,
+    add_orderer_arguments,
+    add_timeout_argument,
+    deliver_block,
+    identity_signer,
+    last_config_block,
+    last_config_number,
+    orderer_target,
+    peer_target,
+    rpc_error,
+    write_file,
+)
 from network.cli import add_peer_tls_arguments
 from network.config_json import json_text
 from network.lifecycle_client import Target
 from protos.common import common_pb2, ledger_pb2
-from protos.orderer import ab_pb2
-from protos.peer import (
-    events_pb2,
-    proposal_response_pb2,
-    query_pb2,
-)
+from protos.peer import proposal_response_pb2, query_pb2
 
 __all__ = [
     "BlockSpec",
@@ -79,7 +83,6 @@ __all__ = [
 
 EXIT_OK = 0
 STATUS_OK = 200
-DEFAULT_TIMEOUT_S = 30.0
 LIST_HEADING = "Channels peers has joined: "
 
 _T = TypeVar("_T")
@@ -87,8 +90,8 @@ if TYPE_CHECKING:
     _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-class ChannelQueryError(MedledgerError):
-    """A channel query failed; the message names the node and why."""
+ChannelQueryError = ChannelCommandError
+"""A channel query failed (the error of every `medledger channel` command)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,34 +134,29 @@ def parse_block_spec(text: str) -> BlockSpec:
 
 def add_channel_query_commands(channel_commands: _Commands) -> None:
     """Add `list`, `getinfo` and `fetch` to `medledger channel`."""
-    listing = channel_commands.add_parser(
+    _peer_query_command(
+        channel_commands,
         "list",
         help="list the channels a peer has joined",
         description=(
             "Ask the peer's cscc for the channels it has joined; a member of the "
             "peer's own organisation must sign."
         ),
-    )
-    _peer_arguments(listing, required=True)
-    _identity_arguments(listing, who="a member of the peer's organisation")
-    add_peer_tls_arguments(listing)
-    _common_arguments(listing, json_help='print {"channels": [...]}')
-    listing.set_defaults(handler=run_channel_list)
-
-    info = channel_commands.add_parser(
+        who="a member of the peer's organisation",
+        json_help='print {"channels": [...]}',
+    ).set_defaults(handler=run_channel_list)
+    _peer_query_command(
+        channel_commands,
         "getinfo",
         help="a channel's height and newest block hashes",
         description=(
             "Ask the peer's qscc for the channel's height, current and previous block "
             "hashes (hex); a reader of the channel must sign."
         ),
-    )
-    _peer_arguments(info, required=True)
-    _channel_argument(info)
-    _identity_arguments(info, who="a reader of the channel")
-    add_peer_tls_arguments(info)
-    _common_arguments(info, json_help="print the JSON object alone")
-    info.set_defaults(handler=run_channel_getinfo)
+        who="a reader of the channel",
+        json_help="print the JSON object alone",
+        channel=True,
+    ).set_defaults(handler=run_channel_getinfo)
 
     fetch = channel_commands.add_parser(
         "fetch",
@@ -176,59 +174,55 @@ def add_channel_query_commands(channel_commands: _Commands) -> None:
         nargs="?",
         help="where to write the block (default: CHANNEL_BLOCK.block)",
     )
-    _channel_argument(fetch)
+    add_channel_argument(fetch)
     source = fetch.add_mutually_exclusive_group(required=True)
-    source.add_argument("--orderer", help="fetch from this orderer's HOST:PORT")
+    add_orderer_arguments(fetch, address_in=source)
     source.add_argument("--peer", help="fetch from this peer's HOST:PORT")
-    _identity_arguments(fetch, who="a reader of the channel")
+    add_identity_arguments(fetch, who="a reader of the channel")
     add_peer_tls_arguments(fetch)
-    fetch.add_argument(
-        "--orderer-tls-ca", type=Path, help="the CA of the orderer's TLS certificate"
-    )
-    fetch.add_argument(
-        "--orderer-server-name", help="TLS name to expect from the orderer"
-    )
-    _common_arguments(
+    _json_argument(
         fetch,
         json_help="also write the block decoded as JSON to FILE (-: stdout)",
         json_file=True,
     )
+    add_timeout_argument(fetch)
     fetch.set_defaults(handler=run_channel_fetch)
 
 
-def _peer_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--peer", required=required, help="the peer's HOST:PORT")
+def _peer_query_command(
+    channel_commands: _Commands,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    who: str,
+    json_help: str,
+    channel: bool = False,
+) -> argparse.ArgumentParser:
+    """A command that asks one peer a question, signed by `who`."""
+    command = channel_commands.add_parser(name, help=help, description=description)
+    command.add_argument("--peer", required=True, help="the peer's HOST:PORT")
+    if channel:
+        add_channel_argument(command)
+    add_identity_arguments(command, who=who)
+    add_peer_tls_arguments(command)
+    _json_argument(command, json_help=json_help)
+    add_timeout_argument(command)
+    return command
 
 
-def _channel_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--channel", required=True, help="the channel name")
-
-
-def _identity_arguments(parser: argparse.ArgumentParser, *, who: str) -> None:
-    parser.add_argument(
-        "--identity", type=Path, required=True, help=f"MSP folder of {who}"
-    )
-    parser.add_argument("--mspid", required=True, help="the MSP id of that identity")
-
-
-def _common_arguments(
+def _json_argument(
     parser: argparse.ArgumentParser, *, json_help: str, json_file: bool = False
 ) -> None:
     if json_file:
         parser.add_argument("--json", type=Path, metavar="FILE", help=json_help)
     else:
         parser.add_argument("--json", action="store_true", help=json_help)
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds to wait for the node (default {DEFAULT_TIMEOUT_S:g})",
-    )
 
 
 def run_channel_list(args: argparse.Namespace) -> int:
-    signer = _signer(args)
-    channels = _run(get_channels(_peer_target(args), signer))
+    signer = identity_signer(args)
+    channels = _run(get_channels(peer_target(args), signer))
     if args.json:
         print(json.dumps({"channels": channels}))
         return EXIT_OK
@@ -239,8 +233,8 @@ def run_channel_list(args: argparse.Namespace) -> int:
 
 
 def run_channel_getinfo(args: argparse.Namespace) -> int:
-    signer = _signer(args)
-    info = _run(get_chain_info(_peer_target(args), signer, args.channel))
+    signer = identity_signer(args)
+    info = _run(get_chain_info(peer_target(args), signer, args.channel))
     text = json.dumps(chain_info_document(info), separators=(",", ":"))
     print(text if args.json else f"Blockchain info: {text}")
     return EXIT_OK
@@ -249,85 +243,28 @@ def run_channel_getinfo(args: argparse.Namespace) -> int:
 def run_channel_fetch(args: argparse.Namespace) -> int:
     spec = parse_block_spec(args.block)
     output: Path = args.output or Path(f"{args.channel}_{spec.label}.block")
-    signer = _signer(args)
+    signer = identity_signer(args)
     source = _deliver_source(args)
     block = _run(fetch_block(source, signer, args.channel, spec))
-    _write(output, block.SerializeToString())
+    write_file(output, block.SerializeToString())
     if args.json is not None:
         document = json_text(block_document(block))
         if str(args.json) == "-":
             sys.stdout.write(document)
         else:
-            _write(args.json, document.encode())
+            write_file(args.json, document)
     print(f"Received block: {block.header.number}", file=sys.stderr)
     return EXIT_OK
 
 
-def _signer(args: argparse.Namespace) -> SigningIdentity:
-    return load_signing_identity(args.identity, mspid=args.mspid)
-
-
-def _peer_target(args: argparse.Namespace) -> Target:
-    tls = None
-    if args.tls_ca is not None:
-        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, root_cas=(args.tls_ca,))
-    return Target(
-        address=args.peer, tls=tls, server_name=args.server_name, timeout_s=args.timeout
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliverSource:
-    """Where `fetch` reads blocks: a node, and whether it is an orderer."""
-
-    target: Target
-    orderer: bool
-    tls_cert_hash: bytes | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{'orderer' if self.orderer else 'peer'} {self.target.address}"
-
-
 def _deliver_source(args: argparse.Namespace) -> DeliverSource:
     if args.orderer is None:
-        target = _peer_target(args)
-    else:
-        tls = None
-        if args.orderer_tls_ca is not None:
-            tls = TlsFiles(
-                cert=args.tls_cert, key=args.tls_key, root_cas=(args.orderer_tls_ca,)
-            )
-        target = Target(
-            address=args.orderer,
-            tls=tls,
-            server_name=args.orderer_server_name,
-            timeout_s=args.timeout,
-        )
-    client_hash = None
-    if target.tls is not None and target.tls.cert is not None:
-        client_hash = cert_hash(_read(target.tls.cert))
-    return DeliverSource(
-        target=target, orderer=args.orderer is not None, tls_cert_hash=client_hash
-    )
+        return DeliverSource.of(peer_target(args), orderer=False)
+    return DeliverSource.of(orderer_target(args), orderer=True)
 
 
 def _run(work: Coroutine[Any, Any, _T]) -> _T:
     return asyncio.run(work)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise ChannelQueryError(f"{path}: {error.strerror}") from None
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as error:
-        raise ChannelQueryError(f"cannot write {path}: {error.strerror}") from None
 
 
 # System chaincode queries
@@ -392,7 +329,7 @@ async def _query_scc(
             )
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.PERMISSION_DENIED:
-                raise _rpc_error(f"peer {peer.address}", error) from None
+                raise rpc_error(f"peer {peer.address}", error) from None
             raise ChannelQueryError(
                 f"peer {peer.address} refused {function} signed by {signer.mspid}: "
                 f"{error.details() or 'permission denied'}"
@@ -418,11 +355,6 @@ def _decode(kind: type[_M], data: bytes, peer: Target, function: str) -> _M:
         ) from None
 
 
-def _rpc_error(node: str, error: grpc.aio.AioRpcError) -> ChannelQueryError:
-    details = error.details() or "no details"
-    return ChannelQueryError(f"{node}: {error.code().name}: {details}")
-
-
 # Deliver
 
 
@@ -434,122 +366,12 @@ async def fetch_block(
     Raises:
         ChannelQueryError: refused, unreachable, unknown channel, or no such block.
     """
-    if spec.kind == "number":
-        return await _fetch_one(
-            source, signer, channel, SeekPosition.specified(spec.number)
-        )
-    if spec.kind == "oldest":
-        return await _fetch_one(source, signer, channel, SeekPosition.oldest())
-    newest = await _fetch_one(source, signer, channel, SeekPosition.newest())
-    if spec.kind == "newest":
-        return newest
-    number = last_config_number(newest)
-    if number == newest.header.number:
-        return newest
-    return await _fetch_one(source, signer, channel, SeekPosition.specified(number))
-
-
-def last_config_number(block: common_pb2.Block) -> int:
-    """The last config block's number recorded in `block`'s metadata.
-
-    The SIGNATURES entry's OrdererBlockMetadata is read first (Fabric 2.x), then the
-    LAST_CONFIG entry; a genesis block without either is its own config block.
-
-    Raises:
-        ChannelQueryError: neither entry says, or the metadata does not decode.
-    """
-    entries = block.metadata.metadata
-    number = block.header.number
-    try:
-        for index, kind in (
-            (common_pb2.SIGNATURES, common_pb2.OrdererBlockMetadata),
-            (common_pb2.LAST_CONFIG, common_pb2.LastConfig),
-        ):
-            if len(entries) > index and entries[index]:
-                value = common_pb2.Metadata.FromString(entries[index]).value
-                if value:
-                    found: Any = kind.FromString(value)
-                    config = (
-                        found.last_config if index == common_pb2.SIGNATURES else found
-                    )
-                    return int(config.index)
-    except DecodeError:
-        raise ChannelQueryError(
-            f"block {number}: its last-config metadata does not decode"
-        ) from None
-    if number == 0:
-        return 0
-    raise ChannelQueryError(f"block {number} names no last config block")
-
-
-async def _fetch_one(
-    source: DeliverSource,
-    signer: SigningIdentity,
-    channel: str,
-    position: SeekPosition,
-) -> common_pb2.Block:
-    envelope = create_seek_envelope(
-        channel_id=channel,
-        start=position,
-        stop=position,
-        behavior=FAIL_IF_NOT_READY,
-        creator=signer.serialized,
-        signer=signer.sign,
-        tls_cert_hash=source.tls_cert_hash,
-    )
-    kind: type[Message] = events_pb2.DeliverResponse
-    path = "/protos.Deliver/Deliver"
-    if source.orderer:
-        kind, path = ab_pb2.DeliverResponse, "/orderer.AtomicBroadcast/Deliver"
-    target = source.target
-    block: common_pb2.Block | None = None
-    status = common_pb2.UNKNOWN
-    async with target.open() as grpc_channel:
-        method = grpc_channel.stream_stream(  # type: ignore[call-arg]
-            path, response_deserializer=kind.FromString
-        )
-        call: Any = method(timeout=target.timeout_s)  # type: ignore[call-arg]
-        try:
-            await call.write(envelope.SerializeToString())
-            await call.done_writing()
-            async for response in call:
-                if response.WhichOneof("Type") == "block":
-                    block = response.block
-                elif response.WhichOneof("Type") == "status":
-                    status = response.status
-                    break
-        except grpc.aio.AioRpcError as error:
-            raise _rpc_error(source.name, error) from None
-        finally:
-            call.cancel()
-    if block is not None and status == common_pb2.SUCCESS:
+    if spec.kind == "config":
+        block, _ = await last_config_block(source, signer, channel)
         return block
-    raise await _deliver_refusal(source, signer, channel, position, status)
-
-
-async def _deliver_refusal(
-    source: DeliverSource,
-    signer: SigningIdentity,
-    channel: str,
-    position: SeekPosition,
-    status: int,
-) -> ChannelQueryError:
-    """Why Deliver answered `status` without a block, in an operator's words."""
-    name = common_pb2.Status.Name(status) if status else "no answer"
-    where = f"{source.name}, channel {channel}"
-    if status == common_pb2.FORBIDDEN:
-        return ChannelQueryError(
-            f"{where}: {signer.mspid} identity may not read the channel ({name})"
-        )
-    if status == common_pb2.NOT_FOUND and position.kind == "specified":
-        try:
-            newest = await _fetch_one(source, signer, channel, SeekPosition.newest())
-        except ChannelQueryError as error:
-            return error
-        return ChannelQueryError(
-            f"{where}: there is no block {position.number} yet "
-            f"(the newest is {newest.header.number})"
-        )
-    if status == common_pb2.NOT_FOUND:
-        return ChannelQueryError(f"{where}: the node has no such channel ({name})")
-    return ChannelQueryError(f"{where}: no block delivered ({name})")
+    position = {
+        "newest": SeekPosition.newest(),
+        "oldest": SeekPosition.oldest(),
+        "number": SeekPosition.specified(spec.number),
+    }[spec.kind]
+    return await deliver_block(source, signer, channel, position)

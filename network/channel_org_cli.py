@@ -19,8 +19,8 @@ Here:
     add-org    does the rest in one go: fetches the channel's config from the orderer,
                adds the group under Application (refusing an organisation that is
                already a member), writes the edited config (``-o``, to keep a record)
-               and hands it to `channel update`, which computes the update, collects
-               the ``--sign`` admins' signatures and submits it.
+               and hands it to `channel_update_cli.update_channel`, which computes
+               the update, collects the ``--sign`` admins' signatures and submits it.
 
 The group is built by `network.genesis.organization_group`, the code that builds the
 groups of a genesis block, so a hospital added later has the same group it would
@@ -35,18 +35,23 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
-from common.channelconfig import ChannelConfig, keys
-from common.errors import ChannelConfigError, ConfigError, PolicyError
-from common.msp import load_signing_identity
-from common.tls import TlsFiles
-from network.channel_cli import DeliverSource, fetch_block, parse_block_spec
-from network.channel_update_cli import run_channel_update
+from common.channelconfig import keys
+from common.errors import ConfigError, PolicyError
+from common.msp import SigningIdentity
+from network.channel_common import (
+    add_channel_orderer_arguments,
+    add_sign_argument,
+    orderer_target,
+    parse_signer,
+    read_text,
+    write_file,
+)
+from network.channel_update_cli import current_config, update_channel
 from network.config_json import (
     config_group_from_json,
     config_group_to_json,
@@ -288,18 +293,7 @@ def add_channel_org_commands(
             "prints the config block's number."
         ),
     )
-    add_org.add_argument("-C", "--channel", required=True, help="the channel")
-    add_org.add_argument("--orderer", required=True, help="the orderer's HOST:PORT")
-    add_org.add_argument(
-        "--orderer-tls-ca", type=Path, help="CA of its TLS certificate"
-    )
-    add_org.add_argument("--orderer-server-name", help="TLS name to expect from it")
-    add_org.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        help="seconds each call to the orderer may take (default 30)",
-    )
+    add_channel_orderer_arguments(add_org)
     add_org.add_argument(
         "--org-group",
         type=Path,
@@ -307,13 +301,7 @@ def add_channel_org_commands(
         metavar="ORG.json",
         help="the organisation's group, as `channel org-group` wrote it",
     )
-    add_org.add_argument(
-        "--sign",
-        action="append",
-        required=True,
-        metavar="MSP_DIR:MSPID",
-        help="an admin of a member who signs the update (repeatable)",
-    )
+    add_sign_argument(add_org, who="an admin of a member who signs the update")
     add_org.add_argument(
         "-o",
         "--output",
@@ -332,72 +320,32 @@ def run_channel_org_group(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return EXIT_OK
-    _write(args.output, text)
+    write_file(args.output, text)
     print(f"wrote the channel group of {args.mspid}")
     return EXIT_OK
 
 
 def run_channel_add_org(args: argparse.Namespace) -> int:
     source = str(args.org_group)
-    try:
-        text = args.org_group.read_text()
-    except OSError as error:
-        raise ConfigError(f"{args.org_group}: {error.strerror}") from None
-    group = group_from_json(text, source=source)
+    group = group_from_json(read_text(args.org_group), source=source)
     mspid = group_mspid(group, source=source)
-    folder, separator, reader_mspid = args.sign[0].rpartition(":")
-    if not separator or not folder or not reader_mspid:
-        raise ConfigError(f"--sign {args.sign[0]!r}: expected MSP_DIR:MSPID")
-    reader = load_signing_identity(Path(folder), mspid=reader_mspid)
-    source_node = DeliverSource(target=_target(args), orderer=True)
-    block = asyncio.run(
-        fetch_block(source_node, reader, args.channel, parse_block_spec("config"))
-    )
-    try:
-        current = ChannelConfig.from_block(block).config
-    except ChannelConfigError as error:
-        raise ConfigError(f"the channel's config block: {error}") from None
-    edited = json_text(config_to_json(add_organization(current, mspid, group)))
+    signers = [parse_signer(spec) for spec in args.sign]
+    number = asyncio.run(_add_org(args, mspid, group, signers))
+    print(f"config block {number}")
+    print(f"added {mspid} to channel {args.channel}")
+    return EXIT_OK
+
+
+async def _add_org(
+    args: argparse.Namespace,
+    mspid: str,
+    group: configtx_pb2.ConfigGroup,
+    signers: list[SigningIdentity],
+) -> int:
+    """Read the current config, add `group`, keep the edit if asked, update."""
+    orderer: Target = orderer_target(args)
+    current = await current_config(orderer, signers[0], args.channel)
+    edited = add_organization(current.view.config, mspid, group)
     if args.output is not None:
-        _write(args.output, edited)
-        return _update(args, args.output, mspid)
-    with tempfile.TemporaryDirectory(prefix="medledger-add-org-") as scratch:
-        path = Path(scratch) / "edited.json"
-        _write(path, edited)
-        return _update(args, path, mspid)
-
-
-def _update(args: argparse.Namespace, edited: Path, mspid: str) -> int:
-    """`channel update --config EDITED` with this command's orderer and signers."""
-    update = argparse.Namespace(
-        channel=args.channel,
-        orderer=args.orderer,
-        orderer_tls_ca=args.orderer_tls_ca,
-        orderer_server_name=args.orderer_server_name,
-        timeout=args.timeout,
-        config=edited,
-        sign=args.sign,
-    )
-    status = run_channel_update(update)
-    if status == EXIT_OK:
-        print(f"added {mspid} to channel {args.channel}")
-    return status
-
-
-def _target(args: argparse.Namespace) -> Target:
-    timeout: float = args.timeout
-    if args.orderer_tls_ca is None:
-        return Target(address=args.orderer, timeout_s=timeout)
-    return Target(
-        address=args.orderer,
-        tls=TlsFiles(root_cas=(args.orderer_tls_ca,)),
-        server_name=args.orderer_server_name,
-        timeout_s=timeout,
-    )
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"{path}: {error.strerror}") from None
+        write_file(args.output, json_text(config_to_json(edited)))
+    return await update_channel(orderer, args.channel, edited, signers, current=current)

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,44 +38,46 @@ from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig
 from common.configtx import compute_update
-from common.errors import ConfigError, MedledgerError
-from common.msp import SigningIdentity, load_signing_identity
-from common.protoutil import (
-    BLOCK_UNTIL_READY,
-    SeekPosition,
-    create_seek_envelope,
-    last_config_index,
-)
-from common.tls import TlsFiles
+from common.errors import ChannelConfigError, ConfigError
+from common.msp import SigningIdentity
+from common.protoutil import SeekPosition
 from network import config_json
+from network.channel_common import (
+    ChannelCommandError,
+    DeliverSource,
+    add_channel_orderer_arguments,
+    add_identity_arguments,
+    add_sign_argument,
+    deliver_block,
+    identity_signer,
+    last_config_block,
+    last_config_number,
+    orderer_target,
+    parse_signer,
+    read_text,
+    rpc_error,
+    wait_for_block,
+    write_file,
+)
 from network.cli import EXIT_OK
 from network.config_json import json_text
 from network.config_update import config_update_envelope, create_config_update_tx
 from network.lifecycle_client import Target
 from protos.common import common_pb2, configtx_pb2
-from protos.orderer import ab_pb2, ab_pb2_grpc
+from protos.orderer import ab_pb2
 
 __all__ = [
     "ChannelUpdateError",
+    "CurrentConfig",
     "add_channel_update_commands",
     "config_from_json",
     "config_to_json",
+    "current_config",
+    "update_channel",
 ]
 
-_MAX_BLOCK = 2**63 - 1
-
-
-class ChannelUpdateError(MedledgerError):
-    """The orderer refused, or the channel's blocks could not be read."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Orderer:
-    """Where to fetch and send, and who signs the Deliver requests."""
-
-    target: Target
-    reader: SigningIdentity
-    channel: str
+ChannelUpdateError = ChannelCommandError
+"""The orderer refused, or the channel's blocks could not be read."""
 
 
 # Commands
@@ -93,11 +96,8 @@ def add_channel_update_commands(
             "JSON: known values and policies decoded, other bytes base64."
         ),
     )
-    _orderer_arguments(config)
-    config.add_argument(
-        "--identity", type=Path, required=True, help="MSP folder of a channel member"
-    )
-    config.add_argument("--mspid", required=True, help="its MSP id")
+    add_channel_orderer_arguments(config)
+    add_identity_arguments(config, who="a reader of the channel")
     config.add_argument(
         "-o", "--output", type=Path, help="the JSON file (default: standard output)"
     )
@@ -113,7 +113,7 @@ def add_channel_update_commands(
             "one and wait for the config block; prints its number."
         ),
     )
-    _orderer_arguments(update)
+    add_channel_orderer_arguments(update)
     update.add_argument(
         "--config",
         type=Path,
@@ -121,100 +121,126 @@ def add_channel_update_commands(
         metavar="UPDATED.json",
         help="the edited config",
     )
-    update.add_argument(
-        "--sign",
-        action="append",
-        required=True,
-        metavar="MSP_DIR:MSPID",
-        help="an admin who signs the update (repeatable; the first one submits it)",
-    )
+    add_sign_argument(update, who="an admin who signs the update")
     update.set_defaults(handler=run_channel_update)
 
 
 def run_channel_config(args: argparse.Namespace) -> int:
-    reader = load_signing_identity(args.identity, mspid=args.mspid)
-    orderer = _Orderer(_target(args), reader, args.channel)
-    view = asyncio.run(_fetch_config(orderer))
-    text = config_to_json(view.config)
+    reader = identity_signer(args)
+    current = asyncio.run(current_config(orderer_target(args), reader, args.channel))
+    text = config_to_json(current.view.config)
     if args.output is None:
         sys.stdout.write(text)
         return EXIT_OK
-    try:
-        args.output.write_text(text)
-    except OSError as error:
-        raise ConfigError(f"{args.output}: {error.strerror}") from None
+    write_file(args.output, text)
+    view = current.view
     print(f"wrote the config of channel {view.channel_id} (sequence {view.sequence})")
     return EXIT_OK
 
 
 def run_channel_update(args: argparse.Namespace) -> int:
-    try:
-        text = args.config.read_text()
-    except OSError as error:
-        raise ConfigError(f"{args.config}: {error.strerror}") from None
-    updated = config_from_json(text, source=str(args.config))
-    signers = [_signer(spec) for spec in args.sign]
-    orderer = _Orderer(_target(args), signers[0], args.channel)
-    number = asyncio.run(_update_channel(orderer, updated, signers))
+    updated = config_from_json(read_text(args.config), source=str(args.config))
+    signers = [parse_signer(spec) for spec in args.sign]
+    orderer = orderer_target(args)
+    number = asyncio.run(update_channel(orderer, args.channel, updated, signers))
     print(f"config block {number}")
     return EXIT_OK
 
 
-async def _update_channel(
-    orderer: _Orderer, updated: configtx_pb2.Config, signers: list[SigningIdentity]
-) -> int:
-    """Compute, sign and broadcast the update; the number of the config block it made.
-
-    The update is computed from the config the edit started from (the one at the
-    `sequence` the edited config keeps), so an edit of a config that has changed
-    since in the same places is refused by the orderer, as in Fabric.
-
-    Raises:
-        ConfigUpdateError: the configs do not differ.
-        ChannelUpdateError: the orderer refused the update or the blocks are unreadable.
-    """
-    current, block_number, height = await _current_config(orderer)
-    original = current
-    if updated.sequence != current.sequence:
-        original = await _config_at(orderer, updated.sequence, block_number)
-    update = compute_update(orderer.channel, original.config, updated)
-    envelope = create_config_update_tx(
-        orderer.channel,
-        config_update_envelope(update, signers=signers),
-        signers[0],
-    )
-    await _broadcast(orderer.target, envelope.SerializeToString())
-    return await _wait_for_config_block(orderer, height, current.sequence + 1)
+# Updating
 
 
-async def _fetch_config(orderer: _Orderer) -> ChannelConfig:
-    """The channel's current config, from the orderer.
+@dataclass(frozen=True, slots=True)
+class CurrentConfig:
+    """A channel's current config, the number of its block, and the channel's height."""
+
+    view: ChannelConfig
+    block_number: int
+    height: int
+
+
+async def current_config(
+    orderer: Target, reader: SigningIdentity, channel: str
+) -> CurrentConfig:
+    """The channel's current config, read from `orderer`'s Deliver as `reader`.
 
     Raises:
         ChannelUpdateError: Deliver refused or returned no usable block.
+        ConfigError: the last config block holds no valid config.
     """
-    config, _, _ = await _current_config(orderer)
-    return config
+    source = DeliverSource.of(orderer, orderer=True)
+    block, height = await last_config_block(source, reader, channel)
+    try:
+        view = ChannelConfig.from_block(block)
+    except ChannelConfigError as error:
+        raise ConfigError(f"the channel's config block: {error}") from None
+    return CurrentConfig(view, block.header.number, height)
 
 
-async def _current_config(orderer: _Orderer) -> tuple[ChannelConfig, int, int]:
-    """The current config, the number of its block, and the channel's height."""
-    newest = await _block_at(orderer, SeekPosition.newest())
-    index = last_config_index(newest)
-    block = newest
-    if index != newest.header.number:
-        block = await _block_at(orderer, SeekPosition.specified(index))
-    return ChannelConfig.from_block(block), index, newest.header.number + 1
+async def update_channel(
+    orderer: Target,
+    channel: str,
+    updated: configtx_pb2.Config,
+    signers: Sequence[SigningIdentity],
+    *,
+    current: CurrentConfig | None = None,
+) -> int:
+    """Change `channel`'s config to `updated`; the number of the config block made.
+
+    The update is computed from the config the edit started from (the one at the
+    `sequence` that `updated` keeps), so an edit of a config that has changed since in
+    the same places is refused by the orderer, as in Fabric. Every signer signs it,
+    the first submits it and reads the blocks. `current` saves reading the current
+    config again when the caller has just read it.
+
+    Raises:
+        ConfigError: no signer, or `updated` names a sequence the channel never had.
+        ConfigUpdateError: the configs do not differ.
+        ChannelUpdateError: the orderer refused the update or the blocks are unreadable.
+    """
+    if not signers:
+        raise ConfigError("a config update needs at least one signer")
+    reader = signers[0]
+    if current is None:
+        current = await current_config(orderer, reader, channel)
+    source = DeliverSource.of(orderer, orderer=True)
+    original = current.view
+    if updated.sequence != original.sequence:
+        original = await _config_at(
+            source, reader, channel, updated.sequence, current.block_number
+        )
+    update = compute_update(channel, original.config, updated)
+    envelope = create_config_update_tx(
+        channel, config_update_envelope(update, signers=signers), reader
+    )
+    await _broadcast(orderer, envelope.SerializeToString())
+    sequence = current.view.sequence + 1
+    block = await wait_for_block(
+        source,
+        reader,
+        channel,
+        current.height,
+        lambda block: _config_sequence(block) == sequence,
+    )
+    return block.header.number
 
 
 async def _config_at(
-    orderer: _Orderer, sequence: int, newer_block: int
+    source: DeliverSource,
+    reader: SigningIdentity,
+    channel: str,
+    sequence: int,
+    newer_block: int,
 ) -> ChannelConfig:
     """The config at `sequence`, walking back from the config block `newer_block`."""
     while newer_block > 0:
-        before = await _block_at(orderer, SeekPosition.specified(newer_block - 1))
-        newer_block = last_config_index(before)
-        block = await _block_at(orderer, SeekPosition.specified(newer_block))
+        before = await deliver_block(
+            source, reader, channel, SeekPosition.specified(newer_block - 1)
+        )
+        newer_block = last_config_number(before)
+        block = await deliver_block(
+            source, reader, channel, SeekPosition.specified(newer_block)
+        )
         config = ChannelConfig.from_block(block)
         if config.sequence <= sequence:
             if config.sequence == sequence:
@@ -222,7 +248,7 @@ async def _config_at(
             break
     raise ConfigError(
         f"the edited config names sequence {sequence}, which channel "
-        f"{orderer.channel!r} never had: edit a config `medledger channel config` wrote"
+        f"{channel!r} never had: edit a config `medledger channel config` wrote"
     )
 
 
@@ -255,67 +281,6 @@ def config_from_json(text: str, *, source: str) -> configtx_pb2.Config:
 # The orderer
 
 
-async def _block_at(orderer: _Orderer, position: SeekPosition) -> common_pb2.Block:
-    """One block from Deliver."""
-    seek = _seek(orderer, position, position)
-    async with orderer.target.open() as channel:
-        stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
-        call: Any = stub.Deliver(timeout=orderer.target.timeout_s)  # type: ignore[call-arg]
-        try:
-            await call.write(seek)
-            response = await call.read()
-            call.cancel()
-        except grpc.aio.AioRpcError as error:
-            raise _rpc_error(orderer.target, "Deliver", error) from None
-    return _delivered_block(orderer, response)
-
-
-async def _wait_for_config_block(orderer: _Orderer, height: int, sequence: int) -> int:
-    """The number of the first block from `height` on holding config `sequence`."""
-    seek = _seek(
-        orderer, SeekPosition.specified(height), SeekPosition.specified(_MAX_BLOCK)
-    )
-    async with orderer.target.open() as channel:
-        stub = ab_pb2_grpc.AtomicBroadcastStub(channel)
-        call: Any = stub.Deliver(timeout=orderer.target.timeout_s)  # type: ignore[call-arg]
-        try:
-            await call.write(seek)
-            while True:
-                block = _delivered_block(orderer, await call.read())
-                if _config_sequence(block) == sequence:
-                    call.cancel()
-                    return block.header.number
-        except grpc.aio.AioRpcError as error:
-            raise _rpc_error(orderer.target, "Deliver", error) from None
-
-
-def _seek(
-    orderer: _Orderer, start: SeekPosition, stop: SeekPosition
-) -> common_pb2.Envelope:
-    return create_seek_envelope(
-        channel_id=orderer.channel,
-        start=start,
-        stop=stop,
-        behavior=BLOCK_UNTIL_READY,
-        creator=orderer.reader.serialized,
-        signer=orderer.reader.sign,
-    )
-
-
-def _delivered_block(orderer: _Orderer, response: object) -> common_pb2.Block:
-    if not isinstance(response, ab_pb2.DeliverResponse):  # grpc.aio.EOF
-        raise ChannelUpdateError(
-            f"orderer {orderer.target.address}: the block stream ended"
-        )
-    if response.WhichOneof("Type") != "block":
-        status = common_pb2.Status.Name(response.status)
-        raise ChannelUpdateError(
-            f"orderer {orderer.target.address} refused to deliver blocks of channel "
-            f"{orderer.channel!r}: {status}"
-        )
-    return response.block
-
-
 def _config_sequence(block: common_pb2.Block) -> int | None:
     """The config sequence of a config block; None for other blocks."""
     if len(block.data.data) != 1:
@@ -341,7 +306,7 @@ async def _broadcast(target: Target, envelope: bytes) -> None:
             call: Any = method(iter([envelope]), timeout=target.timeout_s)
             responses = [response async for response in call]
         except grpc.aio.AioRpcError as error:
-            raise _rpc_error(target, "Broadcast", error) from None
+            raise rpc_error(f"orderer {target.address}: Broadcast", error) from None
     if len(responses) != 1 or responses[0].status != common_pb2.SUCCESS:
         shown = "; ".join(
             f"{common_pb2.Status.Name(r.status)}: {r.info}".strip() for r in responses
@@ -349,46 +314,3 @@ async def _broadcast(target: Target, envelope: bytes) -> None:
         raise ChannelUpdateError(
             f"orderer {target.address} refused the update: {shown or 'no answer'}"
         )
-
-
-def _rpc_error(
-    target: Target, call: str, error: grpc.aio.AioRpcError
-) -> ChannelUpdateError:
-    return ChannelUpdateError(
-        f"orderer {target.address}: {call}: {error.code().name}: {error.details()}"
-    )
-
-
-# Arguments
-
-
-def _orderer_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-C", "--channel", required=True, help="the channel")
-    parser.add_argument("--orderer", required=True, help="the orderer's HOST:PORT")
-    parser.add_argument("--orderer-tls-ca", type=Path, help="CA of its TLS certificate")
-    parser.add_argument("--orderer-server-name", help="TLS name to expect from it")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        help="seconds each call to the orderer may take (default 30)",
-    )
-
-
-def _target(args: argparse.Namespace) -> Target:
-    timeout: float = args.timeout
-    if args.orderer_tls_ca is None:
-        return Target(address=args.orderer, timeout_s=timeout)
-    return Target(
-        address=args.orderer,
-        tls=TlsFiles(root_cas=(args.orderer_tls_ca,)),
-        server_name=args.orderer_server_name,
-        timeout_s=timeout,
-    )
-
-
-def _signer(spec: str) -> SigningIdentity:
-    folder, separator, mspid = spec.rpartition(":")
-    if not separator or not folder or not mspid:
-        raise ConfigError(f"--sign {spec!r}: expected MSP_DIR:MSPID")
-    return load_signing_identity(Path(folder), mspid=mspid)

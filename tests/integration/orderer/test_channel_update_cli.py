@@ -75,7 +75,7 @@ class Operator:
         """`channel config -o NAME` as hospital A's clinician; the JSON it wrote."""
         path = self.folder / name
         status, out, err = await medledger(
-            "channel", "config", "-C", CHANNEL, "--orderer", self.address,
+            "channel", "config", "-c", CHANNEL, "--orderer", self.address,
             "--identity", self.material.user(HOSPITALS[0], "dr-lee").msp_dir,
             "--mspid", HOSPITALS[0], "-o", path,
         )  # fmt: skip
@@ -92,7 +92,7 @@ class Operator:
         path.write_text(json.dumps(document))
         signs = [part for mspid in signers for part in ("--sign", self.admin(mspid))]
         return await medledger(
-            "channel", "update", "-C", CHANNEL, "--orderer", self.address,
+            "channel", "update", "-c", CHANNEL, "--orderer", self.address,
             "--config", path, *signs,
         )  # fmt: skip
 
@@ -201,7 +201,7 @@ async def test_unreadable_json_is_one_error_line(tmp_path: Path) -> None:
     path.write_text("{not json")
 
     status, out, err = await medledger(
-        "channel", "update", "-C", CHANNEL, "--orderer", "127.0.0.1:1",
+        "channel", "update", "-c", CHANNEL, "--orderer", "127.0.0.1:1",
         "--config", path, "--sign", "nowhere:NoMSP",
     )  # fmt: skip
 
@@ -214,7 +214,7 @@ async def test_the_config_is_fetched_over_tls(
 ) -> None:
     async with running_orderer(consortium, tmp_path, tls=True) as (_, addresses):
         status, out, err = await medledger(
-            "channel", "config", "-C", CHANNEL, "--orderer", addresses["grpc"],
+            "channel", "config", "-c", CHANNEL, "--orderer", addresses["grpc"],
             "--orderer-tls-ca", consortium.orderer.tls_ca,
             "--identity", consortium.user(HOSPITALS[0], "dr-lee").msp_dir,
             "--mspid", HOSPITALS[0],

@@ -1,6 +1,6 @@
 """`medledger channel list|getinfo|fetch` without a network: block specs, last-config
-metadata, the getinfo object, the JSON decoding of a block, and bad input caught before
-any node is dialled.
+metadata, the getinfo object, the JSON decoding of a block, bad input caught before
+any node is dialled, and the channel flag every `channel` command takes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from network.channel_cli import (
     last_config_number,
     parse_block_spec,
 )
-from network.cli import main
+from network.cli import build_parser, main
 from protos.common import common_pb2, ledger_pb2
 from protos.peer import transaction_pb2
 
@@ -149,3 +149,39 @@ def test_a_missing_identity_folder_is_a_one_line_error(
     assert err.startswith("medledger: error: ")
     assert "signcerts" in err
     assert err.count("\n") == 1
+
+
+CHANNEL_COMMANDS = {
+    "getinfo": ["--peer", "p:1", "--identity", "msp", "--mspid", "M"],
+    "fetch": ["newest", "--peer", "p:1", "--identity", "msp", "--mspid", "M"],
+    "config": ["--orderer", "o:1", "--identity", "msp", "--mspid", "M"],
+    "update": ["--orderer", "o:1", "--config", "u.json", "--sign", "msp:M"],
+    "add-org": ["--orderer", "o:1", "--org-group", "g.json", "--sign", "msp:M"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(CHANNEL_COMMANDS))
+@pytest.mark.parametrize("flag", ["-c", "--channel"])
+def test_every_channel_command_takes_fabrics_channel_flag(
+    command: str, flag: str
+) -> None:
+    args = build_parser().parse_args(
+        ["channel", command, flag, "ch", *CHANNEL_COMMANDS[command]]
+    )
+    assert args.channel == "ch"
+
+
+@pytest.mark.parametrize("command", ["config", "update", "add-org"])
+def test_the_first_channel_flag_stays_a_hidden_alias(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["channel", command, "-C", "ch", *CHANNEL_COMMANDS[command]]
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["channel", command, "--help"])
+    assert args.channel == "ch"
+    help_text = capsys.readouterr().out
+    assert "-c CHANNEL, --channel CHANNEL" in help_text
+    assert "-C" not in help_text
