@@ -59,7 +59,6 @@ from network.config_json import (
     json_text,
 )
 from network.genesis import organization_group
-from network.lifecycle_client import Target
 from network.spec_channels import PolicyRule, default_application_org_policies
 from protos.common import configtx_pb2, policies_pb2
 from protos.msp import msp_config_pb2, msp_principal_pb2
@@ -343,7 +342,7 @@ async def _add_org(
     signers: list[SigningIdentity],
 ) -> int:
     """Read the current config, add `group`, keep the edit if asked, update."""
-    orderer: Target = orderer_target(args)
+    orderer = orderer_target(args)
     current = await current_config(orderer, signers[0], args.channel)
     edited = add_organization(current.view.config, mspid, group)
     if args.output is not None:
