@@ -31,9 +31,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import grpc
 from google.protobuf.message import DecodeError
 
 from common.channelconfig import ChannelConfig
@@ -55,16 +53,14 @@ from network.channel_common import (
     orderer_target,
     parse_signer,
     read_text,
-    rpc_error,
     wait_for_block,
     write_file,
 )
 from network.cli import EXIT_OK
 from network.config_json import json_text
 from network.config_update import config_update_envelope, create_config_update_tx
-from network.lifecycle_client import Target
+from network.lifecycle_client import Target, broadcast
 from protos.common import common_pb2, configtx_pb2
-from protos.orderer import ab_pb2
 
 __all__ = [
     "ChannelUpdateError",
@@ -213,7 +209,9 @@ async def update_channel(
     envelope = create_config_update_tx(
         channel, config_update_envelope(update, signers=signers), reader
     )
-    await _broadcast(orderer, envelope.SerializeToString())
+    await broadcast(
+        orderer, envelope.SerializeToString(), what="update", failure=ChannelUpdateError
+    )
     sequence = current.view.sequence + 1
     block = await wait_for_block(
         source,
@@ -294,23 +292,3 @@ def _config_sequence(block: common_pb2.Block) -> int | None:
         return configtx_pb2.ConfigEnvelope.FromString(payload.data).config.sequence
     except DecodeError:
         return None
-
-
-async def _broadcast(target: Target, envelope: bytes) -> None:
-    async with target.open() as channel:
-        method = channel.stream_stream(  # type: ignore[call-arg]
-            "/orderer.AtomicBroadcast/Broadcast",
-            response_deserializer=ab_pb2.BroadcastResponse.FromString,
-        )
-        try:
-            call: Any = method(iter([envelope]), timeout=target.timeout_s)
-            responses = [response async for response in call]
-        except grpc.aio.AioRpcError as error:
-            raise rpc_error(f"orderer {target.address}: Broadcast", error) from None
-    if len(responses) != 1 or responses[0].status != common_pb2.SUCCESS:
-        shown = "; ".join(
-            f"{common_pb2.Status.Name(r.status)}: {r.info}".strip() for r in responses
-        )
-        raise ChannelUpdateError(
-            f"orderer {target.address} refused the update: {shown or 'no answer'}"
-        )

@@ -51,6 +51,7 @@ __all__ = [
     "LifecycleCommandError",
     "Target",
     "approve",
+    "broadcast",
     "check_commit_readiness",
     "commit",
     "install",
@@ -347,7 +348,7 @@ async def submit_proposal(
     async with peers[0].open() as peer_channel:
         stream = await _watch_blocks(peers[0], peer_channel, signer, channel)
         try:
-            await _broadcast(orderer, envelope)
+            await broadcast(orderer, envelope)
             await _wait_for(peers[0], stream, proposal.tx_id)
         finally:
             stream.cancel()
@@ -414,7 +415,19 @@ def _delivered(peer: Target, response: object) -> events_pb2.DeliverResponse:
     return response
 
 
-async def _broadcast(orderer: Target, envelope: bytes) -> None:
+async def broadcast(
+    orderer: Target,
+    envelope: bytes,
+    *,
+    what: str = "transaction",
+    failure: type[MedledgerError] = LifecycleCommandError,
+) -> None:
+    """Send one envelope on a Broadcast stream; return once the orderer accepted it.
+
+    Raises:
+        failure: the orderer could not be reached or refused `what` (its status and
+            info in the message).
+    """
     async with orderer.open() as channel:
         method = channel.stream_stream(  # type: ignore[call-arg]
             "/orderer.AtomicBroadcast/Broadcast",
@@ -424,13 +437,14 @@ async def _broadcast(orderer: Target, envelope: bytes) -> None:
             call: Any = method(iter([envelope]), timeout=orderer.timeout_s)
             responses = [response async for response in call]
         except grpc.aio.AioRpcError as error:
-            raise LifecycleCommandError(
-                f"orderer {orderer.address}: {error.code().name}: {error.details()}"
+            details = error.details() or "no details"
+            raise failure(
+                f"orderer {orderer.address}: Broadcast: {error.code().name}: {details}"
             ) from None
     if len(responses) != 1 or responses[0].status != common_pb2.SUCCESS:
-        shown = ", ".join(
-            f"{common_pb2.Status.Name(r.status)} {r.info}".strip() for r in responses
+        shown = "; ".join(
+            f"{common_pb2.Status.Name(r.status)}: {r.info}".strip() for r in responses
         )
-        raise LifecycleCommandError(
-            f"orderer {orderer.address} refused the transaction: {shown or 'no answer'}"
+        raise failure(
+            f"orderer {orderer.address} refused the {what}: {shown or 'no answer'}"
         )
