@@ -60,6 +60,7 @@ __all__ = [
     "orderer_target",
     "parse_signer",
     "peer_target",
+    "read_bytes",
     "read_text",
     "rpc_error",
     "wait_for_block",
@@ -126,22 +127,34 @@ def add_timeout_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_identity_arguments(parser: argparse.ArgumentParser, *, who: str) -> None:
-    """--identity MSP_DIR and --mspid, of the identity that signs the requests."""
+def add_identity_arguments(
+    parser: argparse.ArgumentParser, *, who: str, required: bool = True
+) -> None:
+    """--identity MSP_DIR and --mspid, of the identity that signs the requests
+    (optional when not `required`: the command checks they come together)."""
     parser.add_argument(
-        "--identity", type=Path, required=True, help=f"MSP folder of {who}"
+        "--identity", type=Path, required=required, help=f"MSP folder of {who}"
     )
-    parser.add_argument("--mspid", required=True, help="the MSP id of that identity")
+    parser.add_argument(
+        "--mspid", required=required, help="the MSP id of that identity"
+    )
 
 
-def add_sign_argument(parser: argparse.ArgumentParser, *, who: str) -> None:
-    """--sign MSP_DIR:MSPID, repeatable and required."""
+def add_sign_argument(
+    parser: argparse.ArgumentParser,
+    *,
+    who: str,
+    required: bool = True,
+    extra_help: str = "the first one submits the update",
+) -> None:
+    """--sign MSP_DIR:MSPID, repeatable (`args.sign` is [] when none is given)."""
     parser.add_argument(
         "--sign",
         action="append",
-        required=True,
+        required=required,
+        default=[],
         metavar="MSP_DIR:MSPID",
-        help=f"{who} (repeatable; the first one submits the update)",
+        help=f"{who} (repeatable; {extra_help})",
     )
 
 
@@ -192,6 +205,13 @@ def _target(
 
 
 # Files
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ChannelCommandError(f"{path}: {error.strerror}") from None
 
 
 def read_text(path: Path) -> str:

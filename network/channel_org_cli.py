@@ -20,7 +20,10 @@ Here:
                adds the group under Application (refusing an organisation that is
                already a member), writes the edited config (``-o``, to keep a record)
                and hands it to `channel_update_cli.update_channel`, which computes
-               the update, collects the ``--sign`` admins' signatures and submits it.
+               the update, collects the ``--sign`` admins' signatures and submits it;
+               with ``--update-output FILE`` it writes the update file instead, for
+               the other admins to sign with `channel signconfigtx` and someone to
+               submit with `channel update -f`.
 
 The group is built by `network.genesis.organization_group`, the code that builds the
 groups of a genesis block, so a hospital added later has the same group it would
@@ -51,7 +54,12 @@ from network.channel_common import (
     read_text,
     write_file,
 )
-from network.channel_update_cli import current_config, update_channel
+from network.channel_update_cli import (
+    compute_channel_update,
+    current_config,
+    update_channel,
+    write_update_file,
+)
 from network.config_json import (
     config_group_from_json,
     config_group_to_json,
@@ -308,6 +316,15 @@ def add_channel_org_commands(
         metavar="EDITED.json",
         help="also keep the edited config submitted (default: not kept)",
     )
+    add_org.add_argument(
+        "--update-output",
+        type=Path,
+        metavar="UPDATE.pb",
+        help=(
+            "write the update file, signed by the --sign admins, instead of "
+            "submitting it (for `channel signconfigtx` and `channel update -f`)"
+        ),
+    )
     add_org.set_defaults(handler=run_channel_add_org)
 
 
@@ -329,8 +346,11 @@ def run_channel_add_org(args: argparse.Namespace) -> int:
     group = group_from_json(read_text(args.org_group), source=source)
     mspid = group_mspid(group, source=source)
     signers = [parse_signer(spec) for spec in args.sign]
-    number = asyncio.run(_add_org(args, mspid, group, signers))
-    print(f"config block {number}")
+    outcome = asyncio.run(_add_org(args, mspid, group, signers))
+    if isinstance(outcome, str):
+        print(outcome, end="")
+        return EXIT_OK
+    print(f"config block {outcome}")
     print(f"added {mspid} to channel {args.channel}")
     return EXIT_OK
 
@@ -340,11 +360,17 @@ async def _add_org(
     mspid: str,
     group: configtx_pb2.ConfigGroup,
     signers: list[SigningIdentity],
-) -> int:
-    """Read the current config, add `group`, keep the edit if asked, update."""
+) -> int | str:
+    """Read the current config, add `group`, keep the edit if asked, update: the
+    config block's number, or what `write_update_file` says with --update-output."""
     orderer = orderer_target(args)
     current = await current_config(orderer, signers[0], args.channel)
     edited = add_organization(current.view.config, mspid, group)
     if args.output is not None:
         write_file(args.output, json_text(config_to_json(edited)))
+    if args.update_output is not None:
+        update = await compute_channel_update(
+            orderer, args.channel, edited, signers[0], current=current
+        )
+        return write_update_file(args.update_output, update, signers)
     return await update_channel(orderer, args.channel, edited, signers, current=current)

@@ -17,6 +17,20 @@ fetch config``, ``configtxlator compute_update``, ``peer channel signconfigtx`` 
    wraps it in a CONFIG_UPDATE envelope signed by the first, broadcasts it and waits
    on Deliver for the config block it makes, whose number it prints.
 
+When the admins' keys are on different machines, the update travels as a file, the
+serialized CONFIG_UPDATE `common.Envelope` Fabric's ``peer channel signconfigtx -f``
+and ``peer channel update -f`` read and write (`network.config_update`):
+
+- `channel update --config EDITED.json --output UPDATE.pb` computes the update and
+  writes the file instead of submitting it, signed by the ``--sign`` admins if any
+  (the config is read as ``--identity``, or else as the first ``--sign``);
+- `channel signconfigtx -f UPDATE.pb --identity MSP_DIR --mspid MSPID` shows the
+  channel, who signed and what the write set changes, appends this admin's
+  signature (a second one by the same identity is refused) and writes the file back;
+- `channel update -f UPDATE.pb --identity ... --mspid ...` submits it as that
+  identity, which also signs the update unless it has already, as Fabric's
+  submitter does.
+
 The orderer judges the update (read set, versions, mod_policy); its refusal, e.g. too
 few admin signatures or an edit of a config that has changed since in the same
 places, is reported as it gives it.
@@ -37,7 +51,7 @@ from google.protobuf.message import DecodeError
 from common.channelconfig import ChannelConfig
 from common.configtx import compute_update
 from common.errors import ChannelConfigError, ConfigError
-from common.msp import SigningIdentity
+from common.msp import SigningIdentity, load_signing_identity
 from common.protoutil import SeekPosition
 from network import config_json
 from network.channel_common import (
@@ -52,13 +66,24 @@ from network.channel_common import (
     last_config_number,
     orderer_target,
     parse_signer,
+    read_bytes,
     read_text,
     wait_for_block,
     write_file,
 )
 from network.cli import EXIT_OK
 from network.config_json import json_text
-from network.config_update import config_update_envelope, create_config_update_tx
+from network.config_update import (
+    UpdateFile,
+    add_signature,
+    config_update_envelope,
+    create_config_update_tx,
+    has_signed,
+    read_update_file,
+    signer_names,
+    update_file_envelope,
+    write_set_changes,
+)
 from network.lifecycle_client import Target, broadcast
 from protos.common import common_pb2, configtx_pb2
 
@@ -66,10 +91,14 @@ __all__ = [
     "ChannelUpdateError",
     "CurrentConfig",
     "add_channel_update_commands",
+    "compute_channel_update",
     "config_from_json",
     "config_to_json",
     "current_config",
+    "describe_update",
+    "submit_update_file",
     "update_channel",
+    "write_update_file",
 ]
 
 ChannelUpdateError = ChannelCommandError
@@ -101,24 +130,67 @@ def add_channel_update_commands(
 
     update = channel_commands.add_parser(
         "update",
-        help="change a channel's config to an edited copy, signed by admins",
+        help="change a channel's config to an edited copy, or submit an update file",
         description=(
-            "Compute the update from the config UPDATED.json was written from (by "
-            "`channel config`; its sequence says which) to UPDATED.json, collect a "
-            "signature from every --sign identity, broadcast it signed by the first "
-            "one and wait for the config block; prints its number."
+            "With --config: compute the update from the config UPDATED.json was "
+            "written from (by `channel config`; its sequence says which) to "
+            "UPDATED.json, collect a signature from every --sign identity, broadcast "
+            "it signed by the first one and wait for the config block; prints its "
+            "number. With --output, write the update file (a CONFIG_UPDATE envelope, "
+            "as Fabric's `peer channel update -f` reads) instead of submitting it. "
+            "With -f: submit an update file the admins signed with `channel "
+            "signconfigtx`, as --identity (which signs it too unless it has)."
         ),
     )
     add_channel_orderer_arguments(update)
-    update.add_argument(
-        "--config",
-        type=Path,
-        required=True,
-        metavar="UPDATED.json",
-        help="the edited config",
+    source = update.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--config", type=Path, metavar="UPDATED.json", help="the edited config"
     )
-    add_sign_argument(update, who="an admin who signs the update")
+    source.add_argument(
+        "-f",
+        "--file",
+        type=Path,
+        metavar="UPDATE.pb",
+        help="an update file to submit (from --output, signed with signconfigtx)",
+    )
+    add_sign_argument(
+        update,
+        who="with --config: an admin who signs the update",
+        required=False,
+        extra_help="the first one submits it, unless --output",
+    )
+    update.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="UPDATE.pb",
+        help="with --config: write the update file instead of submitting it",
+    )
+    add_identity_arguments(
+        update,
+        who="the submitter of -f, or the reader of the config for --output",
+        required=False,
+    )
     update.set_defaults(handler=run_channel_update)
+
+    sign = channel_commands.add_parser(
+        "signconfigtx",
+        help="sign a config update file as one admin, in place",
+        description=(
+            "Check an update file (from `channel update --output` or Fabric's "
+            "configtxlator and peer CLI), show its channel, its signers and the "
+            "elements it changes, append this admin's signature and write it back."
+        ),
+    )
+    sign.add_argument(
+        "-f", "--file", type=Path, required=True, metavar="UPDATE.pb", help="the file"
+    )
+    add_identity_arguments(sign, who="the admin who signs")
+    sign.add_argument(
+        "-c", "--channel", help="refuse a file for another channel than this one"
+    )
+    sign.set_defaults(handler=run_channel_signconfigtx)
 
 
 def run_channel_config(args: argparse.Namespace) -> int:
@@ -135,12 +207,136 @@ def run_channel_config(args: argparse.Namespace) -> int:
 
 
 def run_channel_update(args: argparse.Namespace) -> int:
+    identity = _optional_identity(args)
+    orderer = orderer_target(args)
+    if args.file is not None:
+        if args.sign or args.output is not None:
+            raise ConfigError(
+                "channel update -f: --sign and --output go with --config; admins "
+                "sign an update file with `medledger channel signconfigtx`"
+            )
+        if identity is None:
+            raise ConfigError(
+                "channel update -f needs --identity and --mspid: the identity that "
+                "submits the update and reads the config block"
+            )
+        update_file = read_update_file(read_bytes(args.file), source=str(args.file))
+        number = asyncio.run(
+            submit_update_file(orderer, args.channel, update_file, identity)
+        )
+        print(f"config block {number}")
+        return EXIT_OK
     updated = config_from_json(read_text(args.config), source=str(args.config))
     signers = [parse_signer(spec) for spec in args.sign]
-    orderer = orderer_target(args)
+    if args.output is not None:
+        reader = identity or (signers[0] if signers else None)
+        if reader is None:
+            raise ConfigError(
+                "channel update --output needs --identity and --mspid (or a --sign) "
+                "to read the channel's config"
+            )
+        update = asyncio.run(
+            compute_channel_update(orderer, args.channel, updated, reader)
+        )
+        print(write_update_file(args.output, update, signers), end="")
+        return EXIT_OK
+    if identity is not None or not signers:
+        raise ConfigError(
+            "channel update --config needs --sign admins (the first submits) and "
+            "no --identity, or --output FILE to write an update file to sign"
+        )
     number = asyncio.run(update_channel(orderer, args.channel, updated, signers))
     print(f"config block {number}")
     return EXIT_OK
+
+
+def run_channel_signconfigtx(args: argparse.Namespace) -> int:
+    update_file = read_update_file(read_bytes(args.file), source=str(args.file))
+    if args.channel is not None and update_file.channel_id != args.channel:
+        raise ConfigError(
+            f"{args.file} updates channel {update_file.channel_id!r}, "
+            f"not {args.channel!r}"
+        )
+    signer = identity_signer(args)
+    signed = add_signature(update_file.envelope, signer)
+    envelope = update_file_envelope(update_file.channel_id, signed, signer)
+    summary = describe_update(update_file)
+    write_file(args.file, envelope.SerializeToString())
+    print(summary, end="")
+    print(f"signed as {signer_names(signed)[-1]}; wrote {args.file}")
+    return EXIT_OK
+
+
+def _optional_identity(args: argparse.Namespace) -> SigningIdentity | None:
+    """The --identity/--mspid identity, when both are given.
+
+    Raises:
+        ConfigError: only one of them is given.
+    """
+    if args.identity is None and args.mspid is None:
+        return None
+    if args.identity is None or args.mspid is None:
+        raise ConfigError("--identity and --mspid go together")
+    return load_signing_identity(args.identity, mspid=args.mspid)
+
+
+# Update files
+
+
+def write_update_file(
+    path: Path,
+    update: configtx_pb2.ConfigUpdate,
+    signers: Sequence[SigningIdentity],
+) -> str:
+    """Write `update` as an update file signed by `signers` (none: unsigned); what
+    `describe_update` says of it, after a line naming the file.
+
+    Raises:
+        ChannelUpdateError: the file cannot be written.
+    """
+    update_envelope = config_update_envelope(update, signers=signers)
+    envelope = update_file_envelope(
+        update.channel_id, update_envelope, signers[-1] if signers else None
+    )
+    write_file(path, envelope.SerializeToString())
+    written = UpdateFile(update.channel_id, update_envelope, update)
+    return f"wrote the update file {path}\n{describe_update(written)}"
+
+
+def describe_update(update_file: UpdateFile) -> str:
+    """Lines for an admin about to sign: the channel, who signed, what changes."""
+    names = signer_names(update_file.envelope)
+    lines = [
+        f"channel {update_file.channel_id}: signed by "
+        + (", ".join(names) if names else "no one yet"),
+        *(f"  {change}" for change in write_set_changes(update_file.update)),
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+async def submit_update_file(
+    orderer: Target,
+    channel: str,
+    update_file: UpdateFile,
+    submitter: SigningIdentity,
+) -> int:
+    """Submit a signed update file as `submitter`, who signs the update too unless it
+    has already; the number of the config block made.
+
+    Raises:
+        ConfigError: the file is for another channel.
+        ChannelUpdateError: the orderer refused the update or the blocks are unreadable.
+    """
+    if update_file.channel_id != channel:
+        raise ConfigError(
+            f"the update file is for channel {update_file.channel_id!r}, "
+            f"not {channel!r}"
+        )
+    update_envelope = update_file.envelope
+    if not has_signed(update_envelope, submitter):
+        update_envelope = add_signature(update_envelope, submitter)
+    current = await current_config(orderer, submitter, channel)
+    return await _submit(orderer, channel, update_envelope, submitter, current)
 
 
 # Updating
@@ -183,11 +379,9 @@ async def update_channel(
 ) -> int:
     """Change `channel`'s config to `updated`; the number of the config block made.
 
-    The update is computed from the config the edit started from (the one at the
-    `sequence` that `updated` keeps), so an edit of a config that has changed since in
-    the same places is refused by the orderer, as in Fabric. Every signer signs it,
-    the first submits it and reads the blocks. `current` saves reading the current
-    config again when the caller has just read it.
+    The update is `compute_channel_update`'s. Every signer signs it, the first
+    submits it and reads the blocks. `current` saves reading the current config again
+    when the caller has just read it.
 
     Raises:
         ConfigError: no signer, or `updated` names a sequence the channel never had.
@@ -199,23 +393,57 @@ async def update_channel(
     reader = signers[0]
     if current is None:
         current = await current_config(orderer, reader, channel)
-    source = DeliverSource.of(orderer, orderer=True)
+    update = await compute_channel_update(
+        orderer, channel, updated, reader, current=current
+    )
+    update_envelope = config_update_envelope(update, signers=signers)
+    return await _submit(orderer, channel, update_envelope, reader, current)
+
+
+async def compute_channel_update(
+    orderer: Target,
+    channel: str,
+    updated: configtx_pb2.Config,
+    reader: SigningIdentity,
+    *,
+    current: CurrentConfig | None = None,
+) -> configtx_pb2.ConfigUpdate:
+    """The ConfigUpdate from the config the edit started from (the one at the
+    `sequence` that `updated` keeps) to `updated`, so that an edit of a config that
+    has changed since in the same places is refused by the orderer, as in Fabric.
+
+    Raises:
+        ConfigError: `updated` names a sequence the channel never had.
+        ConfigUpdateError: the configs do not differ.
+        ChannelUpdateError: the blocks are unreadable.
+    """
+    if current is None:
+        current = await current_config(orderer, reader, channel)
     original = current.view
     if updated.sequence != original.sequence:
+        source = DeliverSource.of(orderer, orderer=True)
         original = await _config_at(
             source, reader, channel, updated.sequence, current.block_number
         )
-    update = compute_update(channel, original.config, updated)
-    envelope = create_config_update_tx(
-        channel, config_update_envelope(update, signers=signers), reader
-    )
+    return compute_update(channel, original.config, updated)
+
+
+async def _submit(
+    orderer: Target,
+    channel: str,
+    update_envelope: configtx_pb2.ConfigUpdateEnvelope,
+    submitter: SigningIdentity,
+    current: CurrentConfig,
+) -> int:
+    """Broadcast the update as `submitter` and wait for the config block it makes."""
+    envelope = create_config_update_tx(channel, update_envelope, submitter)
     await broadcast(
         orderer, envelope.SerializeToString(), what="update", failure=ChannelUpdateError
     )
     sequence = current.view.sequence + 1
     block = await wait_for_block(
-        source,
-        reader,
+        DeliverSource.of(orderer, orderer=True),
+        submitter,
         channel,
         current.height,
         lambda block: _config_sequence(block) == sequence,
