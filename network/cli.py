@@ -199,6 +199,9 @@ def add_crypto_commands(
         "-o", "--output", type=Path, required=True, help="output folder"
     )
     generate.set_defaults(handler=run_crypto_generate)
+    from network.crypto_revoke import add_crypto_revoke_command
+
+    add_crypto_revoke_command(crypto_commands)
 
 
 def add_orderer_commands(
@@ -288,6 +291,9 @@ def add_channel_commands(
     from network.channel_org_cli import add_channel_org_commands
 
     add_channel_org_commands(channel_commands)
+    from network.channel_msp_cli import add_channel_msp_commands
+
+    add_channel_msp_commands(channel_commands)
 
 
 def add_peer_admin_arguments(parser: argparse.ArgumentParser) -> None:

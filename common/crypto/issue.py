@@ -28,14 +28,17 @@ from common.crypto.signing import PrivateKey, PublicKey
 from common.errors import CryptoError, MalformedCertificate
 
 __all__ = [
+    "CRL_REASONS",
     "ExtendedKeyUsage",
     "KeyUsage",
     "Subject",
     "attributes_extension_value",
+    "crl_number",
     "issue_ca",
     "issue_certificate",
     "issue_crl",
     "issue_intermediate",
+    "revoke_in_crl",
 ]
 
 # DER of AlgorithmIdentifier{ecdsa-with-SHA256}, with absent parameters (RFC 5758).
@@ -225,6 +228,66 @@ def issue_crl(
         builder = builder.add_revoked_certificate(revoked)
     draft = builder.sign(issuer_key.native, hashes.SHA256())
     return RevocationList.from_pem(_signed_der(draft.tbs_certlist_bytes, issuer_key))
+
+
+CRL_REASONS = tuple(
+    sorted(
+        flag.value.lower()
+        for flag in x509.ReasonFlags
+        if flag is not x509.ReasonFlags.remove_from_crl
+    )
+)
+"""CRL entry reasons by lower-case name (``keycompromise``, ``superseded``, ...)."""
+
+
+def revoke_in_crl(
+    previous: RevocationList | None,
+    *,
+    issuer_cert: Certificate,
+    issuer_key: PrivateKey,
+    serial: int,
+    this_update: datetime,
+    next_update: datetime,
+    crl_number: int,
+    reason: str | None = None,
+) -> RevocationList:
+    """The CA's next CRL: `previous`'s entries unchanged (dates, reasons), plus
+    `serial` revoked at `this_update` with `reason` (a name of `CRL_REASONS`)."""
+    _check_issuer(issuer_cert, issuer_key)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer_cert.native.subject)
+        .last_update(this_update)
+        .next_update(next_update)
+        .add_extension(x509.CRLNumber(crl_number), critical=False)
+        .add_extension(_authority_key_id(issuer_cert), critical=False)
+    )
+    for entry in previous.native if previous is not None else ():
+        builder = builder.add_revoked_certificate(entry)
+    added = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(serial)
+        .revocation_date(this_update)
+    )
+    if reason is not None:
+        flags = {flag.value.lower(): flag for flag in x509.ReasonFlags}
+        if reason.lower() not in CRL_REASONS:
+            raise CryptoError(f"unknown CRL reason {reason!r}")
+        added = added.add_extension(
+            x509.CRLReason(flags[reason.lower()]), critical=False
+        )
+    builder = builder.add_revoked_certificate(added.build())
+    draft = builder.sign(issuer_key.native, hashes.SHA256())
+    return RevocationList.from_pem(_signed_der(draft.tbs_certlist_bytes, issuer_key))
+
+
+def crl_number(crl: RevocationList) -> int:
+    """The CRL's number (its CRLNumber extension); 0 when it has none."""
+    try:
+        extension = crl.native.extensions.get_extension_for_class(x509.CRLNumber)
+    except x509.ExtensionNotFound:
+        return 0
+    return int(extension.value.crl_number)
 
 
 def attributes_extension_value(attributes: Mapping[str, str]) -> bytes:
