@@ -11,21 +11,24 @@ transaction of hers endorsed before the revocation is refused by the orderer's
 Broadcast (the /Channel/Writers check deserializes and validates the creator), and
 her Deliver from the orderer is refused; dr-okafor, another clinician of A, is
 unaffected (his proposal is endorsed, his transaction commits VALID, he reads blocks).
+At commit, a peer fed a later block with her transaction marks it BAD_CREATOR_SIGNATURE.
 Every wait is on a height, with a timeout.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
 import pytest
 
 from common.channelconfig import ChannelConfig, keys
-from common.msp import SigningIdentity
+from common.msp import SigningIdentity, load_signing_identity
+from common.protoutil import block_header_hash
 from common.tls import TlsFiles, channel_credentials
-from network.bench_peer import definition_transaction
+from network.bench_peer import definition_transaction, orderer_block
 from peer.admin import AdminTarget, join_channel
 from peer.node import PeerNode
 from protos.common import common_pb2
@@ -38,6 +41,7 @@ from tests.support.peer import (
     CHANNEL,
     HOSPITAL_A,
     HOSPITAL_B,
+    UNREACHABLE_ORDERER,
     PeerMaterial,
     asset_definition,
     build_peer_material,
@@ -50,6 +54,7 @@ from tests.support.peer import (
 
 LEAVER = "dr-lee"
 STAYER = "dr-okafor"
+ORDERING_MSP = "HealthCommissionMSP"
 
 
 def definition_by(material: PeerMaterial, user: str, sequence: int) -> bytes:
@@ -83,6 +88,39 @@ async def chain_info(
         except grpc.aio.AioRpcError as error:
             return error.code().name, 0, error.details() or ""
     return "OK", answer.response.status, answer.response.message
+
+
+async def commit_late_block(
+    material: PeerMaterial,
+    folder: Path,
+    chain: Sequence[common_pb2.Block],
+    envelopes: Sequence[bytes],
+) -> tuple[int, ...]:
+    """A fresh peer of A joins, commits `chain` (blocks 1..) and then the next block
+    of `envelopes`, signed by orderer0; that block's validation codes."""
+    config = write_peer_yaml(
+        folder / "peer.yaml",
+        material,
+        HOSPITAL_A,
+        storage=folder / "data",
+        orderer_address=UNREACHABLE_ORDERER,
+    )
+    ordering = material.orderer.crypto.organization(ORDERING_MSP)
+    orderer0 = load_signing_identity(
+        ordering.orderer("orderer0").msp_dir, mspid=ORDERING_MSP
+    )
+    async with running_peer(config) as (node, _):
+        channel = await node.join(material.genesis)
+        for block in chain:
+            await channel.commit(block)
+        late = orderer_block(
+            chain[-1].header.number + 1,
+            previous_hash=block_header_hash(chain[-1].header),
+            envelopes=envelopes,
+            orderer=orderer0,
+            last_config=chain[-1].header.number,
+        )
+        return tuple(int(code) for code in await channel.commit(late))
 
 
 def filter_of(node: PeerNode, number: int) -> bytes:
@@ -156,6 +194,7 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
             await wait_for_height(peer_a, 2)
             before_proposal = await chain_info(peer, material, leaver)
             endorsed_earlier = definition_by(material, LEAVER, 2)
+            stayer_late = definition_by(material, STAYER, 2)
 
             # The operator: A's CA revokes her certificate; A's admin updates A's MSP.
             revoked = await medledger(
@@ -184,6 +223,15 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
             stayer_fetch = await medledger(capsys, *fetch_as(STAYER))
             filters = [filter_of(peer_a, number) for number in (1, 3)]
             crls = (a_crls(peer_a, 0), a_crls(peer_a, 2))
+            store = peer_a.channels.require(CHANNEL).ledger.block_store
+            chain = [store.block_by_number(number) for number in (1, 2)]
+
+    # At commit: had the orderer cut dr-lee's transaction after the config block, a
+    # peer would invalidate it. A second peer of A, fed by the test, replays blocks 1
+    # and 2 and commits a block 3 made by orderer0 with her transaction and his.
+    late_codes = await commit_late_block(
+        material, tmp_path / "replay", chain, [endorsed_earlier, stayer_late]
+    )
 
     assert before_write == common_pb2.SUCCESS
     assert before_proposal[:2] == ("OK", 200), before_proposal
@@ -216,3 +264,4 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
     assert stayer_write == common_pb2.SUCCESS
     assert stayer_fetch[0] == 0, stayer_fetch[2]
     assert filters == [bytes([transaction_pb2.VALID])] * 2
+    assert late_codes == (transaction_pb2.BAD_CREATOR_SIGNATURE, transaction_pb2.VALID)
