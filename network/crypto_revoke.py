@@ -125,7 +125,8 @@ def user_certificate(org_dir: Path, user: str) -> Path:
     Raises:
         ConfigError: the organisation has no such user.
     """
-    domain = org_dir.name
+    certs = sorted((org_dir / "ca").glob("ca.*-cert.pem"))
+    domain = _domain(certs[0]) if len(certs) == 1 else org_dir.resolve().name
     name = user if "@" in user else f"{user}@{domain}"
     signcerts = org_dir / "users" / name / "msp" / "signcerts"
     found = sorted(signcerts.glob("*.pem")) if signcerts.is_dir() else []
@@ -164,8 +165,12 @@ def _read_authority(org_dir: Path) -> _Authority:
         raise ConfigError(f"{key_file}: {error}") from None
     if key.public_key != cert.public_key:
         raise CryptoError(f"{key_file}: the key does not belong to {certs[0].name}")
-    domain = certs[0].name.removeprefix("ca.").removesuffix("-cert.pem")
-    return _Authority(cert, key, domain)
+    return _Authority(cert, key, _domain(certs[0]))
+
+
+def _domain(ca_cert_file: Path) -> str:
+    """The domain in ``ca.<domain>-cert.pem``."""
+    return ca_cert_file.name.removeprefix("ca.").removesuffix("-cert.pem")
 
 
 def _previous_crl(path: Path, ca: Certificate) -> RevocationList | None:
