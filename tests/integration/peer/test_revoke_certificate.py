@@ -9,8 +9,9 @@ update-org` for HospitalAMSP signed by A's admin alone (the MSP value's mod_poli
 A's Admins). After the config block: dr-lee's new proposal is refused by A's peer, a
 transaction of hers endorsed before the revocation is refused by the orderer's
 Broadcast (the /Channel/Writers check deserializes and validates the creator), and
-her Deliver from the orderer is refused; dr-okafor, another clinician of A, is
-unaffected (his proposal is endorsed, his transaction commits VALID, he reads blocks).
+her Deliver is refused by the orderer and by A's peer (`channel fetch --peer`);
+dr-okafor, another clinician of A, is unaffected (his proposal is endorsed, his
+transaction commits VALID, he reads blocks from both).
 At commit, a peer fed a later block with her transaction marks it BAD_CREATOR_SIGNATURE.
 Every wait is on a height, with a timeout.
 """
@@ -159,10 +160,10 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
             *("--orderer-tls-ca", str(material.orderer.orderer.tls_ca)),
         ]
 
-        def fetch_as(user: str) -> list[str]:
+        def fetch_as(user: str, source: Sequence[str] = ()) -> list[str]:
             return [
                 *("channel", "fetch", "newest", str(tmp_path / f"{user}.block")),
-                *at_orderer,
+                *(source or at_orderer),
                 *("--identity", str(a_org.user(user).msp_dir), "--mspid", HOSPITAL_A),
             ]
 
@@ -176,6 +177,10 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
         )
         async with running_peer(config) as (peer_a, a_addresses):
             peer = a_addresses["grpc"]
+            at_peer = [
+                *("-c", CHANNEL, "--peer", peer),
+                *("--tls-ca", str(material.tls_ca(HOSPITAL_A))),
+            ]
             await join_channel(
                 AdminTarget(
                     address=peer,
@@ -215,12 +220,14 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
             after_proposal = await chain_info(peer, material, leaver)
             after_write = await order(orderer, material, endorsed_earlier)
             after_fetch = await medledger(capsys, *fetch_as(LEAVER))
+            after_peer_fetch = await medledger(capsys, *fetch_as(LEAVER, at_peer))
             stayer_proposal = await chain_info(peer, material, stayer)
             stayer_write = await order(
                 orderer, material, definition_by(material, STAYER, 2)
             )
             await wait_for_height(peer_a, 4)
             stayer_fetch = await medledger(capsys, *fetch_as(STAYER))
+            stayer_peer_fetch = await medledger(capsys, *fetch_as(STAYER, at_peer))
             filters = [filter_of(peer_a, number) for number in (1, 3)]
             crls = (a_crls(peer_a, 0), a_crls(peer_a, 2))
             store = peer_a.channels.require(CHANNEL).ledger.block_store
@@ -260,8 +267,12 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
     assert after_write == common_pb2.FORBIDDEN
     assert after_fetch[0] == 1, after_fetch
     assert "FORBIDDEN" in after_fetch[2], after_fetch
+    assert after_peer_fetch[0] == 1, after_peer_fetch
+    assert "FORBIDDEN" in after_peer_fetch[2], after_peer_fetch
+    assert f"peer {peer}" in after_peer_fetch[2], after_peer_fetch
     assert stayer_proposal[:2] == ("OK", 200), stayer_proposal
     assert stayer_write == common_pb2.SUCCESS
     assert stayer_fetch[0] == 0, stayer_fetch[2]
+    assert stayer_peer_fetch[0] == 0, stayer_peer_fetch[2]
     assert filters == [bytes([transaction_pb2.VALID])] * 2
     assert late_codes == (transaction_pb2.BAD_CREATOR_SIGNATURE, transaction_pb2.VALID)
