@@ -3,6 +3,8 @@
     package               make an install package from a folder (no network)
     install               install a package on a peer
     queryinstalled        list the packages installed on a peer
+    getinstalledpackage   fetch an installed package's file from a peer
+    calculatepackageid    the package id of a package file (no network)
     approve               approve a definition for the admin's organisation
     checkcommitreadiness  which organisations approved a definition
     commit                commit a definition, endorsed by one peer per organisation
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import Coroutine
 from pathlib import Path
@@ -37,12 +40,19 @@ from network.lifecycle_client import (
     approve,
     check_commit_readiness,
     commit,
+    get_installed_package,
     install,
     query_approved,
     query_committed,
     query_installed,
 )
-from peer.lifecycle.package import PACKAGE_TYPES, build_package, package_id
+from peer.errors import InvalidPackage
+from peer.lifecycle.package import (
+    PACKAGE_TYPES,
+    build_package,
+    package_id,
+    parse_package,
+)
 from protos.peer import collection_pb2, policy_pb2
 from protos.peer.lifecycle import lifecycle_pb2 as lb
 
@@ -93,6 +103,33 @@ def add_chaincode_commands(
     _peer_arguments(installed)
     _output_argument(installed)
     installed.set_defaults(handler=run_query_installed)
+
+    fetch = subcommands.add_parser(
+        "getinstalledpackage",
+        help="fetch an installed package from a peer (admins only)",
+        description=(
+            "Write the package installed on the peer as <package-id>.tar.gz in the "
+            "output directory and print the file's path."
+        ),
+    )
+    fetch.add_argument("--package-id", required=True, help="the package to fetch")
+    fetch.add_argument(
+        "--output-directory",
+        type=Path,
+        default=Path(),
+        help="where to write it (default: the current directory; created if missing)",
+    )
+    _peer_arguments(fetch)
+    fetch.set_defaults(handler=run_get_installed_package)
+
+    calculate = subcommands.add_parser(
+        "calculatepackageid",
+        help="the package id of a package file (no network)",
+        description="Check that the file is an install package and print its id.",
+    )
+    calculate.add_argument("package_file", type=Path, help="the .tar.gz package")
+    _output_argument(calculate)
+    calculate.set_defaults(handler=run_calculate_package_id)
 
     approve_parser = subcommands.add_parser(
         "approve", help="approve a definition for your organisation"
@@ -176,6 +213,35 @@ def run_query_installed(args: argparse.Namespace) -> int:
     )
     for entry in entries:
         print(f"Package ID: {entry.package_id}, Label: {entry.label}")
+    return EXIT_OK
+
+
+def run_get_installed_package(args: argparse.Namespace) -> int:
+    data = _run(get_installed_package(_peer(args), _signer(args), args.package_id))
+    # The client checked that `data` is the package `args.package_id`, whose label
+    # has no path separator: the file stays inside the output directory.
+    path = args.output_directory / f"{args.package_id}.tar.gz"
+    _write_atomically(path, data)
+    print(path)
+    return EXIT_OK
+
+
+def run_calculate_package_id(args: argparse.Namespace) -> int:
+    try:
+        data = args.package_file.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{args.package_file}: {error.strerror}") from None
+    try:
+        package = parse_package(data)
+    except InvalidPackage as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(
+            f"{args.package_file}: not a chaincode install package: {reason}"
+        ) from None
+    if args.output == "json":
+        print(json.dumps({"package_id": package.package_id}, indent=2))
+    else:
+        print(package.package_id)
     return EXIT_OK
 
 
@@ -425,6 +491,19 @@ def _orderer(args: argparse.Namespace) -> Target:
         return Target(address=args.orderer)
     tls = TlsFiles(root_cas=(args.orderer_tls_ca,))
     return Target(address=args.orderer, tls=tls, server_name=args.orderer_server_name)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write `path` through a temporary file, so no half-written package is left."""
+    temporary = path.with_name(f".partial-{path.name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: {error.strerror}") from None
 
 
 def _run(work: Coroutine[Any, Any, _T]) -> _T:

@@ -34,7 +34,9 @@ from common.protoutil import (
     sign_proposal,
 )
 from common.tls import TlsFiles, channel_credentials
+from peer.errors import InvalidPackage
 from peer.lifecycle.definitions import LIFECYCLE_NAMESPACE
+from peer.lifecycle.package import parse_package
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
 from protos.peer import (
@@ -54,6 +56,7 @@ __all__ = [
     "broadcast",
     "check_commit_readiness",
     "commit",
+    "get_installed_package",
     "install",
     "query_approved",
     "query_committed",
@@ -149,6 +152,35 @@ async def query_installed(
         every,
     )
     return every
+
+
+async def get_installed_package(
+    peer: Target, signer: SigningIdentity, package_id: str
+) -> bytes:
+    """The bytes of the package installed on `peer` as `package_id`.
+
+    Only admins of the peer's organisation may fetch a package. The bytes are checked
+    against `package_id` (label and SHA-256) before they are returned.
+
+    Raises:
+        LifecycleCommandError: the peer refused (not an admin, no such package) or
+            answered with bytes that are not the package asked for.
+    """
+    request = lb.GetInstalledChaincodePackageArgs(package_id=package_id)
+    result = lb.GetInstalledChaincodePackageResult()
+    await _evaluate(peer, signer, "", "GetInstalledChaincodePackage", request, result)
+    data = result.chaincode_install_package
+    try:
+        received = parse_package(data).package_id
+    except InvalidPackage as error:
+        raise LifecycleCommandError(
+            f"peer {peer.address}: package '{package_id}' does not parse: {error}"
+        ) from None
+    if received != package_id:
+        raise LifecycleCommandError(
+            f"peer {peer.address}: asked for package '{package_id}', got '{received}'"
+        )
+    return data
 
 
 async def approve(
