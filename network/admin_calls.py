@@ -32,6 +32,7 @@ __all__ = [
     "join_peer",
     "orderer_admin",
     "orderer_heights",
+    "participation_session",
     "peer_admin",
     "peer_heights",
 ]
@@ -138,7 +139,7 @@ async def join_orderer(
     )
     try:
         async with (
-            _session(orderer) as session,
+            participation_session(orderer) as session,
             session.post(orderer.url, data=form) as response,
         ):
             text = await response.text()
@@ -192,20 +193,31 @@ def _target(peer: PeerAdmin) -> AdminTarget:
     return AdminTarget(address=peer.address, tls=tls, timeout_s=TIMEOUT_S)
 
 
-def _session(orderer: OrdererAdmin) -> aiohttp.ClientSession:
+def participation_session(
+    orderer: OrdererAdmin, *, timeout_s: float = TIMEOUT_S
+) -> aiohttp.ClientSession:
+    """An HTTP(S) session for `orderer`'s participation API that accepts JSON.
+
+    Raises:
+        ConfigError: a TLS CA file is unreadable.
+        OSError: the client pair is unreadable (ssl.SSLError: not a PEM pair).
+    """
     context: ssl.SSLContext | bool = (
         client_ssl_context(orderer.tls) if orderer.tls is not None else False
     )
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=context),
-        timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
         headers={"Accept": "application/json"},
     )
 
 
 async def _get_json(orderer: OrdererAdmin, url: str) -> dict[str, object]:
     try:
-        async with _session(orderer) as session, session.get(url) as response:
+        async with (
+            participation_session(orderer) as session,
+            session.get(url) as response,
+        ):
             text = await response.text()
             if response.status != 200:
                 raise LaunchError(

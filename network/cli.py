@@ -208,7 +208,7 @@ def add_orderer_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     orderer_commands = add_command_group(
-        commands, "orderer", summary="run an ordering node"
+        commands, "orderer", summary="run an ordering node, manage its channels"
     )
     add_start_command(
         orderer_commands,
@@ -221,6 +221,9 @@ def add_orderer_commands(
         ),
         handler=run_orderer_start,
     )
+    from network.osnadmin_cli import add_orderer_channel_commands
+
+    add_orderer_channel_commands(orderer_commands)
 
 
 def run_orderer_start(args: argparse.Namespace) -> int:
