@@ -8,12 +8,16 @@ Like Fabric's operations service, a peer, orderer or gateway whose config has an
                    "reason"}]} when a health check fails
     GET /metrics   the Prometheus text exposition (format 0.0.4) of the registries
     GET /version   {"Version": ...}
+    GET /logspec   {"spec": "peer.endorser=debug:info"}, the process's active log spec
+    PUT /logspec   body {"spec": ...}: replaces the active spec (common.logspec has the
+                   syntax and how logger names map), 204; a bad body or spec gets 400
+                   {"error": why}
 
 Other paths answer 404, other methods 405 (HEAD is served like GET, without body).
 One request per connection (the answer closes it); requests are read with a deadline
-and bounded sizes, so a slow or malformed client gets a 400 or is dropped, never
-crashes the listener. The listener has no TLS: bind it to a loopback or management
-address.
+and bounded sizes (a body needs Content-Length), so a slow or malformed client gets a 400
+or is dropped, never crashes the listener. The listener has no TLS and no
+authentication, /logspec included: bind it to a loopback or management address.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from importlib import metadata
 
 from common.config import ConfigNode
 from common.config_fields import format_address, parse_address, read_address
+from common.errors import ConfigError
+from common.logspec import LOG_LEVELS, LogLevels, parse_logspec
 from common.metrics import CONTENT_TYPE, REGISTRY, Registry, render
 
 __all__ = [
@@ -47,16 +53,19 @@ READ_TIMEOUT_S = 10.0
 CHECK_TIMEOUT_S = 5.0
 MAX_LINE_BYTES = 8 * 1024
 MAX_HEADERS = 100
+MAX_BODY_BYTES = 8 * 1024
 MAX_CONNECTIONS = 64
 
 _REASONS = {
     200: "OK",
+    204: "No Content",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
     503: "Service Unavailable",
 }
 _ALLOWED = ("GET", "HEAD")
+_LOGSPEC_ALLOWED = ("GET", "HEAD", "PUT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,16 @@ class _Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    body: bytes = b""
+
+
+_Handler = Callable[[_Request], Awaitable[_Response]]
+
+
 class OperationsServer:
     """The HTTP listener; `start()` binds and returns "host:port", `stop()` closes."""
 
@@ -92,11 +111,13 @@ class OperationsServer:
         registries: Sequence[Registry] = (REGISTRY,),
         checks: Mapping[str, HealthCheck] | None = None,
         version: str | None = None,
+        log_levels: LogLevels = LOG_LEVELS,
     ) -> None:
         self._settings = settings
         self._registries = tuple(registries)
         self._checks: Mapping[str, HealthCheck] = checks if checks is not None else {}
         self._version = version or _package_version()
+        self._log_levels = log_levels
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -143,30 +164,32 @@ class OperationsServer:
     ) -> None:
         async with asyncio.timeout(READ_TIMEOUT_S):
             try:
-                method, path = await _read_request(reader)
+                request = await _read_request(reader)
             except _BadRequest as error:
                 await _write(writer, _text(400, f"{error}\n"), "GET")
                 return
-        response = await self._route(method, path)
-        await _write(writer, response, method)
+        response = await self._route(request)
+        await _write(writer, response, request.method)
 
-    async def _route(self, method: str, path: str) -> _Response:
-        routes: dict[str, Callable[[], Awaitable[_Response]]] = {
-            "/healthz": self._healthz,
-            "/metrics": self._metrics,
-            "/version": self._version_info,
+    async def _route(self, request: _Request) -> _Response:
+        routes: dict[str, tuple[tuple[str, ...], _Handler]] = {
+            "/healthz": (_ALLOWED, lambda _: self._healthz()),
+            "/metrics": (_ALLOWED, lambda _: self._metrics()),
+            "/version": (_ALLOWED, lambda _: self._version_info()),
+            "/logspec": (_LOGSPEC_ALLOWED, self._logspec),
         }
-        handler = routes.get(path)
-        if handler is None:
-            return _text(404, f"no such path {path}\n")
-        if method not in _ALLOWED:
+        route = routes.get(request.path)
+        if route is None:
+            return _text(404, f"no such path {request.path}\n")
+        allowed, handler = route
+        if request.method not in allowed:
             return _Response(
                 405,
                 "text/plain; charset=utf-8",
-                f"method {method} not allowed\n".encode(),
-                headers=(("Allow", ", ".join(_ALLOWED)),),
+                f"method {request.method} not allowed\n".encode(),
+                headers=(("Allow", ", ".join(allowed)),),
             )
-        return await handler()
+        return await handler(request)
 
     async def _healthz(self) -> _Response:
         failed = [
@@ -201,23 +224,64 @@ class OperationsServer:
     async def _version_info(self) -> _Response:
         return _json(200, {"Version": self._version})
 
+    async def _logspec(self, request: _Request) -> _Response:
+        """GET: the active spec; PUT {"spec": ...}: replace it (Fabric answers 204)."""
+        if request.method != "PUT":
+            return _json(200, {"spec": str(self._log_levels.spec())})
+        try:
+            spec = parse_logspec(_spec_field(request.body))
+        except ConfigError as error:
+            return _json(400, {"error": str(error)})
+        self._log_levels.activate(spec)
+        return _Response(204, "", b"")
+
 
 class _BadRequest(Exception):
     """The request is not an HTTP/1.x request we can read."""
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
-    """(method, path without query) of the request; its headers are read and skipped."""
+async def _read_request(reader: asyncio.StreamReader) -> _Request:
+    """The request: method, path without query, and the body its Content-Length names."""
     parts = (await _read_line(reader)).split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise _BadRequest("malformed request line")
     method, target, _ = parts
     if not method.isalpha() or not method.isupper() or not target.startswith("/"):
         raise _BadRequest("malformed request line")
+    length = 0
     for _ in range(MAX_HEADERS):
-        if not await _read_line(reader):
-            return method, target.split("?", 1)[0]
+        line = await _read_line(reader)
+        if not line:
+            body = await reader.readexactly(length) if length else b""
+            return _Request(method, target.split("?", 1)[0], body)
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = _content_length(value.strip())
+        elif name.strip().lower() == "transfer-encoding":
+            raise _BadRequest("a body needs Content-Length, not Transfer-Encoding")
     raise _BadRequest("too many header lines")
+
+
+def _content_length(value: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise _BadRequest("malformed Content-Length")
+    if int(value) > MAX_BODY_BYTES:
+        raise _BadRequest(f"body longer than {MAX_BODY_BYTES} bytes")
+    return int(value)
+
+
+def _spec_field(body: bytes) -> str:
+    """The "spec" of a PUT /logspec body; a missing one is "" (info), as in Fabric."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, too deep
+        raise ConfigError(f"the body is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError('the body is not a JSON object like {"spec": "info"}')
+    spec = document.get("spec", "")
+    if not isinstance(spec, str):
+        raise ConfigError('"spec" is not a string')
+    return spec
 
 
 async def _read_line(reader: asyncio.StreamReader) -> str:
@@ -248,10 +312,13 @@ async def _run_check(check: HealthCheck) -> str | None:
 async def _write(
     writer: asyncio.StreamWriter, response: _Response, method: str
 ) -> None:
-    head = [
-        f"HTTP/1.1 {response.status} {_REASONS[response.status]}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
+    head = [f"HTTP/1.1 {response.status} {_REASONS[response.status]}"]
+    if response.status != 204:  # a 204 has neither body nor body headers
+        head += [
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+        ]
+    head += [
         "Connection: close",
         *(f"{name}: {value}" for name, value in response.headers),
     ]
