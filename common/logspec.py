@@ -175,11 +175,11 @@ class LogLevels:
 
     def activate(self, spec: LogSpec) -> None:
         """Replace the active spec: undo the previous one's levels, then apply `spec`."""
+        _LOG.info("log spec %s replaces %s", spec, self.spec())  # under the old levels
         self._restore()
         logging.getLogger().setLevel(python_level(spec.default))
         self._apply(assignments(spec, _existing_loggers()))
         self._active = spec
-        _LOG.info("log spec set to %s", spec)
 
     def _apply(self, levels: Mapping[str, int]) -> None:
         for name, level in levels.items():
