@@ -225,8 +225,10 @@ async def call_participation(
     """
     try:
         session = participation_session(admin, timeout_s=timeout_s)
-    except (ConfigError, OSError) as error:
-        raise ChannelCommandError(f"TLS client files: {_one_line(error)}") from None
+    except (ConfigError, OSError, ValueError) as error:
+        raise ChannelCommandError(
+            f"the TLS files do not load: {_one_line(error)}"
+        ) from None
     url = admin.url + request.path
     try:
         async with (
@@ -238,6 +240,10 @@ async def call_participation(
             return ParticipationReply(response.status, await response.text())
     except (aiohttp.ClientError, ssl.SSLError, TimeoutError) as error:
         reason = _one_line(error) or f"no answer within {timeout_s:g} s"
+        if admin.tls is not None and admin.tls.cert is None:
+            reason += (
+                " (does it want a client certificate: --client-cert/--client-key?)"
+            )
         raise ChannelCommandError(
             f"cannot reach {admin.name}: {request.method} {url}: {reason}"
         ) from None
