@@ -237,7 +237,8 @@ async def call_participation(
                 request.method, url, data=_form(request.config_block)
             ) as response,
         ):
-            return ParticipationReply(response.status, await response.text())
+            body = await response.text(errors="replace")
+            return ParticipationReply(response.status, body)
     except (aiohttp.ClientError, ssl.SSLError, TimeoutError) as error:
         reason = _one_line(error) or f"no answer within {timeout_s:g} s"
         if admin.tls is not None and admin.tls.cert is None:
