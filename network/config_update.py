@@ -15,18 +15,24 @@ writes it (unsigned, with only a channel header, as configtxlator users wrap one
 signed by the last admin who signed it, as Fabric rewrites it); `read_update_file`
 checks one; `add_signature` appends an admin's ConfigSignature, refusing a second
 one by the same identity; `signer_names` and `write_set_changes` describe a file for
-the admin about to sign it.
+the admin about to sign it (what it adds, sets, rewrites, and removes where the file
+or the current config shows it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from common.configtx import ElementKind, EnvelopeSigner, create_signed_tx
+from common.configtx import (
+    ElementKey,
+    ElementKind,
+    EnvelopeSigner,
+    create_signed_tx,
+)
 from common.configtx import map_config as flatten
 from common.configtx.update import compute_update as compute_difference
 from common.crypto import load_certificate
@@ -245,17 +251,28 @@ def signer_names(update_envelope: configtx_pb2.ConfigUpdateEnvelope) -> list[str
     return names
 
 
-def write_set_changes(update: configtx_pb2.ConfigUpdate) -> list[str]:
+def write_set_changes(
+    update: configtx_pb2.ConfigUpdate, *, current: configtx_pb2.Config | None = None
+) -> list[str]:
     """What an update changes, one line per element of the write set that differs
     from the read set: ``adds``/``sets`` KIND PATH (an element new to its group, or a
     value or policy with a new content) or ``rewrites group PATH`` (members added or
     removed, or a new mod_policy); the members of an added group are not listed.
 
+    A rewritten group's write set names every member it keeps, so a member it lacks
+    is removed: ``removes KIND PATH`` follows the group's line for each member the
+    read set, or the `current` config when the caller has it, holds there. An update
+    computed as Fabric's configtxlator computes one leaves a removed member out of
+    both sets, so the file alone names removals only given `current`.
+
     Raises:
-        ConfigUpdateError: an element name in the sets is not valid.
+        ConfigUpdateError: an element name in the sets or in `current` is not valid.
     """
     read = flatten(_group_or_none(update, "read_set"), what="read set")
     write = flatten(_group_or_none(update, "write_set"), what="write set")
+    known = flatten(
+        current.channel_group if current is not None else None, what="current config"
+    )
     added_groups: list[tuple[str, ...]] = []
     lines = []
     for key in sorted(write, key=lambda key: key.names):
@@ -272,7 +289,31 @@ def write_set_changes(update: configtx_pb2.ConfigUpdate) -> list[str]:
         elif before.version != element.version:
             verb = "rewrites" if key.kind is ElementKind.GROUP else "sets"
             lines.append(f"{verb} {key.kind} {key.path} (version {element.version})")
+            if key.kind is ElementKind.GROUP:
+                lines.extend(
+                    f"removes {member.kind} {member.path}"
+                    for member in _removed_members(key, write, (read, known))
+                )
     return lines
+
+
+def _removed_members(
+    group: ElementKey,
+    write: Mapping[ElementKey, object],
+    bases: Iterable[Mapping[ElementKey, object]],
+) -> list[ElementKey]:
+    """The direct members of the rewritten `group` that a base holds and the write
+    set does not, in path order (groups, then policies, then values of a name)."""
+    depth = len(group.names) + 1
+    removed = {
+        key
+        for base in bases
+        for key in base
+        if len(key.names) == depth
+        and key.names[:-1] == group.names
+        and key not in write
+    }
+    return sorted(removed, key=lambda key: (key.names, key.kind))
 
 
 _M = TypeVar("_M", bound=Message)

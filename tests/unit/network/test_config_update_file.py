@@ -156,6 +156,51 @@ def test_the_changes_are_the_write_set_elements_that_differ(
     ]
 
 
+def test_a_removed_member_is_named_given_the_current_config(
+    view: ChannelConfig,
+) -> None:
+    """The computed sets leave a removed group out, as configtxlator's do: the file
+    alone says only that its parent is rewritten; the current config names it."""
+    gone = HOSPITALS[2]
+    dropped = compute_update(
+        view.config, without_hospital(view.config, gone), channel_id=CHANNEL
+    )
+    edited = without_hospital(view.config, gone)
+    application = edited.channel_group.groups[keys.APPLICATION]
+    del application.groups[HOSPITALS[1]].policies[keys.ADMINS]
+    del application.groups[HOSPITALS[1]].values[keys.MSP]
+    trimmed = compute_update(view.config, edited, channel_id=CHANNEL)
+
+    assert write_set_changes(dropped, current=view.config) == [
+        "rewrites group /Channel/Application (version 1)",
+        f"removes group /Channel/Application/{gone}",
+    ]
+    assert write_set_changes(trimmed, current=view.config) == [
+        "rewrites group /Channel/Application (version 1)",
+        f"removes group /Channel/Application/{gone}",
+        f"rewrites group /Channel/Application/{HOSPITALS[1]} (version 1)",
+        f"removes policy /Channel/Application/{HOSPITALS[1]}/Admins",
+        f"removes value /Channel/Application/{HOSPITALS[1]}/MSP",
+    ]
+
+
+def test_a_removed_member_the_read_set_holds_is_named_from_the_file(
+    view: ChannelConfig,
+) -> None:
+    """An update written by hand may pin the member it removes in its read set."""
+    gone = HOSPITALS[2]
+    update = compute_update(
+        view.config, without_hospital(view.config, gone), channel_id=CHANNEL
+    )
+    pinned = configtx_pb2.ConfigGroup(version=0)
+    update.read_set.groups[keys.APPLICATION].groups[gone].CopyFrom(pinned)
+
+    assert write_set_changes(update) == [
+        "rewrites group /Channel/Application (version 1)",
+        f"removes group /Channel/Application/{gone}",
+    ]
+
+
 def _envelope(header_type: int, channel: str, data: bytes) -> bytes:
     header = common_pb2.ChannelHeader(type=header_type, channel_id=channel)
     payload = common_pb2.Payload(
