@@ -9,6 +9,10 @@ Options, defined once so every command spells them alike:
                         --orderer-server-name
     --identity/--mspid  the MSP folder and id of the identity that signs requests
     --sign DIR:MSPID    an admin who signs a config update (repeatable)
+    --update-output F   write a config update file instead of submitting the update
+                        (`channel update` spells it -o/--output); then the --sign
+                        admins are optional, and --identity/--mspid may name the
+                        reader of the channel's config (`config_reader` checks)
     --timeout S         seconds each call to a node may take
 
 Deliver, as `channel fetch`, `config`, `update` and `add-org` read blocks: one block
@@ -53,10 +57,13 @@ __all__ = [
     "add_orderer_arguments",
     "add_sign_argument",
     "add_timeout_argument",
+    "add_update_output_argument",
+    "config_reader",
     "deliver_block",
     "identity_signer",
     "last_config_block",
     "last_config_number",
+    "optional_identity",
     "orderer_target",
     "parse_signer",
     "peer_target",
@@ -156,6 +163,69 @@ def add_sign_argument(
         metavar="MSP_DIR:MSPID",
         help=f"{who} (repeatable; {extra_help})",
     )
+
+
+def add_update_output_argument(
+    parser: argparse.ArgumentParser, *flags: str, condition: str = ""
+) -> None:
+    """The option (`flags`, default ``--update-output``) that writes the update file
+    instead of submitting it, and the optional --identity/--mspid reader it allows.
+    `condition` starts the help, e.g. ``with --config: ``."""
+    parser.add_argument(
+        *(flags or ("--update-output",)),
+        type=Path,
+        metavar="UPDATE.pb",
+        help=(
+            f"{condition}write the update file instead of submitting it, signed by "
+            "the --sign admins if any (for `channel signconfigtx` and `channel "
+            "update -f`)"
+        ),
+    )
+
+
+def optional_identity(args: argparse.Namespace) -> SigningIdentity | None:
+    """The --identity/--mspid identity, when both are given.
+
+    Raises:
+        ConfigError: only one of them is given.
+    """
+    if args.identity is None and args.mspid is None:
+        return None
+    if args.identity is None or args.mspid is None:
+        raise ConfigError("--identity and --mspid go together")
+    return load_signing_identity(args.identity, mspid=args.mspid)
+
+
+def config_reader(
+    identity: SigningIdentity | None,
+    signers: list[SigningIdentity],
+    *,
+    command: str,
+    output_option: str,
+    writing: bool,
+) -> SigningIdentity:
+    """Who reads the channel's config for an update: when `writing` an update file,
+    --identity or else the first --sign admin (the file may be unsigned); when
+    submitting, the first --sign admin, who submits, and no --identity.
+
+    Raises:
+        ConfigError: no reader when writing; no --sign, or an --identity, when
+            submitting (the message names `command` and `output_option`).
+    """
+    if writing:
+        reader = identity or (signers[0] if signers else None)
+        if reader is None:
+            raise ConfigError(
+                f"{command} {output_option} needs --identity and --mspid (or a "
+                "--sign) to read the channel's config"
+            )
+        return reader
+    if identity is not None or not signers:
+        raise ConfigError(
+            f"{command} needs --sign admins (the first submits) and no --identity, "
+            f"or {output_option} FILE to write an update file to sign"
+        )
+    return signers[0]
 
 
 def identity_signer(args: argparse.Namespace) -> SigningIdentity:

@@ -15,7 +15,12 @@ the org's admins sign, submit):
                 under Orderer), keeping the groups' policies, other values and
                 mod_policies, and hands the edit to `channel_update_cli.update_channel`,
                 which computes the update, collects the ``--sign`` signatures and
-                submits it. It prints the config block's number.
+                submits it. It prints the config block's number. With
+                ``--update-output FILE`` it writes the update file instead, as
+                `channel add-org` does: signed by the ``--sign`` admins if any
+                (unsigned with none: the config is then read as ``--identity``, a
+                member of ``--mspid``), for the admins to sign with `channel signconfigtx`
+                and someone to submit with `channel update -f`.
 
 The MSP value's mod_policy is the organisation's ``Admins`` in the genesis layout, so
 one admin of the organisation signs; after the config block, peers and orderers refuse
@@ -30,14 +35,16 @@ from pathlib import Path
 
 from common.channelconfig import keys
 from common.errors import ConfigError
-from common.msp import SigningIdentity
+from common.msp import SigningIdentity, load_signing_identity
 from network.channel_common import (
     add_channel_orderer_arguments,
     add_sign_argument,
+    add_update_output_argument,
+    config_reader,
     orderer_target,
     parse_signer,
 )
-from network.channel_update_cli import current_config, update_channel
+from network.channel_update_cli import current_config, submit_or_write
 from network.genesis import organization_group
 from protos.common import configtx_pb2
 
@@ -120,7 +127,9 @@ def add_channel_msp_commands(
             "from its MSP folder now (revocation lists, root and intermediate CAs, "
             "admins, NodeOUs, TLS roots), keep its policies and other values, and "
             "submit the update signed by every --sign admin; prints the config "
-            "block's number."
+            "block's number. With --update-output, write the update file instead "
+            "(signed by the --sign admins if any; with none, the config is read as "
+            "--identity)."
         ),
     )
     add_channel_orderer_arguments(update_org)
@@ -133,7 +142,20 @@ def add_channel_msp_commands(
         help="the organisation's MSP folder (OUT/organizations/<domain>/msp)",
     )
     add_sign_argument(
-        update_org, who="an admin who signs the update (the organisation's own)"
+        update_org,
+        who="an admin who signs the update (the organisation's own)",
+        required=False,
+        extra_help="the first one submits it; optional with --update-output",
+    )
+    add_update_output_argument(update_org)
+    update_org.add_argument(
+        "--identity",
+        type=Path,
+        metavar="MSP_DIR",
+        help=(
+            "MSP folder of the reader of the config for --update-output, a member of "
+            "--mspid (default: the first --sign)"
+        ),
     )
     update_org.set_defaults(handler=run_channel_update_org)
 
@@ -141,8 +163,21 @@ def add_channel_msp_commands(
 def run_channel_update_org(args: argparse.Namespace) -> int:
     value = msp_value(args.msp, args.mspid)
     signers = [parse_signer(spec) for spec in args.sign]
-    number, changed = asyncio.run(_update_org(args, value, signers))
-    print(f"config block {number}")
+    identity = None
+    if args.identity is not None:
+        identity = load_signing_identity(args.identity, mspid=args.mspid)
+    reader = config_reader(
+        identity,
+        signers,
+        command="channel update-org",
+        output_option="--update-output",
+        writing=args.update_output is not None,
+    )
+    outcome, changed = asyncio.run(_update_org(args, value, signers, reader))
+    if isinstance(outcome, str):
+        print(outcome, end="")
+        return EXIT_OK
+    print(f"config block {outcome}")
     print(
         f"updated the MSP of {args.mspid} ({', '.join(changed)}) "
         f"on channel {args.channel}"
@@ -154,11 +189,21 @@ async def _update_org(
     args: argparse.Namespace,
     value: configtx_pb2.ConfigValue,
     signers: list[SigningIdentity],
-) -> tuple[int, tuple[str, ...]]:
+    reader: SigningIdentity,
+) -> tuple[int | str, tuple[str, ...]]:
+    """Read the current config as `reader`, replace the MSP, update: the config
+    block's number, or what `write_update_file` says with --update-output; and the
+    groups changed."""
     orderer = orderer_target(args)
-    current = await current_config(orderer, signers[0], args.channel)
+    current = await current_config(orderer, reader, args.channel)
     edited, changed = replace_organization_msp(current.view.config, args.mspid, value)
-    number = await update_channel(
-        orderer, args.channel, edited, signers, current=current
+    outcome = await submit_or_write(
+        orderer,
+        args.channel,
+        edited,
+        signers,
+        current=current,
+        reader=reader,
+        update_output=args.update_output,
     )
-    return number, changed
+    return outcome, changed

@@ -21,9 +21,11 @@ Here:
                already a member), writes the edited config (``-o``, to keep a record)
                and hands it to `channel_update_cli.update_channel`, which computes
                the update, collects the ``--sign`` admins' signatures and submits it;
-               with ``--update-output FILE`` it writes the update file instead, for
-               the other admins to sign with `channel signconfigtx` and someone to
-               submit with `channel update -f`.
+               with ``--update-output FILE`` it writes the update file instead,
+               signed by the ``--sign`` admins if any (unsigned with none: the config
+               is then read as ``--identity``/``--mspid``), for the admins to sign
+               with `channel signconfigtx` and someone to submit with `channel
+               update -f`.
 
 The group is built by `network.genesis.organization_group`, the code that builds the
 groups of a genesis block, so a hospital added later has the same group it would
@@ -48,18 +50,17 @@ from common.errors import ConfigError, PolicyError
 from common.msp import SigningIdentity
 from network.channel_common import (
     add_channel_orderer_arguments,
+    add_identity_arguments,
     add_sign_argument,
+    add_update_output_argument,
+    config_reader,
+    optional_identity,
     orderer_target,
     parse_signer,
     read_text,
     write_file,
 )
-from network.channel_update_cli import (
-    compute_channel_update,
-    current_config,
-    update_channel,
-    write_update_file,
-)
+from network.channel_update_cli import current_config, submit_or_write
 from network.config_json import (
     config_group_from_json,
     config_group_to_json,
@@ -297,7 +298,9 @@ def add_channel_org_commands(
             "Fetch the channel's current config from the orderer (as the first "
             "--sign admin), add the organisation group of `channel org-group` under "
             "Application, and submit the update signed by every --sign admin; "
-            "prints the config block's number."
+            "prints the config block's number. With --update-output, write the "
+            "update file instead (signed by the --sign admins if any; with none, "
+            "the config is read as --identity)."
         ),
     )
     add_channel_orderer_arguments(add_org)
@@ -308,7 +311,12 @@ def add_channel_org_commands(
         metavar="ORG.json",
         help="the organisation's group, as `channel org-group` wrote it",
     )
-    add_sign_argument(add_org, who="an admin of a member who signs the update")
+    add_sign_argument(
+        add_org,
+        who="an admin of a member who signs the update",
+        required=False,
+        extra_help="the first one submits it; optional with --update-output",
+    )
     add_org.add_argument(
         "-o",
         "--output",
@@ -316,14 +324,11 @@ def add_channel_org_commands(
         metavar="EDITED.json",
         help="also keep the edited config submitted (default: not kept)",
     )
-    add_org.add_argument(
-        "--update-output",
-        type=Path,
-        metavar="UPDATE.pb",
-        help=(
-            "write the update file, signed by the --sign admins, instead of "
-            "submitting it (for `channel signconfigtx` and `channel update -f`)"
-        ),
+    add_update_output_argument(add_org)
+    add_identity_arguments(
+        add_org,
+        who="the reader of the config for --update-output (default: the first --sign)",
+        required=False,
     )
     add_org.set_defaults(handler=run_channel_add_org)
 
@@ -346,7 +351,14 @@ def run_channel_add_org(args: argparse.Namespace) -> int:
     group = group_from_json(read_text(args.org_group), source=source)
     mspid = group_mspid(group, source=source)
     signers = [parse_signer(spec) for spec in args.sign]
-    outcome = asyncio.run(_add_org(args, mspid, group, signers))
+    reader = config_reader(
+        optional_identity(args),
+        signers,
+        command="channel add-org",
+        output_option="--update-output",
+        writing=args.update_output is not None,
+    )
+    outcome = asyncio.run(_add_org(args, mspid, group, signers, reader))
     if isinstance(outcome, str):
         print(outcome, end="")
         return EXIT_OK
@@ -360,17 +372,22 @@ async def _add_org(
     mspid: str,
     group: configtx_pb2.ConfigGroup,
     signers: list[SigningIdentity],
+    reader: SigningIdentity,
 ) -> int | str:
-    """Read the current config, add `group`, keep the edit if asked, update: the
-    config block's number, or what `write_update_file` says with --update-output."""
+    """Read the current config as `reader`, add `group`, keep the edit if asked,
+    update: the config block's number, or what `write_update_file` says with
+    --update-output."""
     orderer = orderer_target(args)
-    current = await current_config(orderer, signers[0], args.channel)
+    current = await current_config(orderer, reader, args.channel)
     edited = add_organization(current.view.config, mspid, group)
     if args.output is not None:
         write_file(args.output, json_text(config_to_json(edited)))
-    if args.update_output is not None:
-        update = await compute_channel_update(
-            orderer, args.channel, edited, signers[0], current=current
-        )
-        return write_update_file(args.update_output, update, signers)
-    return await update_channel(orderer, args.channel, edited, signers, current=current)
+    return await submit_or_write(
+        orderer,
+        args.channel,
+        edited,
+        signers,
+        current=current,
+        reader=reader,
+        update_output=args.update_output,
+    )

@@ -26,7 +26,11 @@ and ``peer channel update -f`` read and write (`network.config_update`):
   (the config is read as ``--identity``, or else as the first ``--sign``);
 - `channel signconfigtx -f UPDATE.pb --identity MSP_DIR --mspid MSPID` shows the
   channel, who signed and what the write set changes, appends this admin's
-  signature (a second one by the same identity is refused) and writes the file back;
+  signature (a second one by the same identity is refused) and writes the file back.
+  A member the update removes (an organisation dropped from Application) is absent
+  from both sets of a computed update, as configtxlator computes it, so this summary
+  says only that its parent group is rewritten; the commands that write the file
+  have the current config and name it (``removes group .../HospitalCMSP``);
 - `channel update -f UPDATE.pb --identity ... --mspid ...` submits it as that
   identity, which also signs the update unless it has already, as Fabric's
   submitter does.
@@ -51,7 +55,7 @@ from google.protobuf.message import DecodeError
 from common.channelconfig import ChannelConfig
 from common.configtx import compute_update
 from common.errors import ChannelConfigError, ConfigError
-from common.msp import SigningIdentity, load_signing_identity
+from common.msp import SigningIdentity
 from common.protoutil import SeekPosition
 from network import config_json
 from network.channel_common import (
@@ -60,10 +64,13 @@ from network.channel_common import (
     add_channel_orderer_arguments,
     add_identity_arguments,
     add_sign_argument,
+    add_update_output_argument,
+    config_reader,
     deliver_block,
     identity_signer,
     last_config_block,
     last_config_number,
+    optional_identity,
     orderer_target,
     parse_signer,
     read_bytes,
@@ -96,6 +103,7 @@ __all__ = [
     "config_to_json",
     "current_config",
     "describe_update",
+    "submit_or_write",
     "submit_update_file",
     "update_channel",
     "write_update_file",
@@ -160,13 +168,7 @@ def add_channel_update_commands(
         required=False,
         extra_help="the first one submits it, unless --output",
     )
-    update.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="UPDATE.pb",
-        help="with --config: write the update file instead of submitting it",
-    )
+    add_update_output_argument(update, "-o", "--output", condition="with --config: ")
     add_identity_arguments(
         update,
         who="the submitter of -f, or the reader of the config for --output",
@@ -207,7 +209,7 @@ def run_channel_config(args: argparse.Namespace) -> int:
 
 
 def run_channel_update(args: argparse.Namespace) -> int:
-    identity = _optional_identity(args)
+    identity = optional_identity(args)
     orderer = orderer_target(args)
     if args.file is not None:
         if args.sign or args.output is not None:
@@ -228,26 +230,38 @@ def run_channel_update(args: argparse.Namespace) -> int:
         return EXIT_OK
     updated = config_from_json(read_text(args.config), source=str(args.config))
     signers = [parse_signer(spec) for spec in args.sign]
-    if args.output is not None:
-        reader = identity or (signers[0] if signers else None)
-        if reader is None:
-            raise ConfigError(
-                "channel update --output needs --identity and --mspid (or a --sign) "
-                "to read the channel's config"
-            )
-        update = asyncio.run(
-            compute_channel_update(orderer, args.channel, updated, reader)
-        )
-        print(write_update_file(args.output, update, signers), end="")
-        return EXIT_OK
-    if identity is not None or not signers:
-        raise ConfigError(
-            "channel update --config needs --sign admins (the first submits) and "
-            "no --identity, or --output FILE to write an update file to sign"
-        )
-    number = asyncio.run(update_channel(orderer, args.channel, updated, signers))
-    print(f"config block {number}")
+    reader = config_reader(
+        identity,
+        signers,
+        command="channel update",
+        output_option="--output",
+        writing=args.output is not None,
+    )
+    outcome = asyncio.run(
+        _update_to(orderer, args.channel, updated, signers, reader, args.output)
+    )
+    print(outcome if isinstance(outcome, str) else f"config block {outcome}\n", end="")
     return EXIT_OK
+
+
+async def _update_to(
+    orderer: Target,
+    channel: str,
+    updated: configtx_pb2.Config,
+    signers: Sequence[SigningIdentity],
+    reader: SigningIdentity,
+    update_output: Path | None,
+) -> int | str:
+    current = await current_config(orderer, reader, channel)
+    return await submit_or_write(
+        orderer,
+        channel,
+        updated,
+        signers,
+        current=current,
+        reader=reader,
+        update_output=update_output,
+    )
 
 
 def run_channel_signconfigtx(args: argparse.Namespace) -> int:
@@ -267,19 +281,6 @@ def run_channel_signconfigtx(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _optional_identity(args: argparse.Namespace) -> SigningIdentity | None:
-    """The --identity/--mspid identity, when both are given.
-
-    Raises:
-        ConfigError: only one of them is given.
-    """
-    if args.identity is None and args.mspid is None:
-        return None
-    if args.identity is None or args.mspid is None:
-        raise ConfigError("--identity and --mspid go together")
-    return load_signing_identity(args.identity, mspid=args.mspid)
-
-
 # Update files
 
 
@@ -287,9 +288,12 @@ def write_update_file(
     path: Path,
     update: configtx_pb2.ConfigUpdate,
     signers: Sequence[SigningIdentity],
+    *,
+    current: configtx_pb2.Config | None = None,
 ) -> str:
     """Write `update` as an update file signed by `signers` (none: unsigned); what
-    `describe_update` says of it, after a line naming the file.
+    `describe_update` says of it (given the channel's `current` config, if known),
+    after a line naming the file.
 
     Raises:
         ChannelUpdateError: the file cannot be written.
@@ -300,18 +304,52 @@ def write_update_file(
     )
     write_file(path, envelope.SerializeToString())
     written = UpdateFile(update.channel_id, update_envelope, update)
-    return f"wrote the update file {path}\n{describe_update(written)}"
+    summary = describe_update(written, current=current)
+    return f"wrote the update file {path}\n{summary}"
 
 
-def describe_update(update_file: UpdateFile) -> str:
-    """Lines for an admin about to sign: the channel, who signed, what changes."""
+def describe_update(
+    update_file: UpdateFile, *, current: configtx_pb2.Config | None = None
+) -> str:
+    """Lines for an admin about to sign: the channel, who signed, what changes (the
+    members removed named as far as the file, or the `current` config, shows them:
+    `config_update.write_set_changes`)."""
     names = signer_names(update_file.envelope)
+    changes = write_set_changes(update_file.update, current=current)
     lines = [
         f"channel {update_file.channel_id}: signed by "
         + (", ".join(names) if names else "no one yet"),
-        *(f"  {change}" for change in write_set_changes(update_file.update)),
+        *(f"  {change}" for change in changes),
     ]
     return "".join(f"{line}\n" for line in lines)
+
+
+async def submit_or_write(
+    orderer: Target,
+    channel: str,
+    updated: configtx_pb2.Config,
+    signers: Sequence[SigningIdentity],
+    *,
+    current: CurrentConfig,
+    reader: SigningIdentity,
+    update_output: Path | None,
+) -> int | str:
+    """Change `channel`'s config to `updated` as `update_channel` does (the config
+    block's number), or with `update_output` write the update file instead, signed
+    by `signers` if any (the config at `updated`'s sequence read as `reader`), and
+    return what `write_update_file` says of it.
+
+    Raises:
+        as `update_channel` and `write_update_file`.
+    """
+    if update_output is None:
+        return await update_channel(orderer, channel, updated, signers, current=current)
+    update = await compute_channel_update(
+        orderer, channel, updated, reader, current=current
+    )
+    return write_update_file(
+        update_output, update, signers, current=current.view.config
+    )
 
 
 async def submit_update_file(

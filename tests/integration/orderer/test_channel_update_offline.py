@@ -6,19 +6,24 @@ ordering) runs in the test's event loop; the channel's current config is written
 JSON in process and edited to drop hospital C, which takes a majority of the
 hospitals' admins. Every step an operator takes runs as a `python -m network.cli`
 process: `channel update --output` computes the file, `channel signconfigtx` adds one
-admin's signature per call, `channel update -f` submits it. Outcomes are read from
-the commands' output and exit status and from the orderer's current config.
+admin's signature per call, `channel update -f` submits it; `channel add-org
+--update-output` and `channel update-org --update-output` write files the same way,
+unsigned when read as a plain member's --identity. Outcomes are read from the
+commands' output and exit status and from the orderer's current config.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from common.channelconfig import keys
 from network.channel_org_cli import group_to_json, new_organization_group
 from network.channel_update_cli import config_to_json
+from network.crypto_revoke import read_certificate, revoke_certificate, user_certificate
 from network.orderer_material import OrdererMaterial
 from orderer.node import OrdererNode
+from protos.msp import msp_config_pb2
 from tests.integration.orderer.test_channel_update_cli import (
     consortium,
     medledger,
@@ -66,7 +71,10 @@ class Admins:
         )  # fmt: skip
         assert (status, err) == (0, ""), err
         assert out.startswith(f"wrote the update file {path}\n")
-        assert "  rewrites group /Channel/Application (version 1)\n" in out
+        assert (
+            "  rewrites group /Channel/Application (version 1)\n"
+            f"  removes group /Channel/Application/{HOSPITAL_C}\n"
+        ) in out
         return path
 
     async def sign(self, path: Path, mspid: str) -> tuple[int, str, str]:
@@ -86,11 +94,11 @@ class Admins:
 async def test_two_admins_sign_the_file_in_turn_and_it_is_submitted(
     consortium: OrdererMaterial, tmp_path: Path
 ) -> None:
-    """Then C is added back the same way: `add-org --update-output`, signed by A."""
+    """Then C is added back the same way: `add-org --update-output`, unsigned (the
+    config read as A's dr-lee), signed by A, then by B who submits."""
     c_group = tmp_path / "c-group.json"
     c_msp = consortium.crypto.organization(HOSPITAL_C).msp_dir
     c_group.write_text(group_to_json(new_organization_group(HOSPITAL_C, c_msp)))
-    sign_a = f"{consortium.user(HOSPITAL_A, 'Admin').msp_dir}:{HOSPITAL_A}"
     async with running_orderer(consortium, tmp_path) as (node, addresses):
         admins = Admins(consortium, addresses["grpc"], tmp_path)
         update = await admins.compute(
@@ -103,10 +111,11 @@ async def test_two_admins_sign_the_file_in_turn_and_it_is_submitted(
         add_c = tmp_path / "add-c.pb"
         written = await medledger(
             "channel", "add-org", "-c", CHANNEL, "--orderer", admins.address,
-            "--org-group", c_group, "--sign", sign_a, "--update-output", add_c,
+            "--org-group", c_group, "--update-output", add_c,
+            *admins.identity(HOSPITAL_A, "dr-lee"),
         )  # fmt: skip
         height_after_writing = stored_height(node)
-        by_b_again = await admins.sign(add_c, HOSPITAL_B)
+        by_a_again = await admins.sign(add_c, HOSPITAL_A)
         added = await admins.submit(add_c, HOSPITAL_B)
         readded = channel_config(node)
 
@@ -120,12 +129,12 @@ async def test_two_admins_sign_the_file_in_turn_and_it_is_submitted(
     assert set(config.application_orgs) == {HOSPITAL_A, HOSPITAL_B}
     assert written[0] == 0, written[2]
     assert written[1].splitlines()[1:] == [
-        f"channel {CHANNEL}: signed by {HOSPITAL_A} (Admin@hospital-a.example.com)",
+        f"channel {CHANNEL}: signed by no one yet",
         "  rewrites group /Channel/Application (version 2)",
         f"  adds group /Channel/Application/{HOSPITAL_C}",
     ]
     assert height_after_writing == 2
-    assert by_b_again[0] == 0, by_b_again[2]
+    assert by_a_again[0] == 0, by_a_again[2]
     assert added == (0, "config block 2\n", "")
     assert set(readded.application_orgs) == set(HOSPITALS)
 
@@ -164,3 +173,41 @@ async def test_too_few_signatures_garbage_and_mistakes_are_one_line_errors(
     assert "not a config update file" in one_error_line(garbage_signed[2])
     assert "not a config update file" in one_error_line(garbage_submitted[2])
     assert (height, config.sequence) == (1, 0)
+
+
+async def test_update_org_writes_an_unsigned_file_an_admin_signs(
+    consortium: OrdererMaterial, tmp_path: Path
+) -> None:
+    """B's CA revokes dr-lee (in a copy of B's folder); `update-org --update-output`
+    read as dr-lee before the update writes the file unsigned; B's admin signs it and
+    submits it; the channel's MSP of B then holds the CRL."""
+    b_copy = tmp_path / "hospital-b"
+    shutil.copytree(consortium.crypto.organization(HOSPITAL_B).root, b_copy)
+    revoke_certificate(b_copy, read_certificate(user_certificate(b_copy, "dr-lee")))
+    path = tmp_path / "renew-b.pb"
+    async with running_orderer(consortium, tmp_path) as (node, addresses):
+        admins = Admins(consortium, addresses["grpc"], tmp_path)
+        written = await medledger(
+            "channel", "update-org", "-c", CHANNEL, "--orderer", admins.address,
+            "--mspid", HOSPITAL_B, "--msp", b_copy / "msp", "--update-output", path,
+            "--identity", consortium.user(HOSPITAL_B, "dr-lee").msp_dir,
+        )  # fmt: skip
+        height_after_writing = stored_height(node)
+        signed = await admins.sign(path, HOSPITAL_B)
+        submitted = await admins.submit(path, HOSPITAL_B)
+        config = channel_config(node)
+
+    assert written == (
+        0,
+        f"wrote the update file {path}\n"
+        f"channel {CHANNEL}: signed by no one yet\n"
+        f"  sets value /Channel/Application/{HOSPITAL_B}/MSP (version 1)\n",
+        "",
+    ), written
+    assert height_after_writing == 1
+    assert signed[0] == 0, signed[2]
+    assert submitted == (0, "config block 1\n", "")
+    b_msp = config.config.channel_group.groups[keys.APPLICATION].groups[HOSPITAL_B]
+    assert b_msp.values[keys.MSP].version == 1
+    msp = msp_config_pb2.MSPConfig.FromString(b_msp.values[keys.MSP].value)
+    assert msp_config_pb2.FabricMSPConfig.FromString(msp.config).revocation_list

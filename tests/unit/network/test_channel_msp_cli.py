@@ -18,6 +18,7 @@ from common.channelconfig import ChannelConfig, keys
 from common.configtx.update import compute_update
 from common.errors import ConfigError
 from network.channel_msp_cli import msp_value, replace_organization_msp
+from network.cli import main
 from network.crypto_revoke import read_certificate, revoke_certificate, user_certificate
 from network.cryptogen import CryptoLayout
 from protos.common import configtx_pb2
@@ -115,3 +116,38 @@ def test_an_org_not_in_the_channel_is_refused(
 def test_a_missing_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         msp_value(tmp_path / "nowhere", HOSPITAL_A)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "channel update-org needs --sign admins (the first submits) and no "),
+        (["--update-output", "u.pb"], "--update-output needs --identity and --mspid"),
+        (["--sign", "ADMIN", "--identity", "ADMIN_DIR"], "and no --identity"),
+    ],
+)
+def test_update_org_signer_and_reader_mistakes_are_one_line_errors(
+    crypto: CryptoLayout,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    """Submitting needs --sign admins; writing a file needs a reader (--identity, a
+    member of --mspid, or a --sign). Refused before the orderer (nothing listens on
+    port 9) is dialled."""
+    organization = crypto.organization(HOSPITAL_A)
+    admin = organization.user("Admin").msp_dir
+    replaced = {"ADMIN": f"{admin}:{HOSPITAL_A}", "ADMIN_DIR": str(admin)}
+    status = main(
+        [
+            *("channel", "update-org", "-c", "ch", "--orderer", "127.0.0.1:9"),
+            *("--mspid", HOSPITAL_A, "--msp", str(organization.msp_dir)),
+            *(replaced.get(word, word) for word in argv),
+        ]
+    )
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (1, "")
+    assert err.startswith("medledger: error: ")
+    assert err.count("\n") == 1
+    assert message in err

@@ -9,6 +9,7 @@ without NodeOUs are one-line errors.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -27,7 +28,7 @@ from network.channel_org_cli import (
     parse_policy_option,
 )
 from network.channel_update_cli import config_from_json, config_to_json
-from network.cli import main
+from network.cli import build_parser, main
 from network.cryptogen import CryptoLayout
 from protos.common import configtx_pb2
 from protos.peer import configuration_pb2 as peer_pb2
@@ -227,3 +228,81 @@ def test_add_org_refuses_a_file_that_is_no_group(
     assert (
         err == f"medledger: error: {path}: not a common.ConfigGroup (a JSON object)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "channel add-org needs --sign admins (the first submits) and no "),
+        (["--update-output", "u.pb"], "--update-output needs --identity and --mspid"),
+        (["--sign", "ADMIN", "--identity", "ADMIN_DIR", "--mspid", "A"], "and no "),
+        (["--update-output", "u.pb", "--mspid", JOINING], "go together"),
+    ],
+)
+def test_add_org_signer_and_reader_mistakes_are_one_line_errors(
+    crypto: CryptoLayout,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    """Submitting needs --sign admins; writing a file needs a reader (--identity or
+    a --sign). Refused before the orderer (nothing listens on port 9) is dialled."""
+    monkeypatch.chdir(tmp_path)
+    Path("c.json").write_text(group_to_json(genesis_group_of(crypto)))
+    admin = crypto.organization("HospitalAMSP").user("Admin").msp_dir
+    replaced = {
+        "ADMIN": f"{admin}:HospitalAMSP",
+        "ADMIN_DIR": str(admin),
+        "A": "HospitalAMSP",
+    }
+    status = main(
+        [
+            *("channel", "add-org", "-c", "ch", "--orderer", "127.0.0.1:9"),
+            *("--org-group", "c.json"),
+            *(replaced.get(word, word) for word in argv),
+        ]
+    )
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (1, "")
+    assert err.startswith("medledger: error: ")
+    assert err.count("\n") == 1
+    assert message in err
+
+
+def test_the_update_file_options_read_alike() -> None:
+    """add-org's and update-org's --update-output and update's --output share a help,
+    and --sign is optional in all three (a file may be written unsigned)."""
+    channel = _subcommands(build_parser())["channel"]
+    commands = _subcommands(channel)
+    options = {
+        name: {
+            flag: action
+            for action in commands[name]._actions
+            for flag in action.option_strings
+        }
+        for name in ("add-org", "update-org", "update")
+    }
+
+    add_org = options["add-org"]["--update-output"].help
+    assert add_org == options["update-org"]["--update-output"].help
+    assert options["update"]["--output"].help == f"with --config: {add_org}"
+    assert add_org is not None
+    assert "signed by the --sign admins if any" in add_org
+    assert not any(options[name]["--sign"].required for name in options)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [action] = [
+        action
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    choices: dict[str, argparse.ArgumentParser] = action.choices
+    return choices
+
+
+def genesis_group_of(crypto: CryptoLayout) -> configtx_pb2.ConfigGroup:
+    return new_organization_group(JOINING, c_msp(crypto))
