@@ -16,13 +16,14 @@ three only when it adds their commands.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.errors import MedledgerError
+from common.errors import ConfigError, MedledgerError
 from common.grpc_runtime import apply_runtime_defaults
 
 if TYPE_CHECKING:
@@ -537,15 +538,33 @@ def serve_node(make: Callable[[], Node]) -> int:
     return EXIT_OK
 
 
+LOGGING_SPEC_VARIABLE = "MEDLEDGER_LOGGING_SPEC"
+"""A node's log spec at start (Fabric's FABRIC_LOGGING_SPEC), e.g. ``peer.endorser=debug:info``."""
+
+
 def configure_logging() -> None:
-    """Log to stderr at INFO, one line per record (stdout carries the READY line)."""
+    """Log to stderr, one line per record (stdout carries the READY line), at INFO or
+    as `LOGGING_SPEC_VARIABLE` says (the operations endpoint's /logspec changes it later).
+
+    Raises:
+        ConfigError: the variable holds a malformed spec.
+    """
     import logging
 
+    from common.logspec import LOG_LEVELS, parse_logspec
+
+    spec = os.environ.get(LOGGING_SPEC_VARIABLE, "").strip()
+    try:
+        parsed = parse_logspec(spec) if spec else None  # refused before anything starts
+    except ConfigError as error:
+        raise ConfigError(f"{LOGGING_SPEC_VARIABLE}: {error}") from None
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if parsed is not None:
+        LOG_LEVELS.activate(parsed)
 
 
 def run_crypto_generate(args: argparse.Namespace) -> int:
