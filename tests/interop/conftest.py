@@ -2,10 +2,14 @@
 
 The packages are installed with `npm ci` from the committed lockfile the first time
 they are needed, so a fresh machine with Node.js needs no manual step.
+
+The official Python chaincode package, fabric-chaincode-python, comes from pip
+(the `test` extra).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -52,3 +56,21 @@ def npm_installed(folder: Path, package: Path) -> Path:
         if install.returncode != 0:
             skip_or_fail(f"npm ci failed in {folder}: {install.stderr.strip()[-500:]}")
     return folder
+
+
+PYTHON_CHAINCODE = Path(__file__).parent / "chaincode-python" / "asset_chaincode.py"
+
+
+@pytest.fixture(scope="session")
+def python_chaincode() -> Path:
+    """The asset chaincode script for `fabric-chaincode-python` (PyPI), when installed.
+
+    Only located, never imported here: the package loads the official Fabric protos,
+    which must stay out of the test process.
+    """
+    if importlib.util.find_spec("fabric_chaincode_python") is None:
+        skip_or_fail(
+            "fabric-chaincode-python is needed for the Python chaincode interop test"
+            " (pip install fabric-chaincode-python==2.5.4, in the test extra)"
+        )
+    return PYTHON_CHAINCODE
