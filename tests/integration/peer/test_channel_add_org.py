@@ -25,16 +25,17 @@ from pathlib import Path
 import pytest
 
 from common.channelconfig import ChannelConfig, keys
-from common.tls import TlsFiles
 from network.bench_peer import definition_transaction
 from network.genesis import build_channel_config, build_genesis_block, write_block
-from peer.admin import AdminTarget, join_channel
 from peer.node import PeerNode
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
+from tests.integration.peer.channel_admin_fixtures import (
+    filter_of,
+    order,
+    tls_channel,
+)
 from tests.integration.peer.lifecycle_fixtures import medledger
-from tests.support.orderer import broadcast, running_orderer
-from tests.support.orderer import open_channel as open_orderer_channel
 from tests.support.peer import (
     CHANNEL,
     HOSPITAL_A,
@@ -75,19 +76,6 @@ def c_transaction(material: PeerMaterial, sequence: int) -> bytes:
     )
 
 
-async def order(orderer: str, material: PeerMaterial, envelope: bytes) -> int:
-    """Broadcast one envelope over TLS; the status the orderer answers."""
-    async with open_orderer_channel(orderer, material.orderer) as link:
-        [answer] = await broadcast(link, [envelope])
-    return int(answer.status)
-
-
-def filter_of(node: PeerNode, number: int) -> bytes:
-    store = node.channels.require(CHANNEL).ledger.block_store
-    block = store.block_by_number(number)
-    return bytes(block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER])
-
-
 def config_of(node: PeerNode) -> ChannelConfig:
     store = node.channels.require(CHANNEL).ledger.block_store
     return ChannelConfig.from_block(store.block_by_number(1))
@@ -109,11 +97,8 @@ async def test_hospital_c_joins_the_running_channel(
     genesis_copy = tmp_path / "c-genesis.block"
     org_json = tmp_path / "hospital-c.json"
 
-    async with running_orderer(material.orderer, tmp_path / "orderer", tls=True) as (
-        _,
-        addresses,
-    ):
-        orderer = addresses["grpc"]
+    async with tls_channel(material, tmp_path) as running:
+        orderer, peer_a = running.orderer, running.peer_a
         at_orderer = [
             *("--channel", CHANNEL, "--orderer", orderer),
             *("--orderer-tls-ca", str(material.orderer.orderer.tls_ca)),
@@ -121,90 +106,67 @@ async def test_hospital_c_joins_the_running_channel(
         clinician_c = material.orderer.user(HOSPITAL_C, CLINICIAN_C).msp_dir
         c_reader = ["--identity", str(clinician_c), "--mspid", HOSPITAL_C]
         fetch_oldest = ["channel", "fetch", "oldest", str(genesis_copy)]
-        a_config = write_peer_yaml(
-            tmp_path / "a" / "peer.yaml",
+
+        # Before: C's clinician can neither read nor write the channel.
+        refused_fetch = await medledger(capsys, *fetch_oldest, *at_orderer, *c_reader)
+        refused_write = await order(orderer, material, c_transaction(material, 1))
+
+        # The operator: C's group from C's MSP folder, added by A's and B's admins.
+        made = await medledger(
+            capsys, "channel", "org-group", "--mspid", HOSPITAL_C,
+            "--msp", str(c_org.msp_dir), "--anchor-peer", C_ANCHOR,
+            "-o", str(org_json),
+        )  # fmt: skip
+        too_few = await medledger(
+            capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
+            *signs(material, [HOSPITAL_A]),
+        )  # fmt: skip
+        added = await medledger(
+            capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
+            *signs(material, [HOSPITAL_A, HOSPITAL_B]),
+        )  # fmt: skip
+        await wait_for_height(peer_a, 2)
+
+        # After: C fetches the genesis block and C's fresh peer joins with it.
+        fetched = await medledger(capsys, *fetch_oldest, *at_orderer, *c_reader)
+        from_peer_a = await medledger(
+            capsys, "channel", "fetch", "config", str(tmp_path / "config.block"),
+            "--channel", CHANNEL, "--peer", running.peer_a_address,
+            "--tls-ca", str(material.tls_ca(HOSPITAL_A)), *c_reader,
+        )  # fmt: skip
+        c_config = write_peer_yaml(
+            tmp_path / "c" / "peer.yaml",
             material,
-            HOSPITAL_A,
-            storage=tmp_path / "a" / "data",
+            HOSPITAL_C,
+            storage=tmp_path / "c" / "data",
             orderer_address=orderer,
             tls=True,
         )
-        async with running_peer(a_config) as (peer_a, a_addresses):
-            await join_channel(
-                AdminTarget(
-                    address=a_addresses["grpc"],
-                    tls=TlsFiles(root_cas=(material.tls_ca(HOSPITAL_A),)),
-                ),
-                signer=material.user(HOSPITAL_A, "Admin"),
-                genesis_block=material.genesis.SerializeToString(),
-            )
-
-            # Before: C's clinician can neither read nor write the channel.
-            refused_fetch = await medledger(
-                capsys, *fetch_oldest, *at_orderer, *c_reader
-            )
-            refused_write = await order(orderer, material, c_transaction(material, 1))
-
-            # The operator: C's group from C's MSP folder, added by A's and B's admins.
-            made = await medledger(
-                capsys, "channel", "org-group", "--mspid", HOSPITAL_C,
-                "--msp", str(c_org.msp_dir), "--anchor-peer", C_ANCHOR,
-                "-o", str(org_json),
+        async with running_peer(c_config) as (peer_c, c_addresses):
+            joined = await medledger(
+                capsys, "channel", "join", "-b", str(genesis_copy),
+                "--peer", c_addresses["grpc"],
+                "--identity", str(material.orderer.user(HOSPITAL_C, "Admin").msp_dir),
+                "--mspid", HOSPITAL_C,
+                "--tls-ca", str(material.tls_ca(HOSPITAL_C)),
             )  # fmt: skip
-            too_few = await medledger(
-                capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
-                *signs(material, [HOSPITAL_A]),
-            )  # fmt: skip
-            added = await medledger(
-                capsys, "channel", "add-org", *at_orderer, "--org-group", str(org_json),
-                *signs(material, [HOSPITAL_A, HOSPITAL_B]),
-            )  # fmt: skip
-            await wait_for_height(peer_a, 2)
+            await wait_for_height(peer_c, 2)
+            accepted_write = await order(orderer, material, c_transaction(material, 1))
+            for node in (peer_a, peer_c):
+                await wait_for_height(node, 3)
+            filters = [filter_of(node, 2) for node in (peer_a, peer_c)]
+            c_view = config_of(peer_c)
 
-            # After: C fetches the genesis block and C's fresh peer joins with it.
-            fetched = await medledger(capsys, *fetch_oldest, *at_orderer, *c_reader)
-            from_peer_a = await medledger(
-                capsys, "channel", "fetch", "config", str(tmp_path / "config.block"),
-                "--channel", CHANNEL, "--peer", a_addresses["grpc"],
-                "--tls-ca", str(material.tls_ca(HOSPITAL_A)), *c_reader,
-            )  # fmt: skip
-            c_config = write_peer_yaml(
-                tmp_path / "c" / "peer.yaml",
-                material,
-                HOSPITAL_C,
-                storage=tmp_path / "c" / "data",
-                orderer_address=orderer,
-                tls=True,
-            )
-            async with running_peer(c_config) as (peer_c, c_addresses):
-                joined = await medledger(
-                    capsys, "channel", "join", "-b", str(genesis_copy),
-                    "--peer", c_addresses["grpc"],
-                    "--identity", str(material.orderer.user(HOSPITAL_C, "Admin").msp_dir),
-                    "--mspid", HOSPITAL_C,
-                    "--tls-ca", str(material.tls_ca(HOSPITAL_C)),
-                )  # fmt: skip
-                await wait_for_height(peer_c, 2)
-                accepted_write = await order(
-                    orderer, material, c_transaction(material, 1)
-                )
-                for node in (peer_a, peer_c):
-                    await wait_for_height(node, 3)
-                filters = [filter_of(node, 2) for node in (peer_a, peer_c)]
-                c_view = config_of(peer_c)
-
-            # C's peer restarts from its own ledger and keeps up.
-            async with running_peer(c_config) as (peer_c, _):
-                accepted_again = await order(
-                    orderer, material, c_transaction(material, 2)
-                )
-                for node in (peer_a, peer_c):
-                    await wait_for_height(node, 4)
-                filters += [filter_of(node, 3) for node in (peer_a, peer_c)]
-                heights = [
-                    node.channels.require(CHANNEL).ledger.height
-                    for node in (peer_a, peer_c)
-                ]
+        # C's peer restarts from its own ledger and keeps up.
+        async with running_peer(c_config) as (peer_c, _):
+            accepted_again = await order(orderer, material, c_transaction(material, 2))
+            for node in (peer_a, peer_c):
+                await wait_for_height(node, 4)
+            filters += [filter_of(node, 3) for node in (peer_a, peer_c)]
+            heights = [
+                node.channels.require(CHANNEL).ledger.height
+                for node in (peer_a, peer_c)
+            ]
 
     assert refused_fetch[0] == 1
     assert "FORBIDDEN" in refused_fetch[2], refused_fetch

@@ -30,14 +30,16 @@ from common.msp import SigningIdentity, load_signing_identity
 from common.protoutil import block_header_hash
 from common.tls import TlsFiles, channel_credentials
 from network.bench_peer import definition_transaction, orderer_block
-from peer.admin import AdminTarget, join_channel
 from peer.node import PeerNode
 from protos.common import common_pb2
 from protos.msp import msp_config_pb2
 from protos.peer import transaction_pb2
+from tests.integration.peer.channel_admin_fixtures import (
+    filter_of,
+    order,
+    tls_channel,
+)
 from tests.integration.peer.lifecycle_fixtures import medledger
-from tests.support.orderer import broadcast, running_orderer
-from tests.support.orderer import open_channel as open_orderer_channel
 from tests.support.peer import (
     CHANNEL,
     HOSPITAL_A,
@@ -66,13 +68,6 @@ def definition_by(material: PeerMaterial, user: str, sequence: int) -> bytes:
         creator=material.user(HOSPITAL_A, user),
         endorsers=[material.peer_identity(m) for m in (HOSPITAL_A, HOSPITAL_B)],
     )
-
-
-async def order(orderer: str, material: PeerMaterial, envelope: bytes) -> int:
-    """Broadcast one envelope over TLS; the status the orderer answers."""
-    async with open_orderer_channel(orderer, material.orderer) as link:
-        [answer] = await broadcast(link, [envelope])
-    return int(answer.status)
 
 
 async def chain_info(
@@ -124,12 +119,6 @@ async def commit_late_block(
         return tuple(int(code) for code in await channel.commit(late))
 
 
-def filter_of(node: PeerNode, number: int) -> bytes:
-    store = node.channels.require(CHANNEL).ledger.block_store
-    block = store.block_by_number(number)
-    return bytes(block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER])
-
-
 def a_crls(node: PeerNode, number: int) -> list[bytes]:
     """The CRLs of HospitalAMSP in the config of block `number` of the peer."""
     store = node.channels.require(CHANNEL).ledger.block_store
@@ -150,14 +139,15 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
     a_org = material.orderer.crypto.organization(HOSPITAL_A)
     admin_a = f"{a_org.user('Admin').msp_dir}:{HOSPITAL_A}"
 
-    async with running_orderer(material.orderer, tmp_path / "orderer", tls=True) as (
-        _,
-        addresses,
-    ):
-        orderer = addresses["grpc"]
+    async with tls_channel(material, tmp_path) as running:
+        orderer, peer_a, peer = running.orderer, running.peer_a, running.peer_a_address
         at_orderer = [
             *("-c", CHANNEL, "--orderer", orderer),
             *("--orderer-tls-ca", str(material.orderer.orderer.tls_ca)),
+        ]
+        at_peer = [
+            *("-c", CHANNEL, "--peer", peer),
+            *("--tls-ca", str(material.tls_ca(HOSPITAL_A))),
         ]
 
         def fetch_as(user: str, source: Sequence[str] = ()) -> list[str]:
@@ -167,71 +157,49 @@ async def test_a_revoked_clinician_is_refused_after_the_config_update(
                 *("--identity", str(a_org.user(user).msp_dir), "--mspid", HOSPITAL_A),
             ]
 
-        config = write_peer_yaml(
-            tmp_path / "a" / "peer.yaml",
-            material,
-            HOSPITAL_A,
-            storage=tmp_path / "a" / "data",
-            orderer_address=orderer,
-            tls=True,
+        leaver = material.user(HOSPITAL_A, LEAVER)
+        stayer = material.user(HOSPITAL_A, STAYER)
+
+        # Before: dr-lee transacts and is endorsed like anyone of A.
+        before_write = await order(
+            orderer, material, definition_by(material, LEAVER, 1)
         )
-        async with running_peer(config) as (peer_a, a_addresses):
-            peer = a_addresses["grpc"]
-            at_peer = [
-                *("-c", CHANNEL, "--peer", peer),
-                *("--tls-ca", str(material.tls_ca(HOSPITAL_A))),
-            ]
-            await join_channel(
-                AdminTarget(
-                    address=peer,
-                    tls=TlsFiles(root_cas=(material.tls_ca(HOSPITAL_A),)),
-                ),
-                signer=material.user(HOSPITAL_A, "Admin"),
-                genesis_block=material.genesis.SerializeToString(),
-            )
-            leaver = material.user(HOSPITAL_A, LEAVER)
-            stayer = material.user(HOSPITAL_A, STAYER)
+        await wait_for_height(peer_a, 2)
+        before_proposal = await chain_info(peer, material, leaver)
+        endorsed_earlier = definition_by(material, LEAVER, 2)
+        stayer_late = definition_by(material, STAYER, 2)
 
-            # Before: dr-lee transacts and is endorsed like anyone of A.
-            before_write = await order(
-                orderer, material, definition_by(material, LEAVER, 1)
-            )
-            await wait_for_height(peer_a, 2)
-            before_proposal = await chain_info(peer, material, leaver)
-            endorsed_earlier = definition_by(material, LEAVER, 2)
-            stayer_late = definition_by(material, STAYER, 2)
+        # The operator: A's CA revokes her certificate; A's admin updates A's MSP.
+        revoked = await medledger(
+            capsys, "crypto", "revoke", "--org-dir", str(a_org.root),
+            "--user", LEAVER, "--reason", "cessationOfOperation",
+        )  # fmt: skip
+        again = await medledger(
+            capsys, "crypto", "revoke", "--org-dir", str(a_org.root),
+            "--user", LEAVER,
+        )  # fmt: skip
+        updated = await medledger(
+            capsys, "channel", "update-org", *at_orderer, "--mspid", HOSPITAL_A,
+            "--msp", str(a_org.msp_dir), "--sign", admin_a,
+        )  # fmt: skip
+        await wait_for_height(peer_a, 3)
 
-            # The operator: A's CA revokes her certificate; A's admin updates A's MSP.
-            revoked = await medledger(
-                capsys, "crypto", "revoke", "--org-dir", str(a_org.root),
-                "--user", LEAVER, "--reason", "cessationOfOperation",
-            )  # fmt: skip
-            again = await medledger(
-                capsys, "crypto", "revoke", "--org-dir", str(a_org.root),
-                "--user", LEAVER,
-            )  # fmt: skip
-            updated = await medledger(
-                capsys, "channel", "update-org", *at_orderer, "--mspid", HOSPITAL_A,
-                "--msp", str(a_org.msp_dir), "--sign", admin_a,
-            )  # fmt: skip
-            await wait_for_height(peer_a, 3)
-
-            # After: dr-lee is refused everywhere; dr-okafor is not.
-            after_proposal = await chain_info(peer, material, leaver)
-            after_write = await order(orderer, material, endorsed_earlier)
-            after_fetch = await medledger(capsys, *fetch_as(LEAVER))
-            after_peer_fetch = await medledger(capsys, *fetch_as(LEAVER, at_peer))
-            stayer_proposal = await chain_info(peer, material, stayer)
-            stayer_write = await order(
-                orderer, material, definition_by(material, STAYER, 2)
-            )
-            await wait_for_height(peer_a, 4)
-            stayer_fetch = await medledger(capsys, *fetch_as(STAYER))
-            stayer_peer_fetch = await medledger(capsys, *fetch_as(STAYER, at_peer))
-            filters = [filter_of(peer_a, number) for number in (1, 3)]
-            crls = (a_crls(peer_a, 0), a_crls(peer_a, 2))
-            store = peer_a.channels.require(CHANNEL).ledger.block_store
-            chain = [store.block_by_number(number) for number in (1, 2)]
+        # After: dr-lee is refused everywhere; dr-okafor is not.
+        after_proposal = await chain_info(peer, material, leaver)
+        after_write = await order(orderer, material, endorsed_earlier)
+        after_fetch = await medledger(capsys, *fetch_as(LEAVER))
+        after_peer_fetch = await medledger(capsys, *fetch_as(LEAVER, at_peer))
+        stayer_proposal = await chain_info(peer, material, stayer)
+        stayer_write = await order(
+            orderer, material, definition_by(material, STAYER, 2)
+        )
+        await wait_for_height(peer_a, 4)
+        stayer_fetch = await medledger(capsys, *fetch_as(STAYER))
+        stayer_peer_fetch = await medledger(capsys, *fetch_as(STAYER, at_peer))
+        filters = [filter_of(peer_a, number) for number in (1, 3)]
+        crls = (a_crls(peer_a, 0), a_crls(peer_a, 2))
+        store = peer_a.channels.require(CHANNEL).ledger.block_store
+        chain = [store.block_by_number(number) for number in (1, 2)]
 
     # At commit: had the orderer cut dr-lee's transaction after the config block, a
     # peer would invalidate it. A second peer of A, fed by the test, replays blocks 1
