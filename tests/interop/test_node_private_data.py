@@ -33,15 +33,15 @@ import pytest_asyncio
 
 from common.channelconfig import ChannelConfig
 from network.lifecycle_cli import collections_from_json
-from network.lifecycle_client import Definition, Target, approve, commit, install
+from network.lifecycle_client import Definition
 from network.ports import free_ports
 from network.spec_chaincodes import endorsement_policy_bytes
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.pvtdata import list_purges
-from peer.lifecycle.package import build_package
 from peer.node import PeerNode
 from protos.peer.transaction_pb2 import TxValidationCode
 from tests.integration.gateway.network import running_gateway, write_gateway_yaml
+from tests.support.ccaas import OrgInstall, ccaas_package, deploy_ccaas
 from tests.support.orderer import running_orderer
 from tests.support.peer import (
     CHANNEL,
@@ -51,7 +51,6 @@ from tests.support.peer import (
     PeerMaterial,
     build_peer_material,
     running_peer,
-    wait_for_height,
     write_peer_yaml,
 )
 
@@ -83,15 +82,6 @@ class PrivateNetwork:
 
     def storage(self, org: str) -> Path:
         return self.folder / org / "data"
-
-
-def ccaas_package(address: str, folder: Path) -> tuple[bytes, str]:
-    """A chaincode-as-a-service install package naming `address`; with its id."""
-    folder.mkdir(parents=True)
-    connection = {"address": address, "dial_timeout": "10s", "tls_required": False}
-    (folder / "connection.json").write_text(json.dumps(connection))
-    data, _ = build_package(label="private_1.0", kind="ccaas", source=folder)
-    return data, "private_1.0:" + hashlib.sha256(data).hexdigest()
 
 
 @contextlib.asynccontextmanager
@@ -157,19 +147,9 @@ def peer_yaml(
     )
 
 
-async def deploy(
-    material: PeerMaterial,
-    orderer: str,
-    listen: dict[str, str],
-    packages: dict[str, tuple[bytes, str]],
-    nodes: dict[str, PeerNode],
-) -> None:
-    """Install each hospital's package on its peer, approve for all three, commit.
-
-    The commit's endorsers must all have committed every approval first, or their
-    read sets (and so their endorsements) differ.
-    """
-    definition = Definition(
+def definition() -> Definition:
+    """Policy any of A or B, with the collections of Fabric's collection JSON."""
+    return Definition(
         name=NAME,
         version="1.0",
         sequence=1,
@@ -180,35 +160,6 @@ async def deploy(
             COLLECTIONS.read_text(), source=str(COLLECTIONS)
         ),
     )
-    ordering = Target(address=orderer)
-    for org, mspid in HOSPITALS.items():
-        admin = material.user(mspid, "Admin")
-        data, package_id = packages[org]
-        installed = await install(Target(address=listen[org]), admin, data)
-        assert installed.package_id == package_id
-        await approve(
-            Target(address=listen[org]),
-            ordering,
-            admin,
-            channel=CHANNEL,
-            definition=definition,
-            package_id=package_id,
-        )
-    await synced(nodes)
-    await commit(
-        [Target(address=listen[org]) for org in HOSPITALS],
-        ordering,
-        material.user(HOSPITAL_A, "Admin"),
-        channel=CHANNEL,
-        definition=definition,
-    )
-
-
-async def synced(nodes: dict[str, PeerNode]) -> None:
-    """Wait until every peer holds as many blocks as the tallest one."""
-    height = max(node.channels.require(CHANNEL).height() for node in nodes.values())
-    for node in nodes.values():
-        await wait_for_height(node, height)
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +178,8 @@ async def network(
     listen = {org: f"127.0.0.1:{next(ports)}" for org in HOSPITALS}
     servers = {org: f"127.0.0.1:{next(ports)}" for org in HOSPITALS}
     packages = {
-        org: ccaas_package(servers[org], folder / "packages" / org) for org in HOSPITALS
+        org: ccaas_package(servers[org], folder / "packages" / org, "private_1.0")
+        for org in HOSPITALS
     }
     async with contextlib.AsyncExitStack() as stack:
         _, orderer = await stack.enter_async_context(
@@ -247,8 +199,13 @@ async def network(
             config = peer_yaml(material, folder, org, orderer["grpc"], listen)
             nodes[org], _ = await stack.enter_async_context(running_peer(config))
             await nodes[org].join(material.genesis)
-        await deploy(material, orderer["grpc"], listen, packages, nodes)
-        await synced(nodes)
+        orgs = [
+            OrgInstall(mspid, listen[org], packages[org])
+            for org, mspid in HOSPITALS.items()
+        ]
+        await deploy_ccaas(
+            material, orderer["grpc"], orgs, definition(), list(nodes.values())
+        )
         gateways = {}
         for org, mspid in HOSPITALS.items():
             config = write_gateway_yaml(

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -43,12 +42,12 @@ from gateway.client import (
     identity_from_msp,
     signer_from_msp,
 )
-from network.lifecycle_client import Definition, Target, approve, commit, install
+from network.lifecycle_client import Definition
 from network.ports import free_ports
 from network.spec_chaincodes import endorsement_policy_bytes
-from peer.lifecycle.package import build_package
 from peer.node import PeerNode
 from tests.integration.gateway.network import running_gateway, write_gateway_yaml
+from tests.support.ccaas import OrgInstall, ccaas_package, deploy_ccaas
 from tests.support.orderer import running_orderer
 from tests.support.peer import (
     CHANNEL,
@@ -57,7 +56,6 @@ from tests.support.peer import (
     PeerMaterial,
     build_peer_material,
     running_peer,
-    wait_for_height,
     write_peer_yaml,
 )
 
@@ -84,15 +82,6 @@ class PythonNetwork:
             identity_from_msp(msp, mspid),
             signer_from_msp(msp, mspid),
         )
-
-
-def ccaas_package(address: str, folder: Path) -> tuple[bytes, str]:
-    """A chaincode-as-a-service install package naming `address`; with its id."""
-    folder.mkdir(parents=True)
-    connection = {"address": address, "dial_timeout": "10s", "tls_required": False}
-    (folder / "connection.json").write_text(json.dumps(connection))
-    data, _ = build_package(label=LABEL, kind="ccaas", source=folder)
-    return data, f"{LABEL}:{hashlib.sha256(data).hexdigest()}"
 
 
 async def wait_listening(address: str, process: asyncio.subprocess.Process) -> None:
@@ -146,15 +135,9 @@ async def chaincode_server(
         await asyncio.wait_for(process.wait(), 10)
 
 
-async def deploy(
-    material: PeerMaterial,
-    orderer: str,
-    peers: dict[str, str],
-    package: tuple[bytes, str],
-    nodes: list[PeerNode],
-) -> None:
-    """Install on both peers, approve for both hospitals, commit endorsed by both."""
-    definition = Definition(
+def definition() -> Definition:
+    """The asset chaincode's definition: either hospital's peer endorses."""
+    return Definition(
         name=NAME,
         version="1.0",
         sequence=1,
@@ -162,36 +145,6 @@ async def deploy(
             f"OR('{HOSPITAL_A}.peer', '{HOSPITAL_B}.peer')"
         ),
     )
-    ordering = Target(address=orderer)
-    data, package_id = package
-    for mspid in HOSPITALS:
-        admin = material.user(mspid, "Admin")
-        installed = await install(Target(address=peers[mspid]), admin, data)
-        assert installed.package_id == package_id
-        await approve(
-            Target(address=peers[mspid]),
-            ordering,
-            admin,
-            channel=CHANNEL,
-            definition=definition,
-            package_id=package_id,
-        )
-    await synced(nodes)
-    await commit(
-        [Target(address=peers[mspid]) for mspid in HOSPITALS],
-        ordering,
-        material.user(HOSPITAL_A, "Admin"),
-        channel=CHANNEL,
-        definition=definition,
-    )
-    await synced(nodes)
-
-
-async def synced(nodes: list[PeerNode]) -> None:
-    """Wait until every peer holds as many blocks as the tallest one."""
-    height = max(node.channels.require(CHANNEL).height() for node in nodes)
-    for node in nodes:
-        await wait_for_height(node, height)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +160,7 @@ async def network(
 ) -> AsyncIterator[PythonNetwork]:
     folder = tmp_path_factory.mktemp("python-chaincode")
     server_address = f"127.0.0.1:{free_ports(1)[0]}"
-    package = ccaas_package(server_address, folder / "package")
+    package = ccaas_package(server_address, folder / "package", LABEL)
     log = folder / "chaincode.log"
     async with contextlib.AsyncExitStack() as stack:
         _, orderer = await stack.enter_async_context(
@@ -230,7 +183,8 @@ async def network(
             await node.join(material.genesis)
             nodes.append(node)
             peers[mspid] = addresses["grpc"]
-        await deploy(material, orderer["grpc"], peers, package, nodes)
+        orgs = [OrgInstall(mspid, peers[mspid], package) for mspid in HOSPITALS]
+        await deploy_ccaas(material, orderer["grpc"], orgs, definition(), nodes)
         gateway_config = write_gateway_yaml(
             folder / "gateway" / "gateway.yaml",
             material,
