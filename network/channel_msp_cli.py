@@ -44,7 +44,7 @@ from network.channel_common import (
     orderer_target,
     parse_signer,
 )
-from network.channel_update_cli import current_config, submit_or_write
+from network.channel_update_cli import read_for_update
 from network.genesis import organization_group
 from protos.common import configtx_pb2
 
@@ -194,16 +194,6 @@ async def _update_org(
     """Read the current config as `reader`, replace the MSP, update: the config
     block's number, or what `write_update_file` says with --update-output; and the
     groups changed."""
-    orderer = orderer_target(args)
-    current = await current_config(orderer, reader, args.channel)
-    edited, changed = replace_organization_msp(current.view.config, args.mspid, value)
-    outcome = await submit_or_write(
-        orderer,
-        args.channel,
-        edited,
-        signers,
-        current=current,
-        reader=reader,
-        update_output=args.update_output,
-    )
-    return outcome, changed
+    pending = await read_for_update(orderer_target(args), args.channel, reader)
+    edited, changed = replace_organization_msp(pending.config, args.mspid, value)
+    return await pending.apply(edited, signers, args.update_output), changed

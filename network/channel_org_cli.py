@@ -60,7 +60,7 @@ from network.channel_common import (
     read_text,
     write_file,
 )
-from network.channel_update_cli import current_config, submit_or_write
+from network.channel_update_cli import read_for_update
 from network.config_json import (
     config_group_from_json,
     config_group_to_json,
@@ -377,17 +377,8 @@ async def _add_org(
     """Read the current config as `reader`, add `group`, keep the edit if asked,
     update: the config block's number, or what `write_update_file` says with
     --update-output."""
-    orderer = orderer_target(args)
-    current = await current_config(orderer, reader, args.channel)
-    edited = add_organization(current.view.config, mspid, group)
+    pending = await read_for_update(orderer_target(args), args.channel, reader)
+    edited = add_organization(pending.config, mspid, group)
     if args.output is not None:
         write_file(args.output, json_text(config_to_json(edited)))
-    return await submit_or_write(
-        orderer,
-        args.channel,
-        edited,
-        signers,
-        current=current,
-        reader=reader,
-        update_output=args.update_output,
-    )
+    return await pending.apply(edited, signers, args.update_output)

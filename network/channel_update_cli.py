@@ -97,12 +97,14 @@ from protos.common import common_pb2, configtx_pb2
 __all__ = [
     "ChannelUpdateError",
     "CurrentConfig",
+    "PendingUpdate",
     "add_channel_update_commands",
     "compute_channel_update",
     "config_from_json",
     "config_to_json",
     "current_config",
     "describe_update",
+    "read_for_update",
     "submit_or_write",
     "submit_update_file",
     "update_channel",
@@ -252,16 +254,8 @@ async def _update_to(
     reader: SigningIdentity,
     update_output: Path | None,
 ) -> int | str:
-    current = await current_config(orderer, reader, channel)
-    return await submit_or_write(
-        orderer,
-        channel,
-        updated,
-        signers,
-        current=current,
-        reader=reader,
-        update_output=update_output,
-    )
+    pending = await read_for_update(orderer, channel, reader)
+    return await pending.apply(updated, signers, update_output)
 
 
 def run_channel_signconfigtx(args: argparse.Namespace) -> int:
@@ -405,6 +399,50 @@ async def current_config(
     except ChannelConfigError as error:
         raise ConfigError(f"the channel's config block: {error}") from None
     return CurrentConfig(view, block.header.number, height)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    """A channel's current config, read from `orderer` as `reader`, to edit and
+    apply: the shared steps of `channel update`, `add-org` and `update-org`."""
+
+    orderer: Target
+    channel: str
+    reader: SigningIdentity
+    current: CurrentConfig
+
+    @property
+    def config(self) -> configtx_pb2.Config:
+        return self.current.view.config
+
+    async def apply(
+        self,
+        updated: configtx_pb2.Config,
+        signers: Sequence[SigningIdentity],
+        update_output: Path | None,
+    ) -> int | str:
+        """`submit_or_write` of `updated` against this current config."""
+        return await submit_or_write(
+            self.orderer,
+            self.channel,
+            updated,
+            signers,
+            current=self.current,
+            reader=self.reader,
+            update_output=update_output,
+        )
+
+
+async def read_for_update(
+    orderer: Target, channel: str, reader: SigningIdentity
+) -> PendingUpdate:
+    """The channel's `current_config`, ready to edit and apply.
+
+    Raises:
+        as `current_config`.
+    """
+    current = await current_config(orderer, reader, channel)
+    return PendingUpdate(orderer, channel, reader, current)
 
 
 async def update_channel(
