@@ -35,13 +35,17 @@ from common.channelconfig import ChannelConfig
 from network.lifecycle_cli import collections_from_json
 from network.lifecycle_client import Definition
 from network.ports import free_ports
-from network.spec_chaincodes import endorsement_policy_bytes
 from peer.ledger.ledger import ChannelLedger
 from peer.ledger.pvtdata import list_purges
 from peer.node import PeerNode
 from protos.peer.transaction_pb2 import TxValidationCode
 from tests.integration.gateway.network import running_gateway, write_gateway_yaml
-from tests.support.ccaas import OrgInstall, ccaas_package, deploy_ccaas
+from tests.support.ccaas import (
+    OrgInstall,
+    ccaas_package,
+    deploy_ccaas,
+    first_definition,
+)
 from tests.support.orderer import running_orderer
 from tests.support.peer import (
     CHANNEL,
@@ -149,13 +153,8 @@ def peer_yaml(
 
 def definition() -> Definition:
     """Policy any of A or B, with the collections of Fabric's collection JSON."""
-    return Definition(
-        name=NAME,
-        version="1.0",
-        sequence=1,
-        endorsement_policy=endorsement_policy_bytes(
-            f"OR('{HOSPITAL_A}.peer', '{HOSPITAL_B}.peer')"
-        ),
+    return first_definition(
+        NAME,
         collections=collections_from_json(
             COLLECTIONS.read_text(), source=str(COLLECTIONS)
         ),

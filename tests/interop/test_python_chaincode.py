@@ -42,12 +42,15 @@ from gateway.client import (
     identity_from_msp,
     signer_from_msp,
 )
-from network.lifecycle_client import Definition
 from network.ports import free_ports
-from network.spec_chaincodes import endorsement_policy_bytes
 from peer.node import PeerNode
 from tests.integration.gateway.network import running_gateway, write_gateway_yaml
-from tests.support.ccaas import OrgInstall, ccaas_package, deploy_ccaas
+from tests.support.ccaas import (
+    OrgInstall,
+    ccaas_package,
+    deploy_ccaas,
+    first_definition,
+)
 from tests.support.orderer import running_orderer
 from tests.support.peer import (
     CHANNEL,
@@ -135,18 +138,6 @@ async def chaincode_server(
         await asyncio.wait_for(process.wait(), 10)
 
 
-def definition() -> Definition:
-    """The asset chaincode's definition: either hospital's peer endorses."""
-    return Definition(
-        name=NAME,
-        version="1.0",
-        sequence=1,
-        endorsement_policy=endorsement_policy_bytes(
-            f"OR('{HOSPITAL_A}.peer', '{HOSPITAL_B}.peer')"
-        ),
-    )
-
-
 @pytest.fixture(scope="module")
 def material(tmp_path_factory: pytest.TempPathFactory) -> PeerMaterial:
     return build_peer_material(tmp_path_factory.mktemp("python-chaincode-material"))
@@ -184,7 +175,9 @@ async def network(
             nodes.append(node)
             peers[mspid] = addresses["grpc"]
         orgs = [OrgInstall(mspid, peers[mspid], package) for mspid in HOSPITALS]
-        await deploy_ccaas(material, orderer["grpc"], orgs, definition(), nodes)
+        await deploy_ccaas(
+            material, orderer["grpc"], orgs, first_definition(NAME), nodes
+        )
         gateway_config = write_gateway_yaml(
             folder / "gateway" / "gateway.yaml",
             material,

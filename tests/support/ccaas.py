@@ -1,6 +1,7 @@
 """Deploying a chaincode-as-a-service through `_lifecycle` on in-process peers.
 
 `ccaas_package` builds the install package naming the chaincode server's address;
+`first_definition` is sequence 1 of a chaincode either Hospital A's or B's peer endorses;
 `deploy_ccaas` has each organisation's admin install its package on its own peer and
 approve the definition, then, once every peer holds every approval, commits it as
 Hospital A's admin endorsed by all those peers; `synced` waits until the peers hold
@@ -16,9 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from network.lifecycle_client import Definition, Target, approve, commit, install
+from network.spec_chaincodes import endorsement_policy_bytes
 from peer.lifecycle.package import build_package
 from peer.node import PeerNode
-from tests.support.peer import CHANNEL, HOSPITAL_A, PeerMaterial, wait_for_height
+from tests.support.peer import (
+    CHANNEL,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    PeerMaterial,
+    wait_for_height,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,19 @@ def ccaas_package(address: str, folder: Path, label: str) -> tuple[bytes, str]:
     (folder / "connection.json").write_text(json.dumps(connection))
     data, _ = build_package(label=label, kind="ccaas", source=folder)
     return data, f"{label}:{hashlib.sha256(data).hexdigest()}"
+
+
+def first_definition(name: str, *, collections: bytes = b"") -> Definition:
+    """Version 1.0, sequence 1 of `name`; any one of A's or B's peers endorses."""
+    return Definition(
+        name=name,
+        version="1.0",
+        sequence=1,
+        endorsement_policy=endorsement_policy_bytes(
+            f"OR('{HOSPITAL_A}.peer', '{HOSPITAL_B}.peer')"
+        ),
+        collections=collections,
+    )
 
 
 async def deploy_ccaas(
