@@ -35,6 +35,7 @@ from common.errors import ChannelConfigError
 from common.msp import Identity
 from common.policies import SignedData as PolicySignedData
 from common.protoutil import SignedData
+from common.threads import wait_out
 from peer.commit_feed import CommitFeed
 from peer.committer import Committer, ParallelVerifier
 from peer.errors import ChannelExists, ChannelNotJoined, JoinRejected
@@ -174,9 +175,14 @@ class PeerChannel:
         async with self._commit_lock:
             work = asyncio.ensure_future(asyncio.to_thread(self._commit_block, block))
             self._committing = work
-            # A cancelled caller must not leave a commit running unseen: `wait_idle`
-            # lets shutdown wait for it before the ledger closes.
-            codes, stored = await asyncio.shield(work)
+            # A cancelled caller must not leave a commit running unseen: it keeps the
+            # commit lock until the thread has ended (no second commit beside it), and
+            # `wait_idle` lets shutdown wait for it before the ledger closes.
+            try:
+                codes, stored = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await wait_out(work)
+                raise
             self._feed.committed(block.header.number, stored)
             count_transactions(self.channel_id, codes)
             return codes

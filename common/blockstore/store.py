@@ -64,6 +64,9 @@ class BlockStore:
         self._reader = BlockFileReader(directory)
         self._last = last
         self._tip_changed = threading.Condition()
+        self._writing = threading.Lock()
+        """One append (or close) at a time: two threads appending the same block
+        would both pass the height check and write it twice."""
         self._listeners: list[BlockListener] = []
         self._broken: str | None = None
         self._closed = False
@@ -124,12 +127,13 @@ class BlockStore:
                 transaction.
             BlockStoreError: the store is closed, or an earlier append failed halfway.
         """
-        self._check_writable()
         facts = _inspect(block, tx_ids)
-        self._check_extends_chain(facts)
-        location = self._write(facts.number, serialized_parts(block))
-        self._index_or_break(facts, location)
-        self._advance(facts, location)
+        with self._writing:
+            self._check_writable()
+            self._check_extends_chain(facts)
+            location = self._write(facts.number, serialized_parts(block))
+            self._index_or_break(facts, location)
+            self._advance(facts, location)
         for listener in list(self._listeners):
             listener(block)
 
@@ -243,12 +247,13 @@ class BlockStore:
 
     def close(self) -> None:
         """Close files and index; the store must not be used afterwards."""
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close()
-        self._reader.close()
-        self._index.close()
+        with self._writing:  # after an append running in another thread
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+            self._reader.close()
+            self._index.close()
 
     def __enter__(self) -> BlockStore:
         return self

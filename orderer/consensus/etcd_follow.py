@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from common.protoutil import parse_block
+from common.threads import in_thread_to_completion
 from orderer.consensus.etcd_log import BlockLog, BlocksPruned, heights_floor
 from orderer.consensus.etcd_pending import EnvelopeTable
 from orderer.consensus.etcd_types import (
@@ -257,13 +258,14 @@ class BlockFollower:
         tx_ids: list[str] | None = None,
         serialized: bytes | None = None,
     ) -> None:
-        """Store one block (fsync in a worker thread; the lock keeps one writer)."""
+        """Store one block (fsync in a worker thread; the lock keeps one writer, and a
+        cancellation waits for the thread so the lock is not released mid-append)."""
         assert self._lock.locked()
         assert block.header.number == number, (block.header.number, number)
         append = functools.partial(
             self.support.append_block, block, tx_ids=tx_ids, serialized=serialized
         )
-        await asyncio.to_thread(append)
+        await in_thread_to_completion(append)
         self.table.block_stored(number, block.data.data, digests)
         async with self._stored:
             self._stored.notify_all()
