@@ -16,6 +16,7 @@ cutter takes its BatchSize.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from common.protoutil import (
     new_block,
     sign_block,
 )
+from common.threads import in_thread_to_completion
 from orderer.blockcutter import BlockCutter
 from orderer.broadcast import EnvelopeChecker, parse_broadcast_envelope
 from orderer.configupdate import propose_config_tx, revalidate_config_tx
@@ -298,11 +300,13 @@ class Registrar:
         async with self._lock:
             if name in self._channels or (self._folder / name).exists():
                 raise ChannelExists(f"channel {name} already exists")
-            folder = await asyncio.to_thread(
-                create_channel_folder,
-                self._folder,
-                name,
-                lambda staging: _write_join_block(staging, block),
+            folder = await in_thread_to_completion(  # the lock outlives the write
+                functools.partial(
+                    create_channel_folder,
+                    self._folder,
+                    name,
+                    lambda staging: _write_join_block(staging, block),
+                )
             )
             await self._open(name, folder)
         _LOG.info("joined channel=%s backend=%s", name, self._backend.name)
@@ -320,7 +324,9 @@ class Registrar:
                 raise ChannelNotJoined(f"channel {channel_id} does not exist")
             await joined.chain.stop()
             joined.support.close()
-            await asyncio.to_thread(shutil.rmtree, self._folder / channel_id)
+            await in_thread_to_completion(
+                functools.partial(shutil.rmtree, self._folder / channel_id)
+            )
         _LOG.info("removed channel=%s", channel_id)
 
     def close_feeds(self) -> None:

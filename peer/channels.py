@@ -17,6 +17,7 @@ at a time per channel; everything else runs on the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -35,7 +36,7 @@ from common.errors import ChannelConfigError
 from common.msp import Identity
 from common.policies import SignedData as PolicySignedData
 from common.protoutil import SignedData
-from common.threads import wait_out
+from common.threads import in_thread_to_completion, wait_out
 from peer.commit_feed import CommitFeed
 from peer.committer import Committer, ParallelVerifier
 from peer.errors import ChannelExists, ChannelNotJoined, JoinRejected
@@ -314,11 +315,13 @@ class Channels:
         async with self._lock:
             if name in self._channels or (self._folder / name).exists():
                 raise ChannelExists(f"channel {name} already exists on this peer")
-            folder = await asyncio.to_thread(
-                create_channel_folder,
-                self._folder,
-                name,
-                lambda staging: _commit_genesis(staging, name, block),
+            folder = await in_thread_to_completion(  # the lock outlives the write
+                functools.partial(
+                    create_channel_folder,
+                    self._folder,
+                    name,
+                    lambda staging: _commit_genesis(staging, name, block),
+                )
             )
             channel = await self._open(name, folder)
             self._channels[name] = channel
