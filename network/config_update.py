@@ -1,12 +1,10 @@
 """Making channel config updates: the difference of two configs, admin signatures, and
 the CONFIG_UPDATE envelope an administrator broadcasts.
 
-`compute_update(original, updated, channel_id=...)` finds the smallest ConfigUpdate
-that turns one config into the other, as Fabric's ``configtxlator compute_update``
-does; `sign_config_update` adds an admin's approval; `create_config_update_tx` wraps
-the signed update for the orderer, which judges it with `common.configtx`.
-
-The rules of the difference are `common.configtx.update`'s.
+The difference itself is `common.configtx.compute_update(channel_id, original,
+updated)` (Fabric's ``configtxlator compute_update``); here `sign_config_update` adds
+an admin's approval and `create_config_update_tx` wraps the signed update for the
+orderer, which judges it with `common.configtx`.
 
 An update travels between administrators as a file, as with Fabric's ``peer channel
 signconfigtx -f`` and ``peer channel update -f``: the serialized `common.Envelope` of
@@ -34,7 +32,6 @@ from common.configtx import (
     create_signed_tx,
 )
 from common.configtx import map_config as flatten
-from common.configtx.update import compute_update as compute_difference
 from common.crypto import load_certificate
 from common.errors import ConfigUpdateError, MalformedCertificate
 from common.protoutil import (
@@ -51,7 +48,6 @@ from protos.msp import identities_pb2
 __all__ = [
     "UpdateFile",
     "add_signature",
-    "compute_update",
     "config_update_envelope",
     "create_config_update_tx",
     "has_signed",
@@ -61,18 +57,6 @@ __all__ = [
     "update_file_envelope",
     "write_set_changes",
 ]
-
-
-def compute_update(
-    original: configtx_pb2.Config, updated: configtx_pb2.Config, *, channel_id: str
-) -> configtx_pb2.ConfigUpdate:
-    """The ConfigUpdate that turns `original` into `updated` on `channel_id`
-    (`common.configtx.update.compute_update`, which documents the rules).
-
-    Raises:
-        ConfigUpdateError: a config has no channel group, or the two do not differ.
-    """
-    return compute_difference(channel_id, original, updated)
 
 
 def sign_config_update(

@@ -22,10 +22,10 @@ import pytest
 
 from common.blockstore import BlockStore
 from common.channelconfig import ChannelConfig, keys
+from common.configtx import compute_update
 from common.msp import SigningIdentity, load_signing_identity
 from common.protoutil import last_config_index
 from network.config_update import (
-    compute_update,
     config_update_envelope,
     create_config_update_tx,
 )
@@ -103,7 +103,7 @@ def batch_size_update(
     batch = orderer_pb2.BatchSize.FromString(value.value)
     batch.max_message_count = count
     value.value = batch.SerializeToString()
-    update = compute_update(config.config, updated, channel_id=channel.channel_id)
+    update = compute_update(channel.channel_id, config.config, updated)
     signer = commission_admin(consortium)
     envelope = config_update_envelope(update, signers=[signer])
     return create_config_update_tx(

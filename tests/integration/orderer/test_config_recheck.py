@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from common.channelconfig import ChannelConfig
+from common.configtx import compute_update
 from common.deliver import DeliverSettings
-from network.config_update import compute_update
 from network.orderer_material import OrdererMaterial
 from orderer.errors import BroadcastRejected
 from orderer.service import AtomicBroadcastService
@@ -50,9 +50,7 @@ async def test_an_envelope_admitted_before_its_creator_was_removed_is_refused_at
     hospital_a, _, hospital_c = HOSPITALS
     update = update_tx(
         compute_update(
-            genesis.config,
-            edited(genesis, remove_org(hospital_c)),
-            channel_id=CHANNEL,
+            CHANNEL, genesis.config, edited(genesis, remove_org(hospital_c))
         ),
         approvers=[admin(consortium, mspid) for mspid in HOSPITALS[:2]],
         submitter=admin(consortium, hospital_a),

@@ -21,11 +21,10 @@ import pytest
 
 from common.blockstore import BlockStore
 from common.channelconfig import ChannelConfig, keys
-from common.configtx import parse_config_tx, validate_config_envelope
+from common.configtx import compute_update, parse_config_tx, validate_config_envelope
 from common.msp import SigningIdentity, load_signing_identity
 from common.protoutil import SeekPosition, last_config_index, parse_envelope
 from network.config_update import (
-    compute_update,
     config_update_envelope,
     create_config_update_tx,
 )
@@ -169,7 +168,7 @@ def batch_size_update(
     material: OrdererMaterial, config: ChannelConfig, count: int
 ) -> bytes:
     update = compute_update(
-        config.config, edited(config, set_batch_size(count)), channel_id=CHANNEL
+        CHANNEL, config.config, edited(config, set_batch_size(count))
     )
     return commission_update(material, update)
 
@@ -268,9 +267,7 @@ async def test_removing_an_org_takes_a_majority_of_admins_then_refuses_its_write
 ) -> None:
     """/Channel/Application/Admins is MAJORITY Admins: two of the three hospitals."""
     update = compute_update(
-        genesis.config,
-        edited(genesis, remove_org(HOSPITALS[2])),
-        channel_id=CHANNEL,
+        CHANNEL, genesis.config, edited(genesis, remove_org(HOSPITALS[2]))
     )
     hospital_a, hospital_b = (admin(consortium, mspid) for mspid in HOSPITALS[:2])
     one_admin = update_tx(update, approvers=[hospital_a], submitter=hospital_a)

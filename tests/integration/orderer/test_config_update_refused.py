@@ -16,6 +16,7 @@ import pytest
 
 from common.channelconfig import ChannelConfig, keys
 from common.configtx import (
+    compute_update,
     create_signed_tx,
     parse_config_tx,
     validate_config_envelope,
@@ -23,7 +24,6 @@ from common.configtx import (
 )
 from common.deliver import DeliverSettings
 from common.protoutil import last_config_index, parse_envelope
-from network.config_update import compute_update
 from network.orderer_material import ORDERING, OrdererMaterial
 from orderer.errors import BroadcastRejected
 from orderer.service import AtomicBroadcastService
@@ -71,9 +71,7 @@ async def test_refused_updates_write_nothing_and_say_why(
 
     def timeout_update(timeout: str = "1s") -> configtx_pb2.ConfigUpdate:
         return compute_update(
-            current.config,
-            edited(current, set_batch_timeout(timeout)),
-            channel_id=CHANNEL,
+            CHANNEL, current.config, edited(current, set_batch_timeout(timeout))
         )
 
     stale_read = timeout_update()
@@ -146,7 +144,7 @@ async def test_an_update_made_against_an_older_config_is_made_again_at_cut_time(
     again, so it no longer applies and is refused without a block.
     """
     timeout = compute_update(
-        genesis.config, edited(genesis, set_batch_timeout("3s")), channel_id=CHANNEL
+        CHANNEL, genesis.config, edited(genesis, set_batch_timeout("3s"))
     )
     async with running_orderer(consortium, tmp_path) as (node, _):
         service = AtomicBroadcastService(
@@ -183,7 +181,7 @@ async def test_fuzzed_config_updates_are_refused_and_the_stream_survives(
     rng = random.Random(seed)
     commission = admin(consortium, ORDERING)
     good = compute_update(
-        genesis.config, edited(genesis, set_batch_size(2)), channel_id=CHANNEL
+        CHANNEL, genesis.config, edited(genesis, set_batch_size(2))
     ).SerializeToString()
     fuzzed = []
     for _ in range(40):

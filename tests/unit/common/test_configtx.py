@@ -19,6 +19,7 @@ import pytest
 
 from common.channelconfig import ChannelConfig, HostPort, keys
 from common.configtx import (
+    compute_update,
     create_config_tx,
     parse_config_tx,
     parse_config_update_tx,
@@ -39,7 +40,6 @@ from common.protoutil import (
     parse_envelope,
 )
 from network.config_update import (
-    compute_update,
     config_update_envelope,
     create_config_update_tx,
     sign_config_update,
@@ -141,7 +141,7 @@ def update_tx(
 def propose(
     view: ChannelConfig, new_config: configtx_pb2.Config, *signers: SigningIdentity
 ) -> configtx_pb2.ConfigEnvelope:
-    update = compute_update(view.config, new_config, channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, new_config)
     return validate_config_update(view, update_tx(update, *signers))
 
 
@@ -184,7 +184,7 @@ def with_batch_size(view: ChannelConfig, max_message_count: int) -> configtx_pb2
 
 
 def batch_size_update(view: ChannelConfig, count: int) -> configtx_pb2.ConfigUpdate:
-    return compute_update(view.config, with_batch_size(view, count), channel_id=CHANNEL)
+    return compute_update(CHANNEL, view.config, with_batch_size(view, count))
 
 
 # --- accepted updates ---------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_signatures_made_separately_over_the_same_bytes_combine(
     admin: Callable[[str], SigningIdentity],
 ) -> None:
     """Admins sign the marshaled update offline; the envelope collects their approvals."""
-    update = compute_update(view.config, config_with_newcomer, channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, config_with_newcomer)
     update_bytes = update.SerializeToString()
     approvals = [sign_config_update(update_bytes, admin(m)) for m in HOSPITALS[1:]]
     envelope = config_update_envelope(update_bytes, signatures=approvals)
@@ -401,7 +401,7 @@ def test_a_new_element_not_at_version_zero_fails(
     config_with_newcomer: configtx_pb2.Config,
     admin: Callable[[str], SigningIdentity],
 ) -> None:
-    update = compute_update(view.config, config_with_newcomer, channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, config_with_newcomer)
     update.write_set.groups[keys.APPLICATION].groups[NEWCOMER].version = 1
     signers = [admin(mspid) for mspid in HOSPITALS]
 
@@ -419,7 +419,7 @@ def test_a_stale_read_set_fails(
     """Two proposals race from the genesis config; the one ordered second must fail."""
     without_c, application = edited(view, keys.APPLICATION)
     del application.groups["HospitalCMSP"]
-    late = compute_update(view.config, without_c, channel_id=CHANNEL)
+    late = compute_update(CHANNEL, view.config, without_c)
     signers = [admin(mspid) for mspid in HOSPITALS]
     first = adopt(view, config_with_newcomer, *signers)
 

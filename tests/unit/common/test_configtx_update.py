@@ -1,4 +1,4 @@
-"""Unit tests for network.config_update's `compute_update`, checked against common.configtx.
+"""Unit tests for `common.configtx.compute_update`, checked against common.configtx.
 
 The read and write sets `compute_update` makes are pinned for the usual changes (a
 value, a deleted member, a new group, a mod_policy). A property test then draws random
@@ -17,12 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.channelconfig import ChannelConfig, keys
-from common.configtx import validate_config_envelope, validate_config_update
+from common.configtx import (
+    compute_update,
+    validate_config_envelope,
+    validate_config_update,
+)
 from common.errors import ConfigUpdateError
 from common.msp import SigningIdentity, load_signing_identity
 from common.policies import from_string
 from network.config_update import (
-    compute_update,
     config_update_envelope,
     create_config_update_tx,
 )
@@ -75,7 +78,7 @@ def test_a_changed_value_is_written_at_its_next_version(view: ChannelConfig) -> 
             keys.BATCH_TIMEOUT
         ].value = orderer_pb2.BatchTimeout(timeout="1s").SerializeToString()
 
-    update = compute_update(view.config, changed(view, edit), channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, changed(view, edit))
 
     assert update.channel_id == CHANNEL
     assert update.read_set == stub(groups={keys.ORDERER: stub()})
@@ -99,7 +102,7 @@ def test_a_group_losing_a_member_is_rewritten_with_what_it_keeps(
             .values[keys.ANCHOR_PEERS]
         )
 
-    update = compute_update(view.config, changed(view, edit), channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, changed(view, edit))
 
     kept: dict[str, Any] = {
         "values": {keys.MSP: configtx_pb2.ConfigValue(version=0)},
@@ -132,7 +135,7 @@ def test_a_new_group_is_written_whole_at_version_zero(view: ChannelConfig) -> No
         copy.version = 0
         copy.values[keys.MSP].version = 0
 
-    update = compute_update(view.config, changed(view, edit), channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, changed(view, edit))
 
     application = update.write_set.groups[keys.APPLICATION]
     assert application.version == 1
@@ -155,7 +158,7 @@ def test_a_new_mod_policy_rewrites_the_group(view: ChannelConfig) -> None:
     def edit(root: configtx_pb2.ConfigGroup) -> None:
         root.groups[keys.ORDERER].mod_policy = "/Channel/Admins"
 
-    update = compute_update(view.config, changed(view, edit), channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, changed(view, edit))
 
     orderer = update.write_set.groups[keys.ORDERER]
     assert orderer.version == 1
@@ -168,14 +171,14 @@ def test_a_new_mod_policy_rewrites_the_group(view: ChannelConfig) -> None:
 
 def test_identical_configs_have_no_update(view: ChannelConfig) -> None:
     with pytest.raises(ConfigUpdateError, match="do not differ"):
-        compute_update(view.config, view.config, channel_id=CHANNEL)
+        compute_update(CHANNEL, view.config, view.config)
 
 
 def test_a_config_without_channel_group_has_no_update(view: ChannelConfig) -> None:
     with pytest.raises(ConfigUpdateError, match="updated config has no channel group"):
-        compute_update(view.config, configtx_pb2.Config(), channel_id=CHANNEL)
+        compute_update(CHANNEL, view.config, configtx_pb2.Config())
     with pytest.raises(ConfigUpdateError, match="original config has no channel group"):
-        compute_update(configtx_pb2.Config(), view.config, channel_id=CHANNEL)
+        compute_update(CHANNEL, configtx_pb2.Config(), view.config)
 
 
 # --- property: the computed update, applied, yields the new config -----------------
@@ -317,10 +320,10 @@ def test_the_computed_update_turns_the_old_config_into_the_new(
         edit(new_config.channel_group)
     if new_config == view.config:
         with pytest.raises(ConfigUpdateError, match="do not differ"):
-            compute_update(view.config, new_config, channel_id=CHANNEL)
+            compute_update(CHANNEL, view.config, new_config)
         return
 
-    update = compute_update(view.config, new_config, channel_id=CHANNEL)
+    update = compute_update(CHANNEL, view.config, new_config)
     envelope = create_config_update_tx(
         CHANNEL, config_update_envelope(update, signers=admins), admins[0]
     )

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from common.channelconfig import ChannelConfig, keys
+from common.configtx import compute_update
 from common.errors import ConfigUpdateError
 from common.msp import SigningIdentity, load_signing_identity
 from network.channel_update_cli import config_to_json
 from network.cli import main
 from network.config_update import (
     add_signature,
-    compute_update,
     config_update_envelope,
     read_update_file,
     signer_names,
@@ -63,7 +63,7 @@ def without_hospital(config: configtx_pb2.Config, mspid: str) -> configtx_pb2.Co
 @pytest.fixture
 def update(view: ChannelConfig) -> configtx_pb2.ConfigUpdate:
     edited = with_batch_size(view.config, 7)
-    return compute_update(view.config, edited, channel_id=CHANNEL)
+    return compute_update(CHANNEL, view.config, edited)
 
 
 @pytest.fixture
@@ -134,14 +134,12 @@ def test_a_signed_file_is_signed_by_the_last_signer(
 def test_the_changes_are_the_write_set_elements_that_differ(
     view: ChannelConfig,
 ) -> None:
-    batch = compute_update(
-        view.config, with_batch_size(view.config, 7), channel_id=CHANNEL
-    )
+    batch = compute_update(CHANNEL, view.config, with_batch_size(view.config, 7))
     dropped = compute_update(
-        view.config, without_hospital(view.config, HOSPITALS[2]), channel_id=CHANNEL
+        CHANNEL, view.config, without_hospital(view.config, HOSPITALS[2])
     )
     readded = compute_update(
-        without_hospital(view.config, HOSPITALS[2]), view.config, channel_id=CHANNEL
+        CHANNEL, without_hospital(view.config, HOSPITALS[2]), view.config
     )
 
     assert write_set_changes(batch) == [
@@ -162,14 +160,12 @@ def test_a_removed_member_is_named_given_the_current_config(
     """The computed sets leave a removed group out, as configtxlator's do: the file
     alone says only that its parent is rewritten; the current config names it."""
     gone = HOSPITALS[2]
-    dropped = compute_update(
-        view.config, without_hospital(view.config, gone), channel_id=CHANNEL
-    )
+    dropped = compute_update(CHANNEL, view.config, without_hospital(view.config, gone))
     edited = without_hospital(view.config, gone)
     application = edited.channel_group.groups[keys.APPLICATION]
     del application.groups[HOSPITALS[1]].policies[keys.ADMINS]
     del application.groups[HOSPITALS[1]].values[keys.MSP]
-    trimmed = compute_update(view.config, edited, channel_id=CHANNEL)
+    trimmed = compute_update(CHANNEL, view.config, edited)
 
     assert write_set_changes(dropped, current=view.config) == [
         "rewrites group /Channel/Application (version 1)",
@@ -189,9 +185,7 @@ def test_a_removed_member_the_read_set_holds_is_named_from_the_file(
 ) -> None:
     """An update written by hand may pin the member it removes in its read set."""
     gone = HOSPITALS[2]
-    update = compute_update(
-        view.config, without_hospital(view.config, gone), channel_id=CHANNEL
-    )
+    update = compute_update(CHANNEL, view.config, without_hospital(view.config, gone))
     pinned = configtx_pb2.ConfigGroup(version=0)
     update.read_set.groups[keys.APPLICATION].groups[gone].CopyFrom(pinned)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from common.channelconfig import keys
-from common.configtx import create_config_tx, validate_config_update
+from common.configtx import compute_update, create_config_tx, validate_config_update
 from common.msp import SigningIdentity
 from common.protoutil import block_header_hash, transaction_filter
 from network.bench_peer import (
@@ -27,7 +27,6 @@ from network.bench_peer import (
     orderer_block,
 )
 from network.config_update import (
-    compute_update,
     config_update_envelope,
     create_config_update_tx,
 )
@@ -234,7 +233,7 @@ def test_a_config_block_becomes_the_channel_config(
     batch.max_message_count = 10
     orderer.values[keys.BATCH_SIZE].value = batch.SerializeToString()
     admin = network.identity("HealthCommissionMSP", "Admin")
-    update = compute_update(current.config, updated, channel_id=CHANNEL)
+    update = compute_update(CHANNEL, current.config, updated)
     request = create_config_update_tx(
         CHANNEL, config_update_envelope(update, signers=[admin]), admin
     )
